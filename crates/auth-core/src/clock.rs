@@ -1,0 +1,55 @@
+//! Injectable time: every expiry, window, backoff and negative-cache decision reads a [`Clock`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime};
+
+/// A boxed sleep future, as returned by [`Clock::sleep`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The source of time for a [`TokenCache`](crate::TokenCache) and the HTTP retry loop.
+///
+/// The default, [`SystemClock`], reads the monotonic clock and sleeps on tokio's timer. Tests use
+/// a manual clock (`test_util::ManualClock`, behind the `test-util` feature) so that expiry,
+/// refresh windows and backoff are exercised without real waiting.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// The current monotonic time. Token expiry is kept as an [`Instant`].
+    fn now(&self) -> Instant;
+
+    /// The current wall-clock time, used only to turn absolute dates sent by a server
+    /// (an `.expires` field, a JWT `exp`, a `Retry-After` date) into durations.
+    fn system_now(&self) -> SystemTime;
+
+    /// A future that completes after `duration` has passed on this clock.
+    fn sleep(&self, duration: Duration) -> Sleep;
+}
+
+/// The real clock: [`Instant::now`], [`SystemTime::now`] and [`tokio::time::sleep`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn system_now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Converts an absolute wall-clock time into an [`Instant`] on `clock`, or `None` when the
+/// result cannot be represented. A time in the past maps to `now` minus the difference.
+#[must_use]
+pub fn instant_from_system_time(clock: &dyn Clock, at: SystemTime) -> Option<Instant> {
+    let (now, wall) = (clock.now(), clock.system_now());
+    match at.duration_since(wall) {
+        Ok(ahead) => now.checked_add(ahead),
+        Err(behind) => now.checked_sub(behind.duration()),
+    }
+}

@@ -1,0 +1,495 @@
+//! [`Error`]: the one error type of every crate in the workspace.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A shorthand for `Result<T, auth_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error while configuring a client, obtaining a token or sending an authorized request.
+///
+/// It says which vendor it concerns ([`vendor`](Error::vendor)) and what went wrong
+/// ([`kind`](Error::kind), an enum to match on). It is cheap to clone (an [`Arc`]), so one failed
+/// token fetch can be handed to every task that waited for it. The lower-level cause, if any, is
+/// reached through [`source`](std::error::Error::source), not pasted into the message.
+///
+/// It never contains a secret: response excerpts are short and scrubbed of the credentials that
+/// were sent, and a successful token response is never quoted.
+///
+/// ```
+/// use auth_core::{Error, ErrorKind};
+///
+/// fn explain(err: &Error) -> &'static str {
+///     match err.kind() {
+///         ErrorKind::Rejected { .. } => "check the credentials",
+///         ErrorKind::Throttled { .. } => "slow down",
+///         _ if err.is_retryable() => "try again later",
+///         _ => "see the message",
+///     }
+/// }
+/// let err = Error::new("p21", ErrorKind::Rejected {
+///     status: Some(401),
+///     code: Some("invalid_grant".into()),
+///     description: None,
+/// });
+/// assert_eq!(explain(&err), "check the credentials");
+/// assert_eq!(err.to_string(), "p21 rejected the credentials (invalid_grant)");
+/// ```
+#[derive(Clone)]
+pub struct Error {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    vendor: &'static str,
+    kind: ErrorKind,
+    hint: Option<Cow<'static, str>>,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+/// What went wrong. Match on it through [`Error::kind`]; new kinds may be added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The vendor rejected the credentials or the grant (wrong password, unknown client, bad
+    /// consumer key, used refresh token, unsupported grant). Not retried.
+    Rejected {
+        /// The HTTP status, if the rejection came over HTTP.
+        status: Option<u16>,
+        /// The vendor's error code (`invalid_grant`, `invalid_client`, ...).
+        code: Option<String>,
+        /// The vendor's description.
+        description: Option<String>,
+    },
+    /// Authenticated, but not allowed: a missing scope or permission. Not retried.
+    Forbidden {
+        /// The HTTP status (usually 403).
+        status: u16,
+        /// The vendor's error code.
+        code: Option<String>,
+        /// The vendor's description.
+        description: Option<String>,
+    },
+    /// The vendor asked us to slow down (HTTP 429).
+    Throttled {
+        /// How long the vendor asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// A status the request did not expect, with a short, scrubbed excerpt of the body.
+    UnexpectedStatus {
+        /// The HTTP status.
+        status: u16,
+        /// The error code, if the body had one.
+        code: Option<String>,
+        /// The error description, if the body had one.
+        description: Option<String>,
+        /// The start of the body (at most a few hundred characters), credentials removed.
+        excerpt: String,
+    },
+    /// The request could not be sent or the response not received (DNS, connect, TLS, reset).
+    Transport,
+    /// The request took longer than its timeout.
+    Timeout,
+    /// A response came but could not be understood.
+    MalformedResponse {
+        /// What was wrong with it.
+        what: String,
+        /// The `Content-Type` it came with.
+        content_type: Option<String>,
+    },
+    /// The vendor answered for a different identity than the one requested.
+    IdentityMismatch {
+        /// The identity that was requested.
+        expected: String,
+        /// The identity the response names.
+        actual: String,
+    },
+    /// A token that cannot be renewed (a static, personal token) was refused: it expired or was
+    /// revoked.
+    TokenRevoked {
+        /// The vendor's description, if any.
+        description: Option<String>,
+    },
+    /// The client is misconfigured: a missing or invalid setting.
+    Configuration {
+        /// The setting at fault (an environment variable, a builder method, a URL).
+        setting: String,
+        /// What is wrong with it.
+        problem: ConfigProblem,
+    },
+}
+
+/// What is wrong with a setting; see [`ErrorKind::Configuration`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// It was not given.
+    Missing,
+    /// It was given but is not valid.
+    Invalid(String),
+    /// It uses plain `http://` to a host that is not loopback, which would expose credentials.
+    InsecureUrl,
+    /// It contradicts another setting.
+    Conflict(String),
+}
+
+impl Error {
+    /// An error of `kind` concerning `vendor` (a short lower-case name such as `"p21"`).
+    #[must_use]
+    pub fn new(vendor: &'static str, kind: ErrorKind) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                vendor,
+                kind,
+                hint: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// A configuration error naming the `setting`.
+    #[must_use]
+    pub fn config(vendor: &'static str, setting: impl Into<String>, problem: ConfigProblem) -> Self {
+        Self::new(
+            vendor,
+            ErrorKind::Configuration {
+                setting: setting.into(),
+                problem,
+            },
+        )
+    }
+
+    /// A malformed-response error saying `what` was wrong and which content type came.
+    #[must_use]
+    pub fn malformed(vendor: &'static str, what: impl Into<String>, content_type: Option<&str>) -> Self {
+        Self::new(
+            vendor,
+            ErrorKind::MalformedResponse {
+                what: what.into(),
+                content_type: content_type.map(str::to_owned),
+            },
+        )
+    }
+
+    /// Attaches the lower-level cause, reachable through `source()`.
+    #[must_use]
+    pub fn with_source(self, source: impl StdError + Send + Sync + 'static) -> Self {
+        self.map_inner(|inner| inner.source = Some(Arc::new(source)))
+    }
+
+    /// Attaches a troubleshooting hint, shown after the message and readable by [`Error::hint`].
+    #[must_use]
+    pub fn with_hint(self, hint: impl Into<Cow<'static, str>>) -> Self {
+        let hint = hint.into();
+        self.map_inner(|inner| inner.hint = Some(hint))
+    }
+
+    /// The same error said of another vendor (used when a core error crosses into a vendor crate).
+    #[must_use]
+    pub fn for_vendor(self, vendor: &'static str) -> Self {
+        self.map_inner(|inner| inner.vendor = vendor)
+    }
+
+    fn map_inner(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                vendor: shared.vendor,
+                kind: shared.kind.clone(),
+                hint: shared.hint.clone(),
+                source: shared.source.clone(),
+            },
+        };
+        f(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Which vendor the error concerns.
+    #[must_use]
+    pub fn vendor(&self) -> &'static str {
+        self.inner.vendor
+    }
+
+    /// What went wrong.
+    #[must_use]
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// A troubleshooting hint, if the vendor crate knows one for this failure.
+    #[must_use]
+    pub fn hint(&self) -> Option<&str> {
+        self.inner.hint.as_deref()
+    }
+
+    /// The HTTP status the failure came with, if any.
+    #[must_use]
+    pub fn status(&self) -> Option<u16> {
+        match &self.inner.kind {
+            ErrorKind::Rejected { status, .. } => *status,
+            ErrorKind::Forbidden { status, .. } | ErrorKind::UnexpectedStatus { status, .. } => {
+                Some(*status)
+            }
+            ErrorKind::Throttled { .. } => Some(429),
+            _ => None,
+        }
+    }
+
+    /// The vendor's error code (`invalid_grant`, ...), if the failure carried one.
+    #[must_use]
+    pub fn code(&self) -> Option<&str> {
+        match &self.inner.kind {
+            ErrorKind::Rejected { code, .. }
+            | ErrorKind::Forbidden { code, .. }
+            | ErrorKind::UnexpectedStatus { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same request again later may succeed: transport failures, timeouts,
+    /// throttling, 408 and 5xx statuses, and the OAuth codes `server_error` and
+    /// `temporarily_unavailable`. Rejected credentials, forbidden, malformed responses and
+    /// configuration errors are not.
+    #[must_use]
+    pub fn is_retryable(&self) -> bool {
+        match &self.inner.kind {
+            ErrorKind::Transport | ErrorKind::Timeout | ErrorKind::Throttled { .. } => true,
+            ErrorKind::UnexpectedStatus { status, code, .. } => {
+                is_transient_status(*status) || code.as_deref().is_some_and(is_transient_code)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the vendor refused the credentials or grant.
+    #[must_use]
+    pub fn is_rejected(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Rejected { .. })
+    }
+}
+
+/// Whether an HTTP status is worth retrying: 408, 429, 500, 502, 503, 504.
+#[must_use]
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Whether an OAuth error code means "try again": `server_error`, `temporarily_unavailable`.
+#[must_use]
+pub fn is_transient_code(code: &str) -> bool {
+    code.eq_ignore_ascii_case("server_error") || code.eq_ignore_ascii_case("temporarily_unavailable")
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let vendor = self.inner.vendor;
+        match &self.inner.kind {
+            ErrorKind::Rejected {
+                code, description, ..
+            } => {
+                write!(f, "{vendor} rejected the credentials")?;
+                write_code(f, code.as_deref(), description.as_deref())?;
+            }
+            ErrorKind::Forbidden {
+                status,
+                code,
+                description,
+            } => {
+                write!(f, "{vendor} refused access (status {status})")?;
+                write_code(f, code.as_deref(), description.as_deref())?;
+            }
+            ErrorKind::Throttled { retry_after } => {
+                write!(f, "{vendor} is throttling requests")?;
+                if let Some(wait) = retry_after {
+                    write!(f, " (retry after {} s)", wait.as_secs())?;
+                }
+            }
+            ErrorKind::UnexpectedStatus {
+                status,
+                code,
+                description,
+                excerpt,
+            } => {
+                write!(f, "{vendor} answered with unexpected status {status}")?;
+                if code.is_some() || description.is_some() {
+                    write_code(f, code.as_deref(), description.as_deref())?;
+                } else if !excerpt.is_empty() {
+                    write!(f, ": {excerpt:?}")?;
+                }
+            }
+            ErrorKind::Transport => write!(f, "could not reach {vendor}")?,
+            ErrorKind::Timeout => write!(f, "request to {vendor} timed out")?,
+            ErrorKind::MalformedResponse { what, content_type } => {
+                write!(f, "malformed response from {vendor}: {what}")?;
+                match content_type {
+                    Some(ct) => write!(f, " (content type {ct:?})")?,
+                    None => write!(f, " (no content type)")?,
+                }
+            }
+            ErrorKind::IdentityMismatch { expected, actual } => write!(
+                f,
+                "{vendor} answered for identity {actual:?} where {expected:?} was requested"
+            )?,
+            ErrorKind::TokenRevoked { description } => {
+                write!(f, "the {vendor} token expired or was revoked and cannot be renewed")?;
+                if let Some(d) = description {
+                    write!(f, " ({d})")?;
+                }
+            }
+            ErrorKind::Configuration { setting, problem } => {
+                write!(f, "invalid {vendor} configuration: ")?;
+                match problem {
+                    ConfigProblem::Missing => write!(f, "{setting} is not set")?,
+                    ConfigProblem::Invalid(why) => write!(f, "{setting} is invalid: {why}")?,
+                    ConfigProblem::InsecureUrl => write!(
+                        f,
+                        "{setting} uses plain http to a host that is not loopback; use https"
+                    )?,
+                    ConfigProblem::Conflict(why) => write!(f, "{setting} conflicts: {why}")?,
+                }
+            }
+        }
+        if let Some(hint) = &self.inner.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+fn write_code(f: &mut fmt::Formatter<'_>, code: Option<&str>, description: Option<&str>) -> fmt::Result {
+    match (code, description) {
+        (Some(c), Some(d)) => write!(f, " ({c}: {d})"),
+        (Some(c), None) => write!(f, " ({c})"),
+        (None, Some(d)) => write!(f, " ({d})"),
+        (None, None) => Ok(()),
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("vendor", &self.inner.vendor)
+            .field("kind", &self.inner.kind);
+        if let Some(hint) = &self.inner.hint {
+            d.field("hint", hint);
+        }
+        if let Some(source) = &self.inner.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_small_send_sync_and_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<Error>();
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert!(std::mem::size_of::<Result<crate::Token>>() <= 2 * std::mem::size_of::<usize>());
+    }
+
+    #[test]
+    fn source_chain_is_kept() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = Error::new("x", ErrorKind::Transport).with_source(io);
+        assert_eq!(err.to_string(), "could not reach x");
+        let source = err.source().expect("source kept");
+        assert_eq!(source.to_string(), "refused");
+        let cloned = err.clone();
+        assert!(cloned.source().is_some());
+    }
+
+    #[test]
+    fn display_is_lower_case_and_one_layer() {
+        let cases = [
+            (ErrorKind::Timeout, "request to v timed out"),
+            (
+                ErrorKind::Throttled {
+                    retry_after: Some(Duration::from_secs(7)),
+                },
+                "v is throttling requests (retry after 7 s)",
+            ),
+            (
+                ErrorKind::Configuration {
+                    setting: "V_URL".into(),
+                    problem: ConfigProblem::Missing,
+                },
+                "invalid v configuration: V_URL is not set",
+            ),
+            (
+                ErrorKind::MalformedResponse {
+                    what: "no access token".into(),
+                    content_type: Some("text/html".into()),
+                },
+                "malformed response from v: no access token (content type \"text/html\")",
+            ),
+        ];
+        for (kind, text) in cases {
+            let shown = Error::new("v", kind).to_string();
+            assert_eq!(shown, text);
+            assert!(shown.starts_with(|c: char| c.is_lowercase()));
+        }
+    }
+
+    #[test]
+    fn retryable_classification() {
+        let status = |s: u16, code: Option<&str>| {
+            Error::new(
+                "v",
+                ErrorKind::UnexpectedStatus {
+                    status: s,
+                    code: code.map(str::to_owned),
+                    description: None,
+                    excerpt: String::new(),
+                },
+            )
+        };
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(status(s, None).is_retryable(), "{s}");
+        }
+        for s in [400, 401, 403, 404, 501] {
+            assert!(!status(s, None).is_retryable(), "{s}");
+        }
+        assert!(status(400, Some("temporarily_unavailable")).is_retryable());
+        assert!(status(400, Some("SERVER_ERROR")).is_retryable());
+        let rejected = Error::new(
+            "v",
+            ErrorKind::Rejected {
+                status: Some(400),
+                code: None,
+                description: None,
+            },
+        );
+        assert!(!rejected.is_retryable());
+        assert!(rejected.is_rejected());
+        assert!(Error::new("v", ErrorKind::Transport).is_retryable());
+    }
+
+    #[test]
+    fn hint_and_vendor_rewrite() {
+        let err = Error::new("core", ErrorKind::Timeout)
+            .with_hint("check the base URL")
+            .for_vendor("p21");
+        assert_eq!(err.vendor(), "p21");
+        assert_eq!(err.hint(), Some("check the base URL"));
+        assert_eq!(err.to_string(), "request to p21 timed out; hint: check the base URL");
+    }
+}

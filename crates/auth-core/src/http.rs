@@ -1,0 +1,1182 @@
+//! HTTP plumbing shared by the vendor crates: the https rule, timeouts, capped body reads,
+//! bounded retries with backoff and `Retry-After`, and error bodies read in every shape.
+//!
+//! Vendor crates describe a request as a pure [`HttpRequest`] value, send it through
+//! [`HttpClient::send`], and parse the [`HttpResponse`] with a pure function.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{ConfigProblem, Error, ErrorKind, is_transient_code, is_transient_status};
+use crate::secret::{REDACTED, Secret};
+
+/// Default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default timeout for a whole request, body included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on a response body: 64 KiB. Token responses are a few hundred bytes.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// How many characters of an unexpected body an error keeps.
+pub const EXCERPT_CHARS: usize = 200;
+
+const VENDOR: &str = "auth-core";
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+/// A request described as a value, built by a pure function in a vendor crate.
+///
+/// The secrets that went into it (passwords in a form, a consumer key in JSON, credentials in
+/// headers) are remembered so that they can be scrubbed from any error excerpt, even if a server
+/// echoes the request back. `Debug` shows neither the body nor sensitive headers.
+///
+/// ```
+/// use auth_core::{HttpRequest, Secret};
+///
+/// let url = "https://auth.example.com/connect/token".parse().unwrap();
+/// let req = HttpRequest::post(url)
+///     .form(&[("grant_type", "client_credentials"), ("client_id", "me")])
+///     .form_secret("client_secret", &Secret::new("a&b=c+d"));
+/// assert_eq!(
+///     std::str::from_utf8(req.body()).unwrap(),
+///     "grant_type=client_credentials&client_id=me&client_secret=a%26b%3Dc%2Bd"
+/// );
+/// assert!(!format!("{req:?}").contains("a&b"));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct HttpRequest {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    secrets: Vec<Secret>,
+}
+
+impl HttpRequest {
+    /// A request with `method` to `url`, no headers and an empty body.
+    pub fn new(method: Method, url: Url) -> Self {
+        Self {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+            secrets: Vec::new(),
+        }
+    }
+
+    /// A `POST` to `url`.
+    pub fn post(url: Url) -> Self {
+        Self::new(Method::POST, url)
+    }
+
+    /// A `GET` of `url`.
+    pub fn get(url: Url) -> Self {
+        Self::new(Method::GET, url)
+    }
+
+    /// Adds a header. Invalid names or values are dropped: vendor crates add only constant
+    /// names and values they have checked.
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.append(HeaderName::from_static(name), value);
+        }
+        self
+    }
+
+    /// Adds a header carrying a secret: marked sensitive, and the secret remembered for scrubbing.
+    /// A secret that is not a valid header value is not sent; sending then fails at the server.
+    pub fn secret_header(mut self, name: &'static str, secret: &Secret) -> Self {
+        if let Ok(mut value) = HeaderValue::from_str(secret.expose_secret()) {
+            value.set_sensitive(true);
+            self.headers.append(HeaderName::from_static(name), value);
+        }
+        self.remember(secret)
+    }
+
+    /// Adds `Authorization: Bearer <token>`, marked sensitive.
+    pub fn bearer(mut self, token: &crate::Token) -> Self {
+        if let Ok(value) = token.authorization_value() {
+            self.headers.insert(header::AUTHORIZATION, value);
+        }
+        self.remember(token.access_token())
+    }
+
+    /// Adds `Authorization: Basic ...` for an OAuth client (RFC 6749 §2.3.1: both parts are
+    /// form-encoded before being joined and base64-encoded), marked sensitive.
+    pub fn basic_auth(mut self, client_id: &str, client_secret: &Secret) -> Self {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let pair = format!("{}:{}", enc(client_id), enc(client_secret.expose_secret()));
+        let mut value = HeaderValue::try_from(format!("Basic {}", base64(pair.as_bytes())))
+            .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+        value.set_sensitive(true);
+        self.headers.insert(header::AUTHORIZATION, value);
+        self.remember(client_secret)
+    }
+
+    /// Appends form fields (`application/x-www-form-urlencoded`, every reserved character
+    /// percent-encoded, `+` as `%2B`).
+    pub fn form(mut self, fields: &[(&str, &str)]) -> Self {
+        for (name, value) in fields {
+            self.append_form(name, value);
+        }
+        self
+    }
+
+    /// Appends one form field carrying a secret.
+    pub fn form_secret(mut self, name: &str, secret: &Secret) -> Self {
+        self.append_form(name, secret.expose_secret());
+        self.remember(secret)
+    }
+
+    fn append_form(&mut self, name: &str, value: &str) {
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        let pair = form_urlencoded::Serializer::new(String::new())
+            .append_pair(name, value)
+            .finish();
+        if !self.body.is_empty() {
+            self.body.push(b'&');
+        }
+        self.body.extend_from_slice(pair.as_bytes());
+    }
+
+    /// Sets a JSON body and `Content-Type: application/json`. Secrets inside must also be passed
+    /// to [`remember`](Self::remember).
+    pub fn json(mut self, body: &serde_json::Value) -> Self {
+        self.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        self.body = body.to_string().into_bytes();
+        self
+    }
+
+    /// Remembers a secret that the request carries, so that error excerpts never show it.
+    pub fn remember(mut self, secret: &Secret) -> Self {
+        if !secret.is_empty() {
+            self.secrets.push(secret.clone());
+        }
+        self
+    }
+
+    /// The method.
+    #[must_use]
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The URL.
+    #[must_use]
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body bytes.
+    #[must_use]
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------------------------
+
+/// A response with its body read (within the size cap), and the time its request was sent.
+#[derive(Clone)]
+pub struct HttpResponse {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    sent_at: std::time::Instant,
+    secrets: Vec<Secret>,
+}
+
+impl HttpResponse {
+    /// A response as a value, for parser tests: `status`, headers, body, sent at `sent_at`.
+    #[must_use]
+    pub fn new(status: u16, headers: HeaderMap, body: impl Into<Vec<u8>>, sent_at: std::time::Instant) -> Self {
+        Self {
+            status,
+            headers,
+            body: body.into(),
+            sent_at,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// The HTTP status code.
+    #[must_use]
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Whether the status is 2xx.
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body bytes.
+    #[must_use]
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// When the request that got this response was sent (token lifetimes start here).
+    #[must_use]
+    pub fn sent_at(&self) -> std::time::Instant {
+        self.sent_at
+    }
+
+    /// The `Content-Type` header, if present and text.
+    #[must_use]
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The body without a UTF-8 byte-order mark, as text (invalid UTF-8 replaced).
+    #[must_use]
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        let body = self.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&self.body);
+        String::from_utf8_lossy(body)
+    }
+
+    /// The error body, read in every shape the vendors use, scrubbed of the request's secrets.
+    #[must_use]
+    pub fn error_body(&self) -> ErrorBody {
+        ErrorBody::parse(self.content_type(), &self.body, &self.secrets)
+    }
+
+    /// `Retry-After` (seconds or an HTTP date) as a duration from now on `clock`.
+    #[must_use]
+    pub fn retry_after(&self, clock: &dyn Clock) -> Option<Duration> {
+        let value = self.headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        let at = httpdate::parse_http_date(value).ok()?;
+        Some(at.duration_since(clock.system_now()).unwrap_or(Duration::ZERO))
+    }
+
+    /// The error this response means when it is not a success, classified by status and body
+    /// together (an OAuth server may answer 400 for every error): 401 and a 400 carrying an
+    /// OAuth error code are [`Rejected`](ErrorKind::Rejected), 403 is
+    /// [`Forbidden`](ErrorKind::Forbidden), 429 is [`Throttled`](ErrorKind::Throttled), anything
+    /// else [`UnexpectedStatus`](ErrorKind::UnexpectedStatus) with a short excerpt. Vendor
+    /// crates refine this (hints, vendor-specific codes).
+    #[must_use]
+    pub fn to_error(&self, vendor: &'static str) -> Error {
+        self.to_error_with_clock(vendor, &SystemClock)
+    }
+
+    /// [`to_error`](Self::to_error) with `Retry-After` dates read against `clock`.
+    #[must_use]
+    pub fn to_error_with_clock(&self, vendor: &'static str, clock: &dyn Clock) -> Error {
+        let body = self.error_body();
+        let status = self.status;
+        let kind = match status {
+            429 => ErrorKind::Throttled {
+                retry_after: self.retry_after(clock),
+            },
+            401 => ErrorKind::Rejected {
+                status: Some(status),
+                code: body.code,
+                description: body.description,
+            },
+            400 if body.code.as_deref().is_some_and(|c| !is_transient_code(c)) => {
+                ErrorKind::Rejected {
+                    status: Some(status),
+                    code: body.code,
+                    description: body.description,
+                }
+            }
+            403 => ErrorKind::Forbidden {
+                status,
+                code: body.code,
+                description: body.description,
+            },
+            _ => ErrorKind::UnexpectedStatus {
+                status,
+                code: body.code,
+                description: body.description,
+                excerpt: body.excerpt,
+            },
+        };
+        Error::new(vendor, kind)
+    }
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body may hold a token: only its length is shown.
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an error body said, whatever its shape.
+///
+/// Recognised, with keys compared case-insensitively: OAuth (`error`, `error_description`),
+/// PascalCase (`Error`, `Description`), `ErrorMessage`/`ErrorType`, ASP.NET `Message`, Spring
+/// (`error`, `message`, `status`), a nested `{"error": {"code", "message"}}`, plain text, HTML
+/// (tags stripped) and an empty body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorBody {
+    /// The error code (`invalid_grant`, `unauthorized_client`, ...).
+    pub code: Option<String>,
+    /// The human-readable description.
+    pub description: Option<String>,
+    /// A short excerpt of the body (tags and extra white space removed), for unknown shapes.
+    pub excerpt: String,
+}
+
+impl ErrorBody {
+    /// Reads an error body. `secrets` are replaced by `[redacted]` wherever they appear.
+    #[must_use]
+    pub fn parse(content_type: Option<&str>, body: &[u8], secrets: &[Secret]) -> Self {
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+        let text = String::from_utf8_lossy(body);
+        let trimmed = text.trim();
+        let mut out = ErrorBody::default();
+        if trimmed.is_empty() {
+            return out;
+        }
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(trimmed) {
+            let get = |names: &[&str]| {
+                map.iter()
+                    .find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+                    .map(|(_, v)| v)
+            };
+            let string = |v: Option<&serde_json::Value>| {
+                v.and_then(|v| v.as_str())
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+            };
+            match get(&["error"]) {
+                Some(serde_json::Value::Object(nested)) => {
+                    let nested_get = |name: &str| {
+                        nested
+                            .iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                            .map(|(_, v)| v)
+                    };
+                    out.code = string(nested_get("code"));
+                    out.description = string(nested_get("message"));
+                }
+                other => out.code = string(other).or_else(|| string(get(&["errortype", "code"]))),
+            }
+            if out.description.is_none() {
+                out.description = string(get(&[
+                    "error_description",
+                    "description",
+                    "errordescription",
+                    "errormessage",
+                    "message",
+                    "detail",
+                ]));
+            }
+        } else {
+            let looks_html = content_type.is_some_and(|ct| ct.contains("html"))
+                || trimmed.starts_with('<');
+            let plain = if looks_html {
+                strip_tags(trimmed)
+            } else {
+                trimmed.to_owned()
+            };
+            let plain = collapse_whitespace(&plain);
+            if !looks_html && !plain.is_empty() {
+                out.description = Some(truncate(&plain, EXCERPT_CHARS));
+            }
+        }
+        out.excerpt = truncate(&collapse_whitespace(trimmed), EXCERPT_CHARS);
+        if trimmed.starts_with('<') {
+            out.excerpt = truncate(&collapse_whitespace(&strip_tags(trimmed)), EXCERPT_CHARS);
+        }
+        out.code = out.code.map(|c| truncate(&scrub(&c, secrets), EXCERPT_CHARS));
+        out.description = out
+            .description
+            .map(|d| truncate(&scrub(&d, secrets), EXCERPT_CHARS));
+        out.excerpt = scrub(&out.excerpt, secrets);
+        out
+    }
+}
+
+/// Replaces every occurrence of each secret (raw, form-encoded and JSON-escaped) with
+/// `[redacted]`.
+#[must_use]
+pub fn scrub(text: &str, secrets: &[Secret]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets {
+        let raw = secret.expose_secret();
+        if raw.is_empty() {
+            continue;
+        }
+        let form: String = form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+        let json = serde_json::to_string(raw).unwrap_or_default();
+        let json = json.trim_matches('"');
+        for variant in [raw, form.as_str(), json] {
+            if !variant.is_empty() && out.contains(variant) {
+                out = out.replace(variant, REDACTED);
+            }
+        }
+    }
+    out
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len().min(4096));
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn collapse_whitespace(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+// ---------------------------------------------------------------------------------------------
+
+/// How transient failures are retried: connect errors, timeouts, 408, 429, 500, 502, 503, 504,
+/// and OAuth `server_error` / `temporarily_unavailable`. 400, 401 and 403 are never retried.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::RetryPolicy;
+///
+/// let policy = RetryPolicy::default()
+///     .max_attempts(5)
+///     .initial_backoff(Duration::from_millis(100));
+/// assert_eq!(policy.attempts(), 5);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts, backoff from 200 ms doubling up to 5 s with jitter, and a server's
+    /// `Retry-After` honoured up to 30 s (beyond that the error is returned at once).
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries: one attempt.
+    pub fn none() -> Self {
+        Self::default().max_attempts(1)
+    }
+
+    /// Total attempts, the first included (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The first backoff; it doubles on each retry.
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// The longest backoff between two attempts.
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// The longest `Retry-After` that is waited out; a longer one ends the retries.
+    pub fn max_retry_after(mut self, wait: Duration) -> Self {
+        self.max_retry_after = wait;
+        self
+    }
+
+    /// Total attempts, the first included.
+    #[must_use]
+    pub fn attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// The wait before retry number `retry` (1-based): exponential, capped, with "equal jitter"
+    /// (between half and all of the exponential value).
+    #[must_use]
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let exp = self
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retry.saturating_sub(1)))
+            .min(self.max_backoff);
+        let half = exp / 2;
+        half + half.mul_f64(random_fraction())
+    }
+}
+
+/// A random number in `[0, 1)` from the standard library's per-process random hasher keys.
+pub(crate) fn random_fraction() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The HTTP client every vendor crate sends through.
+///
+/// Cheap to clone. Built with [`HttpClient::builder`]; the defaults are safe: https only (plain
+/// http to loopback hosts only), 10 s connect and 30 s request timeouts, bodies capped at
+/// 64 KiB, three attempts for transient failures, redirects followed only within the same origin.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::HttpClient;
+///
+/// let http = HttpClient::builder()
+///     .timeout(Duration::from_secs(10))
+///     .max_response_bytes(16 * 1024)
+///     .build()?;
+/// http.check_url("example", "TOKEN_URL", &"https://auth.example.com/token".parse().unwrap())?;
+/// assert!(http.check_url("example", "TOKEN_URL", &"http://auth.example.com/token".parse().unwrap()).is_err());
+/// # Ok::<(), auth_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<HttpInner>,
+}
+
+struct HttpInner {
+    client: reqwest::Client,
+    timeout: Duration,
+    max_response_bytes: usize,
+    retry: RetryPolicy,
+    allow_plain_http: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("timeout", &self.inner.timeout)
+            .field("max_response_bytes", &self.inner.max_response_bytes)
+            .field("retry", &self.inner.retry)
+            .field("allow_plain_http", &self.inner.allow_plain_http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`HttpClient`]; see [`HttpClient::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct HttpClientBuilder {
+    client: Option<reqwest::Client>,
+    connect_timeout: Duration,
+    timeout: Duration,
+    max_response_bytes: usize,
+    retry: RetryPolicy,
+    allow_plain_http: bool,
+    accept_invalid_certs: bool,
+    http1_only: bool,
+    user_agent: Option<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for HttpClientBuilder {
+    fn default() -> Self {
+        Self {
+            client: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            retry: RetryPolicy::default(),
+            allow_plain_http: false,
+            accept_invalid_certs: false,
+            http1_only: false,
+            user_agent: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl HttpClientBuilder {
+    /// Sends through the caller's own `reqwest::Client` (connection pool, proxy, TLS roots).
+    /// The request timeout is still applied to each request; connect timeout, certificate and
+    /// HTTP-version settings are then the caller's.
+    pub fn client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// Connect timeout (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Timeout for one whole request, response body included (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Cap on a response body (default 64 KiB); a larger body fails without being buffered.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// How transient failures are retried.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// **Dangerous**: allows plain `http://` to any host, not only loopback. Credentials and
+    /// tokens then cross the network unencrypted. For lab networks that terminate TLS elsewhere.
+    pub fn danger_allow_plain_http_to_any_host(mut self, allow: bool) -> Self {
+        self.allow_plain_http = allow;
+        self
+    }
+
+    /// **Dangerous**: accepts any server certificate, self-signed or forged. For test servers
+    /// only; an attacker on the path can then read every credential sent.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Speaks only HTTP/1.1 (for servers whose HTTP/2 support is broken).
+    pub fn http1_only(mut self, only: bool) -> Self {
+        self.http1_only = only;
+        self
+    }
+
+    /// The `User-Agent` sent (default `auth-core/<version>`).
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.user_agent = Some(agent.into());
+        self
+    }
+
+    /// The clock used for backoff sleeps and `Retry-After` dates (default: the real one).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the client.
+    pub fn build(self) -> Result<HttpClient, Error> {
+        let client = match self.client {
+            Some(client) => client,
+            None => {
+                install_crypto_provider();
+                let agent = self
+                    .user_agent
+                    .unwrap_or_else(|| concat!("auth-core/", env!("CARGO_PKG_VERSION")).to_owned());
+                let mut builder = reqwest::Client::builder()
+                    .connect_timeout(self.connect_timeout)
+                    .timeout(self.timeout)
+                    .user_agent(agent)
+                    .redirect(same_origin_redirects())
+                    .danger_accept_invalid_certs(self.accept_invalid_certs);
+                if self.http1_only {
+                    builder = builder.http1_only();
+                }
+                builder.build().map_err(|e| {
+                    Error::config(VENDOR, "http client", ConfigProblem::Invalid(e.to_string()))
+                        .with_source(e.without_url())
+                })?
+            }
+        };
+        Ok(HttpClient {
+            inner: Arc::new(HttpInner {
+                client,
+                timeout: self.timeout,
+                max_response_bytes: self.max_response_bytes,
+                retry: self.retry,
+                allow_plain_http: self.allow_plain_http,
+                clock: self.clock,
+            }),
+        })
+    }
+}
+
+/// Installs ring as the process's rustls crypto provider, unless one is installed already (a
+/// provider the application installed first is left in place). Idempotent and cheap.
+///
+/// With the default `rustls-ring` feature, reqwest is built without a provider of its own, and
+/// `reqwest::Client::new()` panics until one is installed. Every builder in this workspace calls
+/// this, so clients built after any of ours just work. If you build your own `reqwest::Client`
+/// first, call this before. Without the `rustls-ring` feature it does nothing.
+///
+/// ```
+/// auth_core::install_crypto_provider();
+/// let client = reqwest::Client::new();
+/// # drop(client);
+/// ```
+pub fn install_crypto_provider() {
+    #[cfg(feature = "rustls-ring")]
+    {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    }
+}
+
+/// Follows at most five redirects, and only within the origin (scheme, host, port) of the first
+/// request, so that neither a bearer token nor a token request body goes anywhere unexpected.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same_origin && attempt.previous().len() <= 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Whether `url`'s host is loopback: `localhost` (or `*.localhost`), 127.0.0.0/8 or `::1`.
+#[must_use]
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl HttpClient {
+    /// Starts a builder with the safe defaults.
+    pub fn builder() -> HttpClientBuilder {
+        HttpClientBuilder::default()
+    }
+
+    /// A client with the defaults.
+    pub fn new() -> Result<Self, Error> {
+        Self::builder().build()
+    }
+
+    /// The underlying `reqwest::Client` (for sending API requests through the same pool).
+    #[must_use]
+    pub fn reqwest_client(&self) -> &reqwest::Client {
+        &self.inner.client
+    }
+
+    /// The clock this client uses.
+    #[must_use]
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Checks that `url` may carry credentials: `https`, or `http` to a loopback host (or to any
+    /// host when [`danger_allow_plain_http_to_any_host`](HttpClientBuilder::danger_allow_plain_http_to_any_host)
+    /// is set). `setting` names where the URL came from, for the error.
+    pub fn check_url(&self, vendor: &'static str, setting: &str, url: &Url) -> Result<(), Error> {
+        check_url(vendor, setting, url, self.inner.allow_plain_http)
+    }
+
+    /// Sends `request`, retrying transient failures per the [`RetryPolicy`], and reads the body
+    /// within the size cap. Any final response is returned, success or not; the vendor crate maps
+    /// a failure status with [`HttpResponse::to_error`] and its own rules.
+    pub async fn send(&self, vendor: &'static str, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        self.check_url(vendor, "request URL", &request.url)?;
+        let retry = &self.inner.retry;
+        let mut attempt = 1;
+        loop {
+            let outcome = self.send_once(vendor, request).await;
+            let wait = match &outcome {
+                _ if attempt >= retry.attempts() => None,
+                Ok(resp) => self.retry_wait(resp, attempt),
+                Err(err) if err.is_retryable() => Some(retry.backoff(attempt)),
+                Err(_) => None,
+            };
+            match wait {
+                Some(wait) => {
+                    tracing::debug!(
+                        vendor,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "transient failure, retrying"
+                    );
+                    self.inner.clock.sleep(wait).await;
+                    attempt += 1;
+                }
+                None => return outcome,
+            }
+        }
+    }
+
+    /// How long to wait before retrying after `resp`, or `None` if it is final.
+    fn retry_wait(&self, resp: &HttpResponse, attempt: u32) -> Option<Duration> {
+        let transient = is_transient_status(resp.status)
+            || (resp.status == 400
+                && resp
+                    .error_body()
+                    .code
+                    .as_deref()
+                    .is_some_and(is_transient_code));
+        if !transient {
+            return None;
+        }
+        let retry = &self.inner.retry;
+        match resp.retry_after(&*self.inner.clock) {
+            Some(wait) if wait > retry.max_retry_after => None,
+            Some(wait) => Some(wait),
+            None => Some(retry.backoff(attempt)),
+        }
+    }
+
+    async fn send_once(&self, vendor: &'static str, request: &HttpRequest) -> Result<HttpResponse, Error> {
+        let sent_at = self.inner.clock.now();
+        let response = self
+            .inner
+            .client
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .body(request.body.clone())
+            .timeout(self.inner.timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(vendor, e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = read_capped(vendor, response, self.inner.max_response_bytes).await?;
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+            sent_at,
+            secrets: request.secrets.clone(),
+        })
+    }
+}
+
+/// [`HttpClient::check_url`] as a free function.
+pub fn check_url(vendor: &'static str, setting: &str, url: &Url, allow_plain_http: bool) -> Result<(), Error> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_plain_http || is_loopback(url) => Ok(()),
+        "http" => Err(Error::config(vendor, setting, ConfigProblem::InsecureUrl)),
+        other => Err(Error::config(
+            vendor,
+            setting,
+            ConfigProblem::Invalid(format!("scheme {other:?} is not http or https")),
+        )),
+    }
+}
+
+/// Maps a reqwest error to a transport or timeout error, without the URL.
+pub(crate) fn transport_error(vendor: &'static str, e: reqwest::Error) -> Error {
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Transport
+    };
+    Error::new(vendor, kind).with_source(e.without_url())
+}
+
+/// Reads a response body chunk by chunk, failing as soon as it passes `max` bytes (or at once
+/// when `Content-Length` already says so). Nothing past the cap is buffered.
+pub(crate) async fn read_capped(
+    vendor: &'static str,
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, Error> {
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let too_large = || {
+        Error::malformed(
+            vendor,
+            format!("response body larger than the {max}-byte limit"),
+            content_type.as_deref(),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > max as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(vendor, e))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Standard base64 with padding (for `Authorization: Basic`).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        s.parse().expect("test URL")
+    }
+
+    #[test]
+    fn https_rule() {
+        for ok in [
+            "https://example.com/t",
+            "http://localhost:8080/t",
+            "http://LOCALHOST/t",
+            "http://api.localhost/t",
+            "http://127.0.0.1:1/t",
+            "http://127.8.9.10/t",
+            "http://[::1]:99/t",
+        ] {
+            assert!(check_url("v", "URL", &url(ok), false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://example.com/t",
+            "http://10.0.0.1/t",
+            "http://localhost.example.com/t",
+            "http://[::2]/t",
+            "http://128.0.0.1/t",
+        ] {
+            let err = check_url("v", "URL", &url(bad), false).expect_err(bad);
+            assert!(matches!(
+                err.kind(),
+                ErrorKind::Configuration {
+                    problem: ConfigProblem::InsecureUrl,
+                    ..
+                }
+            ));
+            assert!(check_url("v", "URL", &url(bad), true).is_ok(), "opt-in {bad}");
+        }
+        let ftp = check_url("v", "URL", &url("ftp://example.com/"), true).expect_err("ftp");
+        assert!(ftp.to_string().contains("ftp"));
+    }
+
+    #[test]
+    fn form_encoding_keeps_special_characters() {
+        let req = HttpRequest::post(url("https://x/t"))
+            .form(&[("a", "1 2"), ("b", "ü")])
+            .form_secret("s", &Secret::new("p&q=r+s/t%u"));
+        assert_eq!(
+            std::str::from_utf8(req.body()).ok(),
+            Some("a=1+2&b=%C3%BC&s=p%26q%3Dr%2Bs%2Ft%25u")
+        );
+        assert_eq!(
+            req.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("application/x-www-form-urlencoded")
+        );
+    }
+
+    #[test]
+    fn basic_auth_follows_rfc_6749() {
+        let req = HttpRequest::post(url("https://x/t")).basic_auth("id:1", &Secret::new("s p"));
+        let value = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .expect("authorization header");
+        assert!(value.is_sensitive());
+        // "id%3A1:s+p"
+        assert_eq!(value.to_str().ok(), Some("Basic aWQlM0ExOnMrcA=="));
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+    }
+
+    #[test]
+    fn debug_hides_body_and_sensitive_headers() {
+        let req = HttpRequest::post(url("https://x/t"))
+            .secret_header("password", &Secret::new("SENTINEL-H"))
+            .form_secret("client_secret", &Secret::new("SENTINEL-B"));
+        let shown = format!("{req:?}");
+        assert!(!shown.contains("SENTINEL"), "{shown}");
+    }
+
+    #[test]
+    fn error_bodies_in_every_shape() {
+        let parse = |ct: Option<&str>, body: &str| ErrorBody::parse(ct, body.as_bytes(), &[]);
+        let oauth = parse(
+            Some("application/json"),
+            r#"{"error":"invalid_grant","error_description":"The user name or password is incorrect."}"#,
+        );
+        assert_eq!(oauth.code.as_deref(), Some("invalid_grant"));
+        assert_eq!(
+            oauth.description.as_deref(),
+            Some("The user name or password is incorrect.")
+        );
+        let pascal = parse(
+            None,
+            r#"{"Description":"Authorization header was not present or 'Bearer' was missing.","Error":"invalid_request","Uri":""}"#,
+        );
+        assert_eq!(pascal.code.as_deref(), Some("invalid_request"));
+        assert!(pascal.description.as_deref().is_some_and(|d| d.starts_with("Authorization header")));
+        let p21 = parse(None, r#"{"ErrorMessage":"You are not authorized to access API","ErrorType":"Unauthorized"}"#);
+        assert_eq!(p21.code.as_deref(), Some("Unauthorized"));
+        assert_eq!(p21.description.as_deref(), Some("You are not authorized to access API"));
+        let aspnet = parse(None, r#"{"Message":"Authorization has been denied for this request."}"#);
+        assert_eq!(aspnet.code, None);
+        assert_eq!(aspnet.description.as_deref(), Some("Authorization has been denied for this request."));
+        let spring = parse(None, r#"{"timestamp":"2024-01-01","status":500,"error":"Internal Server Error","path":"/apiops/auth/token"}"#);
+        assert_eq!(spring.code.as_deref(), Some("Internal Server Error"));
+        let nested = parse(None, r#"{"error":{"code":"server_error","message":"down"}}"#);
+        assert_eq!(nested.code.as_deref(), Some("server_error"));
+        assert_eq!(nested.description.as_deref(), Some("down"));
+        let no_desc = parse(None, r#"{"ERROR":"invalid_client"}"#);
+        assert_eq!(no_desc.code.as_deref(), Some("invalid_client"));
+        assert_eq!(no_desc.description, None);
+        let text = parse(Some("text/plain"), "  Bad credentials\n");
+        assert_eq!(text.description.as_deref(), Some("Bad credentials"));
+        let html = parse(
+            Some("text/html"),
+            "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad   Gateway</h1></body></html>",
+        );
+        assert_eq!(html.description, None);
+        assert_eq!(html.excerpt, "502 Bad Gateway Bad Gateway");
+        let empty = parse(None, "   ");
+        assert_eq!(empty, ErrorBody::default());
+        let bom = ErrorBody::parse(None, b"\xEF\xBB\xBF{\"error\":\"x\"}", &[]);
+        assert_eq!(bom.code.as_deref(), Some("x"));
+        let long = parse(None, &"y".repeat(10_000));
+        assert!(long.excerpt.chars().count() <= EXCERPT_CHARS + 1);
+    }
+
+    #[test]
+    fn excerpts_are_scrubbed_of_request_secrets() {
+        let secrets = [Secret::new("pa ss&word"), Secret::new("k\"ey")];
+        let body = r#"{"error":"invalid_request","error_description":"bad body client_secret=pa+ss%26word key k\"ey raw pa ss&word"}"#;
+        let parsed = ErrorBody::parse(None, body.as_bytes(), &secrets);
+        let d = parsed.description.expect("description");
+        assert!(!d.contains("ss&word") && !d.contains("ss%26word") && !d.contains("k\"ey"), "{d}");
+        assert_eq!(d.matches(REDACTED).count(), 3, "{d}");
+        assert!(!parsed.excerpt.contains("ss%26word"));
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(350));
+        for _ in 0..100 {
+            let b1 = p.backoff(1);
+            assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100), "{b1:?}");
+            let b2 = p.backoff(2);
+            assert!(b2 >= Duration::from_millis(100) && b2 <= Duration::from_millis(200), "{b2:?}");
+            let b9 = p.backoff(60);
+            assert!(b9 >= Duration::from_millis(175) && b9 <= Duration::from_millis(350), "{b9:?}");
+        }
+        let samples: std::collections::HashSet<_> = (0..20).map(|_| p.backoff(3)).collect();
+        assert!(samples.len() > 1, "jitter varies");
+    }
+
+    #[test]
+    fn status_classification() {
+        let resp = |status: u16, body: &str| {
+            HttpResponse::new(status, HeaderMap::new(), body, std::time::Instant::now())
+        };
+        assert!(resp(401, "").to_error("v").is_rejected());
+        assert!(resp(400, r#"{"error":"invalid_client"}"#).to_error("v").is_rejected());
+        assert!(!resp(400, r#"{"error":"server_error"}"#).to_error("v").is_rejected());
+        assert!(!resp(400, "bad").to_error("v").is_rejected());
+        assert!(matches!(resp(403, "").to_error("v").kind(), ErrorKind::Forbidden { .. }));
+        assert!(matches!(resp(429, "").to_error("v").kind(), ErrorKind::Throttled { retry_after: None }));
+        let e = resp(500, "<h1>oops</h1>").to_error("v");
+        assert!(e.is_retryable());
+        assert!(e.to_string().contains("oops"));
+    }
+}

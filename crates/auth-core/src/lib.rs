@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cache;
+mod clock;
+mod error;
+mod http;
+mod secret;
+mod token;
+
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
+pub use async_trait::async_trait;
+pub use cache::{
+    CacheStats, DEFAULT_HALF_LIFE_THRESHOLD, DEFAULT_HARD_WINDOW, DEFAULT_MIN_FORCED_REFRESH_INTERVAL,
+    DEFAULT_REFRESH_RETRY_BACKOFF, DEFAULT_REJECTION_TTL, DEFAULT_SOFT_WINDOW, TokenCache,
+    TokenCacheBuilder,
+};
+pub use clock::{Clock, Sleep, SystemClock, instant_from_system_time};
+pub use error::{ConfigProblem, Error, ErrorKind, Result, is_transient_code, is_transient_status};
+pub use http::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ErrorBody, HttpClient,
+    HttpClientBuilder, HttpRequest, HttpResponse, RetryPolicy, check_url, install_crypto_provider,
+    is_loopback, scrub,
+};
+pub use reqwest;
+pub use secret::{REDACTED, Secret};
+pub use token::{
+    MAX_LIFETIME, StaticToken, Token, TokenBuilder, TokenSource, lifetime_from_json,
+    lifetime_from_str,
+};

@@ -1,0 +1,657 @@
+//! Fakes for tests (feature `test-util`; enable it in `[dev-dependencies]` only).
+//!
+//! - [`ManualClock`]: time that moves only when a test says so (or, in auto mode, exactly as far
+//!   as each sleep asks), so expiry, windows and backoff are tested without real waiting.
+//! - [`ScriptedSource`]: a [`TokenSource`] that counts calls, follows a script of failures, and
+//!   can be held in flight until the test releases it.
+//! - [`TestServer`]: a loopback HTTP/1.1 server with scripted replies that records every request
+//!   and renders it as text for snapshots.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::clock::{Clock, Sleep};
+use crate::{Error, Secret, Token, TokenSource};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------------------------
+// ManualClock
+// ---------------------------------------------------------------------------------------------
+
+/// A clock that moves only on [`advance`](Self::advance) (or, made with
+/// [`auto_advance`](Self::auto_advance), by exactly each requested sleep).
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::{Clock, test_util::ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let start = clock.now();
+/// clock.advance(Duration::from_secs(90));
+/// assert_eq!(clock.now() - start, Duration::from_secs(90));
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    inner: Arc<Mutex<ClockState>>,
+}
+
+struct ClockState {
+    now: Instant,
+    wall: SystemTime,
+    auto: bool,
+    sleeps: Vec<Duration>,
+    sleepers: Vec<Waker>,
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = lock(&self.inner);
+        f.debug_struct("ManualClock")
+            .field("auto", &s.auto)
+            .field("sleeps", &s.sleeps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ManualClock {
+    /// A clock standing still at the real current time.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(ClockState {
+                now: Instant::now(),
+                wall: SystemTime::now(),
+                auto: false,
+                sleeps: Vec::new(),
+                sleepers: Vec::new(),
+            })),
+        }
+    }
+
+    /// A clock whose sleeps complete at once, moving the clock forward by their length.
+    #[must_use]
+    pub fn auto_advance() -> Self {
+        let clock = Self::new();
+        lock(&clock.inner).auto = true;
+        clock
+    }
+
+    /// Moves time forward and wakes the sleeps that are due.
+    pub fn advance(&self, by: Duration) {
+        let wakers = {
+            let mut s = lock(&self.inner);
+            s.now += by;
+            s.wall += by;
+            std::mem::take(&mut s.sleepers)
+        };
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Every sleep requested so far, in order.
+    #[must_use]
+    pub fn sleeps(&self) -> Vec<Duration> {
+        lock(&self.inner).sleeps.clone()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        lock(&self.inner).now
+    }
+
+    fn system_now(&self) -> SystemTime {
+        lock(&self.inner).wall
+    }
+
+    fn sleep(&self, duration: Duration) -> Sleep {
+        let deadline = {
+            let mut s = lock(&self.inner);
+            s.sleeps.push(duration);
+            if s.auto {
+                s.now += duration;
+                s.wall += duration;
+            }
+            s.now + duration * u32::from(!s.auto)
+        };
+        Box::pin(ManualSleep {
+            clock: self.clone(),
+            deadline,
+        })
+    }
+}
+
+struct ManualSleep {
+    clock: ManualClock,
+    deadline: Instant,
+}
+
+impl Future for ManualSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = lock(&self.clock.inner);
+        if s.now >= self.deadline {
+            Poll::Ready(())
+        } else {
+            s.sleepers.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ScriptedSource
+// ---------------------------------------------------------------------------------------------
+
+/// A [`TokenSource`] for cache tests: each fetch is counted, takes the next scripted outcome
+/// (success when the script is empty), and mints `token-1`, `token-2`, ... with the configured
+/// lifetime measured on the given clock. With [`gated`](Self::gated), every fetch waits until
+/// the test calls [`release`](Self::release).
+#[derive(Clone)]
+pub struct ScriptedSource {
+    inner: Arc<SourceInner>,
+}
+
+struct SourceInner {
+    clock: Arc<dyn Clock>,
+    lifetime: Mutex<Option<Duration>>,
+    script: Mutex<VecDeque<Error>>,
+    calls: AtomicUsize,
+    minted: AtomicUsize,
+    previous_seen: Mutex<Vec<Option<String>>>,
+    gate: Option<tokio::sync::Semaphore>,
+}
+
+impl fmt::Debug for ScriptedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScriptedSource")
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScriptedSource {
+    /// Tokens living `lifetime` (`None`: never expiring), timed on `clock`.
+    pub fn new(clock: Arc<dyn Clock>, lifetime: Option<Duration>) -> Self {
+        Self::build(clock, lifetime, None)
+    }
+
+    /// Like [`new`](Self::new), but each fetch waits for [`release`](Self::release).
+    pub fn gated(clock: Arc<dyn Clock>, lifetime: Option<Duration>) -> Self {
+        Self::build(clock, lifetime, Some(tokio::sync::Semaphore::new(0)))
+    }
+
+    fn build(clock: Arc<dyn Clock>, lifetime: Option<Duration>, gate: Option<tokio::sync::Semaphore>) -> Self {
+        Self {
+            inner: Arc::new(SourceInner {
+                clock,
+                lifetime: Mutex::new(lifetime),
+                script: Mutex::new(VecDeque::new()),
+                calls: AtomicUsize::new(0),
+                minted: AtomicUsize::new(0),
+                previous_seen: Mutex::new(Vec::new()),
+                gate,
+            }),
+        }
+    }
+
+    /// The next fetches fail with these errors, in order.
+    pub fn fail_next(&self, errors: impl IntoIterator<Item = Error>) {
+        lock(&self.inner.script).extend(errors);
+    }
+
+    /// Changes the lifetime of tokens minted from now on.
+    pub fn set_lifetime(&self, lifetime: Option<Duration>) {
+        *lock(&self.inner.lifetime) = lifetime;
+    }
+
+    /// Lets `n` gated fetches proceed.
+    pub fn release(&self, n: usize) {
+        if let Some(gate) = &self.inner.gate {
+            gate.add_permits(n);
+        }
+    }
+
+    /// How many fetches have started.
+    #[must_use]
+    pub fn calls(&self) -> usize {
+        self.inner.calls.load(Ordering::SeqCst)
+    }
+
+    /// The access token of `previous` passed to each fetch, in order.
+    #[must_use]
+    pub fn previous_seen(&self) -> Vec<Option<String>> {
+        lock(&self.inner.previous_seen).clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for ScriptedSource {
+    fn vendor(&self) -> &'static str {
+        "test"
+    }
+
+    async fn fetch(&self, previous: Option<&Token>) -> Result<Token, Error> {
+        self.inner.calls.fetch_add(1, Ordering::SeqCst);
+        lock(&self.inner.previous_seen)
+            .push(previous.map(|t| t.access_token().expose_secret().to_owned()));
+        let sent_at = self.inner.clock.now();
+        if let Some(gate) = &self.inner.gate {
+            gate.acquire()
+                .await
+                .map_err(|_| Error::new("test", crate::ErrorKind::Transport))?
+                .forget();
+        }
+        if let Some(err) = lock(&self.inner.script).pop_front() {
+            return Err(err);
+        }
+        let n = self.inner.minted.fetch_add(1, Ordering::SeqCst) + 1;
+        let lifetime = *lock(&self.inner.lifetime);
+        Ok(Token::builder(Secret::new(format!("token-{n}")))
+            .lifetime(sent_at, lifetime)
+            .refresh_token(Some(Secret::new(format!("refresh-{n}"))))
+            .build())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TestServer
+// ---------------------------------------------------------------------------------------------
+
+/// A scripted reply of a [`TestServer`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: ReplyBody,
+    delay: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum ReplyBody {
+    Bytes(Vec<u8>),
+    /// `len` bytes streamed in chunks; `Content-Length` sent only if `declare`.
+    Huge { len: u64, declare: bool },
+}
+
+impl Reply {
+    /// A reply with `status` and an empty body.
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: ReplyBody::Bytes(Vec::new()),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// A JSON reply.
+    pub fn json(status: u16, body: impl Into<String>) -> Self {
+        Self::status(status)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body.into())
+    }
+
+    /// A reply with a body of `content_type`.
+    pub fn text(status: u16, content_type: &str, body: impl Into<String>) -> Self {
+        Self::status(status)
+            .header("content-type", content_type)
+            .body(body.into())
+    }
+
+    /// A body of `len` bytes streamed in 64 KiB chunks, with or without a `Content-Length`.
+    pub fn huge(status: u16, len: u64, declare_length: bool) -> Self {
+        Self {
+            body: ReplyBody::Huge {
+                len,
+                declare: declare_length,
+            },
+            ..Self::status(status).header("content-type", "application/json")
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sets the body bytes.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = ReplyBody::Bytes(body.into());
+        self
+    }
+
+    /// Waits (really) before answering, for timeout tests. Keep it short.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request as the [`TestServer`] received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The method.
+    pub method: String,
+    /// The path and query.
+    pub target: String,
+    /// Header names (lower case) and values, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The first value of header `name`.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The form fields of an `application/x-www-form-urlencoded` body, decoded.
+    #[must_use]
+    pub fn form(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(&self.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// The request as HTTP/1.1-style text for snapshots: request line, headers sorted with the
+    /// port and crate versions normalised, a blank line, then the body (pretty JSON, or the
+    /// decoded form fields one per line followed by the raw form).
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = format!("{} {} HTTP/1.1\n", self.method, self.target);
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), normalise_header(n, v)))
+            .collect();
+        headers.sort();
+        for (n, v) in &headers {
+            out.push_str(&format!("{n}: {v}\n"));
+        }
+        out.push('\n');
+        let ct = self.header("content-type").unwrap_or_default();
+        if self.body.is_empty() {
+            out.push_str("(empty body)\n");
+        } else if ct.contains("json") {
+            match serde_json::from_slice::<serde_json::Value>(&self.body) {
+                Ok(v) => out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default()),
+                Err(_) => out.push_str(&String::from_utf8_lossy(&self.body)),
+            }
+            out.push('\n');
+        } else if ct.contains("x-www-form-urlencoded") {
+            for (k, v) in self.form() {
+                out.push_str(&format!("{k} = {v:?}\n"));
+            }
+            out.push_str(&format!("(raw) {}\n", String::from_utf8_lossy(&self.body)));
+        } else {
+            out.push_str(&String::from_utf8_lossy(&self.body));
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn normalise_header(name: &str, value: &str) -> String {
+    if name.eq_ignore_ascii_case("host") {
+        return match value.rsplit_once(':') {
+            Some((host, _port)) => format!("{host}:[port]"),
+            None => value.to_owned(),
+        };
+    }
+    if name.eq_ignore_ascii_case("user-agent") {
+        return match value.split_once('/') {
+            Some((product, _version)) => format!("{product}/[version]"),
+            None => value.to_owned(),
+        };
+    }
+    value.to_owned()
+}
+
+#[derive(Default)]
+struct ServerState {
+    routes: Vec<Route>,
+    log: Vec<Received>,
+}
+
+struct Route {
+    method: String,
+    path: String,
+    queue: VecDeque<Reply>,
+    fallback: Reply,
+}
+
+/// A loopback HTTP/1.1 server with scripted replies that records every request.
+///
+/// One request per connection (it answers with `Connection: close`). Unrouted requests get
+/// 404. Dropping the server stops it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use auth_core::test_util::{Reply, TestServer};
+///
+/// let server = TestServer::start().await;
+/// server.route("POST", "/token", Reply::json(200, r#"{"access_token":"t"}"#));
+/// auth_core::install_crypto_provider();
+/// let resp = reqwest::Client::new().post(server.url("/token")).send().await.unwrap();
+/// assert_eq!(resp.status(), 200);
+/// assert_eq!(server.count("POST", "/token"), 1);
+/// # }
+/// ```
+pub struct TestServer {
+    addr: SocketAddr,
+    state: Arc<Mutex<ServerState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1 with an ephemeral port.
+    ///
+    /// # Panics
+    /// If no loopback port can be bound (a broken test machine).
+    pub async fn start() -> Self {
+        #[allow(clippy::expect_used)]
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind a loopback port");
+        #[allow(clippy::expect_used)]
+        let addr = listener.local_addr().expect("local address");
+        let state = Arc::new(Mutex::new(ServerState::default()));
+        let accept_state = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = accept_state.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, state).await;
+                });
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    /// The server's address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>` followed by `path`.
+    #[must_use]
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Answers `method` `path` (query ignored) with `reply`, every time.
+    pub fn route(&self, method: &str, path: &str, reply: Reply) {
+        self.route_sequence(method, path, Vec::new(), reply);
+    }
+
+    /// Answers `method` `path` with `first` in order, then with `then` every time.
+    pub fn route_sequence(&self, method: &str, path: &str, first: Vec<Reply>, then: Reply) {
+        let mut s = lock(&self.state);
+        s.routes.retain(|r| !(r.method == method && r.path == path));
+        s.routes.push(Route {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            queue: first.into(),
+            fallback: then,
+        });
+    }
+
+    /// Every request received so far.
+    #[must_use]
+    pub fn requests(&self) -> Vec<Received> {
+        lock(&self.state).log.clone()
+    }
+
+    /// How many requests `method` `path` (query ignored) received.
+    #[must_use]
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        lock(&self.state)
+            .log
+            .iter()
+            .filter(|r| r.method == method && r.target.split('?').next() == Some(path))
+            .count()
+    }
+}
+
+async fn serve(mut stream: TcpStream, state: Arc<Mutex<ServerState>>) -> std::io::Result<()> {
+    let Some(request) = read_request(&mut stream).await? else {
+        return Ok(());
+    };
+    let path = request.target.split('?').next().unwrap_or("").to_owned();
+    let reply = {
+        let mut s = lock(&state);
+        s.log.push(request.clone());
+        match s
+            .routes
+            .iter_mut()
+            .find(|r| r.method == request.method && r.path == path)
+        {
+            Some(route) => route
+                .queue
+                .pop_front()
+                .unwrap_or_else(|| route.fallback.clone()),
+            None => Reply::text(404, "text/plain", "no route"),
+        }
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut head = format!("HTTP/1.1 {} X\r\nconnection: close\r\n", reply.status);
+    for (n, v) in &reply.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    match &reply.body {
+        ReplyBody::Bytes(b) => {
+            head.push_str(&format!("content-length: {}\r\n\r\n", b.len()));
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(b).await?;
+        }
+        ReplyBody::Huge { len, declare } => {
+            if *declare {
+                head.push_str(&format!("content-length: {len}\r\n"));
+            }
+            head.push_str("\r\n");
+            stream.write_all(head.as_bytes()).await?;
+            let chunk = vec![b' '; 64 * 1024];
+            let mut left = *len;
+            while left > 0 {
+                let n = left.min(chunk.len() as u64) as usize;
+                stream.write_all(&chunk[..n]).await?;
+                left -= n as u64;
+            }
+        }
+    }
+    stream.shutdown().await
+}
+
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Received>> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    let head_end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos;
+        }
+        if buf.len() > 64 * 1024 {
+            return Ok(None);
+        }
+        let n = stream.read(&mut tmp).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&tmp[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let target = request_line.next().unwrap_or_default().to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(1024 * 1024);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut tmp).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&tmp[..n]);
+    }
+    body.truncate(length);
+    Ok(Some(Received {
+        method,
+        target,
+        headers,
+        body,
+    }))
+}

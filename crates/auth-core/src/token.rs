@@ -1,0 +1,495 @@
+//! [`Token`]: an access token with its type, absolute expiry, refresh token and vendor details.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::HeaderValue;
+
+use crate::secret::Secret;
+
+/// The longest lifetime a token is given, whatever the server says: 100 years.
+///
+/// Servers send "never expires" as 630 720 000 s (20 years), as a JWT `exp` of 2 147 483 647, or
+/// as values that do not fit in 64 bits; all are clamped here so that no arithmetic overflows.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// An access token as obtained from a token endpoint.
+///
+/// Cloning is an [`Arc`] clone: the cache hands out clones on every call without copying the
+/// secret. `Debug` never shows the access or refresh token.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use auth_core::{Secret, Token};
+///
+/// let sent_at = Instant::now();
+/// let token = Token::builder(Secret::new("abc"))
+///     .token_type("bearer")
+///     .lifetime(sent_at, Some(Duration::from_secs(3600)))
+///     .scope("read write")
+///     .build();
+/// assert_eq!(token.token_type(), "bearer");
+/// assert_eq!(token.expires_at(), Some(sent_at + Duration::from_secs(3600)));
+/// assert_eq!(token.authorization_value().unwrap().to_str().unwrap(), "Bearer abc");
+/// assert!(!format!("{token:?}").contains("abc"));
+/// ```
+#[derive(Clone)]
+pub struct Token {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    access_token: Secret,
+    token_type: String,
+    obtained_at: Instant,
+    expires_at: Option<Instant>,
+    refresh_token: Option<Secret>,
+    scope: Option<String>,
+    details: Option<Details>,
+}
+
+struct Details {
+    type_name: &'static str,
+    value: Box<dyn Any + Send + Sync>,
+}
+
+impl Token {
+    /// Starts building a token around its access token value.
+    pub fn builder(access_token: Secret) -> TokenBuilder {
+        TokenBuilder {
+            access_token,
+            token_type: "Bearer".to_owned(),
+            obtained_at: None,
+            expires_at: None,
+            refresh_token: None,
+            scope: None,
+            details: None,
+        }
+    }
+
+    /// The access token. See [`Secret::expose_secret`] before reading it.
+    #[must_use]
+    pub fn access_token(&self) -> &Secret {
+        &self.inner.access_token
+    }
+
+    /// The token type as the server sent it (`Bearer`, `bearer`, ...).
+    #[must_use]
+    pub fn token_type(&self) -> &str {
+        &self.inner.token_type
+    }
+
+    /// When the request that produced this token was sent; lifetimes are measured from here.
+    #[must_use]
+    pub fn obtained_at(&self) -> Instant {
+        self.inner.obtained_at
+    }
+
+    /// When the token stops being valid, or `None` if it does not expire.
+    #[must_use]
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.inner.expires_at
+    }
+
+    /// The lifetime the token was issued with (`None` if it does not expire).
+    #[must_use]
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.inner
+            .expires_at
+            .map(|at| at.saturating_duration_since(self.inner.obtained_at))
+    }
+
+    /// Whether the token has expired at `now`.
+    #[must_use]
+    pub fn is_expired_at(&self, now: Instant) -> bool {
+        self.inner.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// The refresh token, if the server issued one (and it was not empty).
+    #[must_use]
+    pub fn refresh_token(&self) -> Option<&Secret> {
+        self.inner.refresh_token.as_ref()
+    }
+
+    /// The scope the server granted, if it said.
+    #[must_use]
+    pub fn scope(&self) -> Option<&str> {
+        self.inner.scope.as_deref()
+    }
+
+    /// The vendor's typed details (session id, user name, ...), if they are of type `T`.
+    #[must_use]
+    pub fn details<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.inner.details.as_ref()?.value.downcast_ref()
+    }
+
+    /// The `Authorization` header value, `Bearer <token>`, marked sensitive so that HTTP
+    /// libraries do not print it. Whatever case the server used for the type, `Bearer` is sent.
+    ///
+    /// Fails only if the token contains bytes that are not allowed in a header.
+    pub fn authorization_value(&self) -> Result<HeaderValue, crate::Error> {
+        let mut value =
+            HeaderValue::try_from(format!("Bearer {}", self.inner.access_token.expose_secret()))
+                .map_err(|_| {
+                    crate::Error::malformed(
+                        "auth-core",
+                        "the access token contains characters not allowed in an HTTP header",
+                        None,
+                    )
+                })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Whether `self` and `other` are the same token (the same issuance, not merely equal text).
+    #[must_use]
+    pub fn same_as(&self, other: &Token) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || self.inner.access_token.ct_eq(&other.inner.access_token)
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Token");
+        d.field("access_token", &self.inner.access_token)
+            .field("token_type", &self.inner.token_type)
+            .field("lifetime", &self.lifetime())
+            .field("refresh_token", &self.inner.refresh_token.as_ref().map(|_| crate::secret::REDACTED))
+            .field("scope", &self.inner.scope);
+        if let Some(details) = &self.inner.details {
+            d.field("details", &details.type_name);
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Token`]; see [`Token::builder`].
+#[must_use]
+pub struct TokenBuilder {
+    access_token: Secret,
+    token_type: String,
+    obtained_at: Option<Instant>,
+    expires_at: Option<Instant>,
+    refresh_token: Option<Secret>,
+    scope: Option<String>,
+    details: Option<Details>,
+}
+
+impl fmt::Debug for TokenBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenBuilder")
+            .field("token_type", &self.token_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenBuilder {
+    /// The token type as sent (default `Bearer`).
+    pub fn token_type(mut self, token_type: impl Into<String>) -> Self {
+        self.token_type = token_type.into();
+        self
+    }
+
+    /// Sets when the token request was sent and how long the token lives from then
+    /// (`None`: it does not expire). A lifetime past [`MAX_LIFETIME`] is clamped.
+    pub fn lifetime(mut self, sent_at: Instant, lifetime: Option<Duration>) -> Self {
+        self.obtained_at = Some(sent_at);
+        self.expires_at = lifetime.and_then(|l| sent_at.checked_add(l.min(MAX_LIFETIME)));
+        self
+    }
+
+    /// Sets an absolute expiry (for servers that send a date instead of a lifetime).
+    pub fn expires_at(mut self, sent_at: Instant, expires_at: Option<Instant>) -> Self {
+        self.obtained_at = Some(sent_at);
+        self.expires_at = expires_at;
+        self
+    }
+
+    /// The refresh token. An empty value (some servers send `""`) is treated as none.
+    pub fn refresh_token(mut self, refresh_token: Option<Secret>) -> Self {
+        self.refresh_token = refresh_token.filter(|s| !s.is_empty());
+        self
+    }
+
+    /// The granted scope. An empty value is treated as none.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        let scope = scope.into();
+        self.scope = (!scope.is_empty()).then_some(scope);
+        self
+    }
+
+    /// Attaches the vendor's typed details, read back with [`Token::details`].
+    pub fn details<T: Any + Send + Sync>(mut self, details: T) -> Self {
+        self.details = Some(Details {
+            type_name: std::any::type_name::<T>(),
+            value: Box::new(details),
+        });
+        self
+    }
+
+    /// Finishes the token. Without [`lifetime`](Self::lifetime) it is obtained now and does not
+    /// expire.
+    pub fn build(self) -> Token {
+        Token {
+            inner: Arc::new(Inner {
+                access_token: self.access_token,
+                token_type: self.token_type,
+                obtained_at: self.obtained_at.unwrap_or_else(Instant::now),
+                expires_at: self.expires_at,
+                refresh_token: self.refresh_token,
+                scope: self.scope,
+                details: self.details,
+            }),
+        }
+    }
+}
+
+/// Reads a lifetime in seconds as servers really send it: a JSON number, a numeric string, or a
+/// float. Returns `None` for anything that is not a positive, finite number of seconds (missing,
+/// `null`, `0`, negative, non-numeric); callers then apply their documented default. Values past
+/// [`MAX_LIFETIME`] (including ones too large for 64 bits) are clamped, never overflowed.
+///
+/// ```
+/// use std::time::Duration;
+/// use auth_core::lifetime_from_json;
+/// use serde_json::json;
+///
+/// assert_eq!(lifetime_from_json(&json!(3600)), Some(Duration::from_secs(3600)));
+/// assert_eq!(lifetime_from_json(&json!("86400")), Some(Duration::from_secs(86400)));
+/// assert_eq!(lifetime_from_json(&json!(-5)), None);
+/// assert_eq!(lifetime_from_json(&json!(1e20)), Some(auth_core::MAX_LIFETIME));
+/// ```
+#[must_use]
+pub fn lifetime_from_json(value: &serde_json::Value) -> Option<Duration> {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(secs) = n.as_u64() {
+                positive_secs(secs)
+            } else if n.as_i64().is_some() {
+                None // a negative integer
+            } else {
+                n.as_f64().and_then(lifetime_from_f64)
+            }
+        }
+        serde_json::Value::String(s) => lifetime_from_str(s),
+        _ => None,
+    }
+}
+
+/// Like [`lifetime_from_json`], for a lifetime that arrived as text (an XML element, a header).
+#[must_use]
+pub fn lifetime_from_str(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return positive_secs(secs);
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
+        return Some(MAX_LIFETIME); // digits only, too large for u64
+    }
+    text.parse::<f64>().ok().and_then(lifetime_from_f64)
+}
+
+fn positive_secs(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs).min(MAX_LIFETIME))
+}
+
+fn lifetime_from_f64(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 1.0 {
+        return None;
+    }
+    if secs >= MAX_LIFETIME.as_secs_f64() {
+        return Some(MAX_LIFETIME);
+    }
+    Duration::try_from_secs_f64(secs.trunc()).ok()
+}
+
+/// Something that can fetch a fresh token: one implementation per vendor flow.
+///
+/// Implementations build their request with a pure function, send it through
+/// [`HttpClient::send`](crate::HttpClient::send) and parse the response with a pure function. A
+/// [`TokenCache`](crate::TokenCache) decides *when* to call [`fetch`](Self::fetch) and makes sure
+/// only one call runs at a time.
+///
+/// ```
+/// use auth_core::{async_trait, Error, Secret, Token, TokenSource};
+///
+/// #[derive(Debug)]
+/// struct Fixed;
+///
+/// #[async_trait]
+/// impl TokenSource for Fixed {
+///     fn vendor(&self) -> &'static str { "example" }
+///     async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, Error> {
+///         Ok(Token::builder(Secret::new("t")).build())
+///     }
+/// }
+/// ```
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
+    /// The vendor's short lower-case name (`"p21"`), used in errors and logs.
+    fn vendor(&self) -> &'static str;
+
+    /// Fetches a fresh token. `previous` is the last token the cache held, possibly expired or
+    /// invalidated, so that a source with refresh tokens can spend the newest one. The cache
+    /// never runs two fetches of one source at once, so a single-use refresh token is never
+    /// spent twice.
+    async fn fetch(&self, previous: Option<&Token>) -> Result<Token, crate::Error>;
+
+    /// Whether another fetch can yield a different token. A static token cannot be renewed: a
+    /// 401 with it means it expired or was revoked.
+    fn can_renew(&self) -> bool {
+        true
+    }
+}
+
+/// A token that is given, not fetched (a personal access token created in a console).
+///
+/// ```
+/// use auth_core::{Secret, StaticToken, TokenSource};
+///
+/// let source = StaticToken::new("example", Secret::new("personal-token"), None);
+/// assert!(!source.can_renew());
+/// ```
+#[derive(Debug, Clone)]
+pub struct StaticToken {
+    vendor: &'static str,
+    token: Token,
+}
+
+impl StaticToken {
+    /// A static token of `vendor`, expiring at `expires_at` (`None`: it does not expire).
+    pub fn new(vendor: &'static str, token: Secret, expires_at: Option<Instant>) -> Self {
+        Self {
+            vendor,
+            token: Token::builder(token)
+                .expires_at(Instant::now(), expires_at)
+                .build(),
+        }
+    }
+
+    /// A static source handing out exactly `token`.
+    pub fn from_token(vendor: &'static str, token: Token) -> Self {
+        Self { vendor, token }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for StaticToken {
+    fn vendor(&self) -> &'static str {
+        self.vendor
+    }
+
+    async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, crate::Error> {
+        Ok(self.token.clone())
+    }
+
+    fn can_renew(&self) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lifetime_parsing_never_panics_and_clamps() {
+        let cases = [
+            (json!(3600), Some(3600)),
+            (json!("3600"), Some(3600)),
+            (json!(" 86400 "), Some(86400)),
+            (json!(3600.9), Some(3600)),
+            (json!("3600.0"), Some(3600)),
+            (json!(0), None),
+            (json!("0"), None),
+            (json!(-1), None),
+            (json!("-1"), None),
+            (json!(i64::MIN), None),
+            (json!(0.5), None),
+            (json!("soon"), None),
+            (json!(""), None),
+            (json!(null), None),
+            (json!(true), None),
+            (json!({"a": 1}), None),
+            (json!("NaN"), None),
+            (json!("inf"), None),
+            (json!(630_720_000), Some(630_720_000)),
+            (json!(2_147_483_647u64), Some(2_147_483_647)),
+            (json!(u64::MAX), Some(MAX_LIFETIME.as_secs())),
+            (json!(1e20), Some(MAX_LIFETIME.as_secs())),
+            (json!("100000000000000000000"), Some(MAX_LIFETIME.as_secs())),
+            (json!("1e300"), Some(MAX_LIFETIME.as_secs())),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                lifetime_from_json(&input).map(|d| d.as_secs()),
+                expected,
+                "input {input}"
+            );
+        }
+    }
+
+    #[test]
+    fn expiry_is_measured_from_the_send_time_and_never_overflows() {
+        let sent = Instant::now();
+        let t = Token::builder(Secret::new("x"))
+            .lifetime(sent, Some(Duration::from_secs(60)))
+            .build();
+        assert_eq!(t.expires_at(), Some(sent + Duration::from_secs(60)));
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(60)));
+        assert!(!t.is_expired_at(sent + Duration::from_secs(59)));
+        assert!(t.is_expired_at(sent + Duration::from_secs(60)));
+
+        let huge = Token::builder(Secret::new("x"))
+            .lifetime(sent, Some(Duration::MAX))
+            .build();
+        assert_eq!(huge.lifetime(), Some(MAX_LIFETIME));
+
+        let never = Token::builder(Secret::new("x")).lifetime(sent, None).build();
+        assert_eq!(never.expires_at(), None);
+        assert!(!never.is_expired_at(sent + MAX_LIFETIME));
+    }
+
+    #[test]
+    fn empty_refresh_token_and_scope_are_none() {
+        let t = Token::builder(Secret::new("x"))
+            .refresh_token(Some(Secret::new("")))
+            .scope("")
+            .build();
+        assert!(t.refresh_token().is_none());
+        assert!(t.scope().is_none());
+    }
+
+    #[test]
+    fn details_are_typed() {
+        #[derive(Debug, PartialEq)]
+        struct Session(&'static str);
+        let t = Token::builder(Secret::new("x")).details(Session("s-1")).build();
+        assert_eq!(t.details::<Session>(), Some(&Session("s-1")));
+        assert_eq!(t.details::<String>(), None);
+        assert!(format!("{t:?}").contains("Session"));
+    }
+
+    #[test]
+    fn bearer_header_is_sensitive_and_normalised() {
+        let t = Token::builder(Secret::new("tok")).token_type("bearer").build();
+        let v = t.authorization_value().expect("valid header");
+        assert!(v.is_sensitive());
+        assert_eq!(v.to_str().ok(), Some("Bearer tok"));
+        let bad = Token::builder(Secret::new("a\nb")).build();
+        assert!(bad.authorization_value().is_err());
+    }
+
+    #[test]
+    fn same_as_compares_issuance() {
+        let a = Token::builder(Secret::new("one")).build();
+        let b = a.clone();
+        let c = Token::builder(Secret::new("two")).build();
+        assert!(a.same_as(&b));
+        assert!(!a.same_as(&c));
+    }
+}
