@@ -239,6 +239,13 @@ impl ScriptedSource {
         self.inner.calls.load(Ordering::SeqCst)
     }
 
+    /// How many handles to this source exist (the test's own included): tells whether a cache
+    /// and its tasks have let go of it.
+    #[must_use]
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
     /// The access token of `previous` passed to each fetch, in order.
     #[must_use]
     pub fn previous_seen(&self) -> Vec<Option<String>> {
@@ -287,6 +294,36 @@ pub struct Reply {
     headers: Vec<(String, String)>,
     body: ReplyBody,
     delay: Duration,
+    gate: Option<Gate>,
+}
+
+/// Holds replies back until the test releases them (see [`Reply::after`]).
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<tokio::sync::Semaphore>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(0)))
+    }
+
+    /// Lets `n` held replies go.
+    pub fn release(&self, n: usize) {
+        self.0.add_permits(n);
+    }
+
+    async fn pass(&self) {
+        if let Ok(permit) = self.0.acquire().await {
+            permit.forget();
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +341,7 @@ impl Reply {
             headers: Vec::new(),
             body: ReplyBody::Bytes(Vec::new()),
             delay: Duration::ZERO,
+            gate: None,
         }
     }
 
@@ -344,9 +382,15 @@ impl Reply {
         self
     }
 
-    /// Waits (really) before answering, for timeout tests. Keep it short.
+    /// Waits on tokio's timer before answering (for timeout tests under a paused clock).
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Answers only after `gate` lets it go: a request held in flight for as long as a test needs.
+    pub fn after(mut self, gate: &Gate) -> Self {
+        self.gate = Some(gate.clone());
         self
     }
 }
@@ -446,7 +490,14 @@ struct Route {
     method: String,
     path: String,
     queue: VecDeque<Reply>,
-    fallback: Reply,
+    fallback: Responder,
+}
+
+type ReplyFn = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
+
+enum Responder {
+    Fixed(Reply),
+    Computed(ReplyFn),
 }
 
 /// A loopback HTTP/1.1 server with scripted replies that records every request.
@@ -536,7 +587,24 @@ impl TestServer {
             method: method.to_owned(),
             path: path.to_owned(),
             queue: first.into(),
-            fallback: then,
+            fallback: Responder::Fixed(then),
+        });
+    }
+
+    /// Answers `method` `path` with whatever `respond` makes of each request.
+    pub fn route_fn(
+        &self,
+        method: &str,
+        path: &str,
+        respond: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) {
+        let mut s = lock(&self.state);
+        s.routes.retain(|r| !(r.method == method && r.path == path));
+        s.routes.push(Route {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            queue: VecDeque::new(),
+            fallback: Responder::Computed(Arc::new(respond)),
         });
     }
 
@@ -570,13 +638,19 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<ServerState>>) -> std::io
             .iter_mut()
             .find(|r| r.method == request.method && r.path == path)
         {
-            Some(route) => route
-                .queue
-                .pop_front()
-                .unwrap_or_else(|| route.fallback.clone()),
+            Some(route) => match route.queue.pop_front() {
+                Some(reply) => reply,
+                None => match &route.fallback {
+                    Responder::Fixed(reply) => reply.clone(),
+                    Responder::Computed(respond) => respond(&request),
+                },
+            },
             None => Reply::text(404, "text/plain", "no route"),
         }
     };
+    if let Some(gate) = &reply.gate {
+        gate.pass().await;
+    }
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
