@@ -436,7 +436,8 @@ impl TokenCache {
             let body = crate::http::read_capped(vendor, response, 16 * 1024)
                 .await
                 .unwrap_or_default();
-            let description = crate::http::ErrorBody::parse(None, &body, &[]).description;
+            let secrets = [token.access_token().clone()];
+            let description = crate::http::ErrorBody::parse(None, &body, &secrets).description;
             return Err(Error::new(vendor, ErrorKind::TokenRevoked { description }));
         }
         tracing::debug!(vendor, "401 from the API: invalidating the token");

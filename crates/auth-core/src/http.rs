@@ -375,7 +375,9 @@ impl ErrorBody {
     #[must_use]
     pub fn parse(content_type: Option<&str>, body: &[u8], secrets: &[Secret]) -> Self {
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        let text = String::from_utf8_lossy(body);
+        // Scrub the whole body before anything is parsed or cut, so that no secret survives
+        // in part at a cut; the parsed fields are scrubbed again below (JSON escapes decode).
+        let text = scrub(&String::from_utf8_lossy(body), secrets);
         let trimmed = text.trim();
         let mut out = ErrorBody::default();
         if trimmed.is_empty() {
