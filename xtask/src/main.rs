@@ -1,1 +1,66 @@
-fn main() {}
+//! `cargo xtask <task>`: the workspace's development commands.
+//!
+//! - `test-all`: the one gate (fmt, clippy, tests with snapshots locked, docs, packaging).
+//! - `demo`: every vendor flow against the embedded local sandbox.
+//! - `snapshots [--accept | --reject]`: review and accept changed wire snapshots.
+//! - `bench`: the cached-token hot path beside its baseline, medians and ratios.
+
+mod bench;
+mod demo;
+mod snapshots;
+mod test_all;
+#[cfg(test)]
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test-all") => test_all::run(),
+        Some("demo") => demo::run(&args[1..]),
+        Some("snapshots") => snapshots::run(&args[1..]),
+        Some("bench") => bench::run(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <test-all | demo | snapshots [--accept|--reject] | bench>"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `cargo`, as the one running us (the `CARGO` variable), at the project root.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(project_root());
+    cmd
+}
+
+/// Runs `cmd`, failing with `what` if it does not succeed.
+pub(crate) fn exec(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}

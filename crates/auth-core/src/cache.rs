@@ -6,7 +6,9 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwapOption;
 use std::time::{Duration, Instant};
 
 use reqwest::header::AUTHORIZATION;
@@ -77,8 +79,9 @@ struct Shared {
     vendor: &'static str,
     clock: Arc<dyn Clock>,
     config: Config,
-    /// The fast path reads this; writers hold it only to swap an entry in or out.
-    current: RwLock<Option<Entry>>,
+    /// The fast path reads this without contending with other readers (arc-swap keeps reader
+    /// bookkeeping per thread); writers swap entries in and out under `state`.
+    current: ArcSwapOption<Entry>,
     state: Mutex<State>,
     stats: Counters,
     on_token: Option<OnToken>,
@@ -314,7 +317,7 @@ impl TokenCacheBuilder {
             vendor,
             clock: self.clock,
             config: self.config,
-            current: RwLock::new(None),
+            current: ArcSwapOption::empty(),
             state: Mutex::new(State::default()),
             stats: Counters {
                 hits: StripedCounter::new(),
@@ -388,12 +391,8 @@ impl TokenCache {
     #[must_use]
     pub fn fresh(&self) -> Option<Token> {
         let now = self.shared.clock.now();
-        let current = self
-            .shared
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        let entry = current.as_ref()?;
+        let current = self.shared.current.load();
+        let entry = current.as_deref()?;
         if entry.soft_at.is_none_or(|soft| now < soft) {
             self.shared.stats.hits.incr();
             Some(entry.token.clone())
@@ -422,10 +421,19 @@ impl TokenCache {
         let vendor = self.shared.vendor;
         let (client, request) = request.build_split();
         let request = request.map_err(|e| {
-            Error::config(vendor, "request", ConfigProblem::Invalid("could not build the request".into()))
-                .with_source(e.without_url())
+            Error::config(
+                vendor,
+                "request",
+                ConfigProblem::Invalid("could not build the request".into()),
+            )
+            .with_source(e.without_url())
         })?;
-        check_url(vendor, "request URL", request.url(), self.shared.config.allow_plain_http)?;
+        check_url(
+            vendor,
+            "request URL",
+            request.url(),
+            self.shared.config.allow_plain_http,
+        )?;
         let retry = request.try_clone();
         let token = self.token().await?;
         let response = execute(&client, request, &token, vendor).await?;
@@ -503,11 +511,8 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn current(&self) -> Option<Entry> {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    fn current(&self) -> Option<Arc<Entry>> {
+        self.current.load_full()
     }
 
     async fn slow_path(self: Arc<Self>) -> Result<Token, Error> {
@@ -533,7 +538,7 @@ impl Shared {
                 match self.current() {
                     Some(entry) if entry.is_valid_at(self.clock.now()) => {
                         bump(&self.stats.grace_served);
-                        Ok(entry.token)
+                        Ok(entry.token.clone())
                     }
                     _ => Err(err),
                 }
@@ -560,7 +565,7 @@ impl Shared {
             let in_hard = entry.hard_at.is_none_or(|hard| now < hard);
             if in_soft {
                 self.stats.hits.incr();
-                return Next::Serve(entry.token);
+                return Next::Serve(entry.token.clone());
             }
             if in_hard {
                 // Soft window: one background refresh, the cached token meanwhile.
@@ -569,12 +574,12 @@ impl Shared {
                     let _ = self.start_flight(state);
                 }
                 self.stats.hits.incr();
-                return Next::Serve(entry.token);
+                return Next::Serve(entry.token.clone());
             }
             if entry.is_valid_at(now) && (backing_off || negative.is_some()) {
                 // Hard window after a failure: serve the valid token until the next attempt.
                 bump(&self.stats.grace_served);
-                return Next::Serve(entry.token);
+                return Next::Serve(entry.token.clone());
             }
         }
         if let Some(flight) = &state.flight {
@@ -636,7 +641,7 @@ impl Shared {
                 let entry = self.entry_for(token.clone());
                 {
                     let mut state = self.lock_state();
-                    *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(entry);
+                    self.current.store(Some(Arc::new(entry)));
                     state.last_token = Some(token.clone());
                     state.failures_in_a_row = 0;
                     state.next_attempt_at = None;
@@ -694,7 +699,9 @@ impl Shared {
                             "token refresh failed; serving the cached token until it expires"
                         );
                     }
-                    None => tracing::warn!(vendor = self.vendor, error = %err, "token fetch failed"),
+                    None => {
+                        tracing::warn!(vendor = self.vendor, error = %err, "token fetch failed")
+                    }
                 }
             }
         }
@@ -721,9 +728,10 @@ impl Shared {
     fn invalidate(&self, rejected: &Token) -> bool {
         let now = self.clock.now();
         let mut state = self.lock_state();
-        let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        let is_current = current
-            .as_ref()
+        let is_current = self
+            .current
+            .load()
+            .as_deref()
             .is_some_and(|entry| entry.token.same_as(rejected));
         if !is_current {
             return false;
@@ -737,7 +745,7 @@ impl Shared {
             );
             return false;
         }
-        *current = None;
+        self.current.store(None);
         state.last_forced_refresh = Some(now);
         state.next_attempt_at = None;
         bump(&self.stats.invalidations);
@@ -791,15 +799,15 @@ mod tests {
         // Ten minutes: soft capped at half, hard 60 s.
         assert_eq!(windows(&c, 10 * MIN, 0.0), (5 * MIN, MIN));
         // Two minutes: soft 60 s (half), hard 30 s (a quarter).
-        assert_eq!(
-            windows(&c, 2 * MIN, 0.0),
-            (MIN, Duration::from_secs(30))
-        );
+        assert_eq!(windows(&c, 2 * MIN, 0.0), (MIN, Duration::from_secs(30)));
         // Two hours or more: half the lifetime.
         assert_eq!(windows(&c, 24 * 60 * MIN, 0.0).0, 12 * 60 * MIN);
         assert_eq!(windows(&c, 120 * MIN, 0.0).0, 60 * MIN);
         // Tiny lifetimes do not panic.
-        assert_eq!(windows(&c, Duration::ZERO, 0.5), (Duration::ZERO, Duration::ZERO));
+        assert_eq!(
+            windows(&c, Duration::ZERO, 0.5),
+            (Duration::ZERO, Duration::ZERO)
+        );
         assert_eq!(windows(&c, Duration::from_nanos(3), 0.5).1, Duration::ZERO);
     }
 
@@ -819,11 +827,7 @@ mod tests {
     fn cache_is_send_sync_and_needs_no_runtime_to_build() {
         fn assert_traits<T: Send + Sync + Clone + 'static>() {}
         assert_traits::<TokenCache>();
-        let cache = TokenCache::new(crate::StaticToken::new(
-            "v",
-            crate::Secret::new("t"),
-            None,
-        ));
+        let cache = TokenCache::new(crate::StaticToken::new("v", crate::Secret::new("t"), None));
         assert!(cache.fresh().is_none());
         let clone = cache.clone();
         drop(cache);

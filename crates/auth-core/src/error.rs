@@ -152,7 +152,11 @@ impl Error {
 
     /// A configuration error naming the `setting`.
     #[must_use]
-    pub fn config(vendor: &'static str, setting: impl Into<String>, problem: ConfigProblem) -> Self {
+    pub fn config(
+        vendor: &'static str,
+        setting: impl Into<String>,
+        problem: ConfigProblem,
+    ) -> Self {
         Self::new(
             vendor,
             ErrorKind::Configuration {
@@ -164,7 +168,11 @@ impl Error {
 
     /// A malformed-response error saying `what` was wrong and which content type came.
     #[must_use]
-    pub fn malformed(vendor: &'static str, what: impl Into<String>, content_type: Option<&str>) -> Self {
+    pub fn malformed(
+        vendor: &'static str,
+        what: impl Into<String>,
+        content_type: Option<&str>,
+    ) -> Self {
         Self::new(
             vendor,
             ErrorKind::MalformedResponse {
@@ -282,7 +290,8 @@ pub fn is_transient_status(status: u16) -> bool {
 /// Whether an OAuth error code means "try again": `server_error`, `temporarily_unavailable`.
 #[must_use]
 pub fn is_transient_code(code: &str) -> bool {
-    code.eq_ignore_ascii_case("server_error") || code.eq_ignore_ascii_case("temporarily_unavailable")
+    code.eq_ignore_ascii_case("server_error")
+        || code.eq_ignore_ascii_case("temporarily_unavailable")
 }
 
 impl fmt::Display for Error {
@@ -336,7 +345,10 @@ impl fmt::Display for Error {
                 "{vendor} answered for identity {actual:?} where {expected:?} was requested"
             )?,
             ErrorKind::TokenRevoked { description } => {
-                write!(f, "the {vendor} token expired or was revoked and cannot be renewed")?;
+                write!(
+                    f,
+                    "the {vendor} token expired or was revoked and cannot be renewed"
+                )?;
                 if let Some(d) = description {
                     write!(f, " ({d})")?;
                 }
@@ -361,7 +373,11 @@ impl fmt::Display for Error {
     }
 }
 
-fn write_code(f: &mut fmt::Formatter<'_>, code: Option<&str>, description: Option<&str>) -> fmt::Result {
+fn write_code(
+    f: &mut fmt::Formatter<'_>,
+    code: Option<&str>,
+    description: Option<&str>,
+) -> fmt::Result {
     match (code, description) {
         (Some(c), Some(d)) => write!(f, " ({c}: {d})"),
         (Some(c), None) => write!(f, " ({c})"),
@@ -490,6 +506,9 @@ mod tests {
             .for_vendor("p21");
         assert_eq!(err.vendor(), "p21");
         assert_eq!(err.hint(), Some("check the base URL"));
-        assert_eq!(err.to_string(), "request to p21 timed out; hint: check the base URL");
+        assert_eq!(
+            err.to_string(),
+            "request to p21 timed out; hint: check the base URL"
+        );
     }
 }

@@ -222,7 +222,12 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// A response as a value, for parser tests: `status`, headers, body, sent at `sent_at`.
     #[must_use]
-    pub fn new(status: u16, headers: HeaderMap, body: impl Into<Vec<u8>>, sent_at: std::time::Instant) -> Self {
+    pub fn new(
+        status: u16,
+        headers: HeaderMap,
+        body: impl Into<Vec<u8>>,
+        sent_at: std::time::Instant,
+    ) -> Self {
         Self {
             status,
             headers,
@@ -273,7 +278,10 @@ impl HttpResponse {
     /// The body without a UTF-8 byte-order mark, as text (invalid UTF-8 replaced).
     #[must_use]
     pub fn text(&self) -> std::borrow::Cow<'_, str> {
-        let body = self.body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&self.body);
+        let body = self
+            .body
+            .strip_prefix(b"\xEF\xBB\xBF")
+            .unwrap_or(&self.body);
         String::from_utf8_lossy(body)
     }
 
@@ -291,7 +299,10 @@ impl HttpResponse {
             return Some(Duration::from_secs(secs));
         }
         let at = httpdate::parse_http_date(value).ok()?;
-        Some(at.duration_since(clock.system_now()).unwrap_or(Duration::ZERO))
+        Some(
+            at.duration_since(clock.system_now())
+                .unwrap_or(Duration::ZERO),
+        )
     }
 
     /// The error this response means when it is not a success, classified by status and body
@@ -419,8 +430,8 @@ impl ErrorBody {
                 ]));
             }
         } else {
-            let looks_html = content_type.is_some_and(|ct| ct.contains("html"))
-                || trimmed.starts_with('<');
+            let looks_html =
+                content_type.is_some_and(|ct| ct.contains("html")) || trimmed.starts_with('<');
             let plain = if looks_html {
                 strip_tags(trimmed)
             } else {
@@ -435,7 +446,9 @@ impl ErrorBody {
         if trimmed.starts_with('<') {
             out.excerpt = truncate(&collapse_whitespace(&strip_tags(trimmed)), EXCERPT_CHARS);
         }
-        out.code = out.code.map(|c| truncate(&scrub(&c, secrets), EXCERPT_CHARS));
+        out.code = out
+            .code
+            .map(|c| truncate(&scrub(&c, secrets), EXCERPT_CHARS));
         out.description = out
             .description
             .map(|d| truncate(&scrub(&d, secrets), EXCERPT_CHARS));
@@ -852,7 +865,11 @@ impl HttpClient {
     /// Sends `request`, retrying transient failures per the [`RetryPolicy`], and reads the body
     /// within the size cap. Any final response is returned, success or not; the vendor crate maps
     /// a failure status with [`HttpResponse::to_error`] and its own rules.
-    pub async fn send(&self, vendor: &'static str, request: &HttpRequest) -> Result<HttpResponse, Error> {
+    pub async fn send(
+        &self,
+        vendor: &'static str,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, Error> {
         self.check_url(vendor, "request URL", &request.url)?;
         let retry = &self.inner.retry;
         let mut attempt = 1;
@@ -900,7 +917,11 @@ impl HttpClient {
         }
     }
 
-    async fn send_once(&self, vendor: &'static str, request: &HttpRequest) -> Result<HttpResponse, Error> {
+    async fn send_once(
+        &self,
+        vendor: &'static str,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse, Error> {
         let sent_at = self.inner.clock.now();
         let response = self
             .inner
@@ -926,7 +947,12 @@ impl HttpClient {
 }
 
 /// [`HttpClient::check_url`] as a free function.
-pub fn check_url(vendor: &'static str, setting: &str, url: &Url, allow_plain_http: bool) -> Result<(), Error> {
+pub fn check_url(
+    vendor: &'static str,
+    setting: &str,
+    url: &Url,
+    allow_plain_http: bool,
+) -> Result<(), Error> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if allow_plain_http || is_loopback(url) => Ok(()),
@@ -993,7 +1019,11 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -1042,7 +1072,10 @@ mod tests {
                     ..
                 }
             ));
-            assert!(check_url("v", "URL", &url(bad), true).is_ok(), "opt-in {bad}");
+            assert!(
+                check_url("v", "URL", &url(bad), true).is_ok(),
+                "opt-in {bad}"
+            );
         }
         let ftp = check_url("v", "URL", &url("ftp://example.com/"), true).expect_err("ftp");
         assert!(ftp.to_string().contains("ftp"));
@@ -1107,16 +1140,39 @@ mod tests {
             r#"{"Description":"Authorization header was not present or 'Bearer' was missing.","Error":"invalid_request","Uri":""}"#,
         );
         assert_eq!(pascal.code.as_deref(), Some("invalid_request"));
-        assert!(pascal.description.as_deref().is_some_and(|d| d.starts_with("Authorization header")));
-        let p21 = parse(None, r#"{"ErrorMessage":"You are not authorized to access API","ErrorType":"Unauthorized"}"#);
+        assert!(
+            pascal
+                .description
+                .as_deref()
+                .is_some_and(|d| d.starts_with("Authorization header"))
+        );
+        let p21 = parse(
+            None,
+            r#"{"ErrorMessage":"You are not authorized to access API","ErrorType":"Unauthorized"}"#,
+        );
         assert_eq!(p21.code.as_deref(), Some("Unauthorized"));
-        assert_eq!(p21.description.as_deref(), Some("You are not authorized to access API"));
-        let aspnet = parse(None, r#"{"Message":"Authorization has been denied for this request."}"#);
+        assert_eq!(
+            p21.description.as_deref(),
+            Some("You are not authorized to access API")
+        );
+        let aspnet = parse(
+            None,
+            r#"{"Message":"Authorization has been denied for this request."}"#,
+        );
         assert_eq!(aspnet.code, None);
-        assert_eq!(aspnet.description.as_deref(), Some("Authorization has been denied for this request."));
-        let spring = parse(None, r#"{"timestamp":"2024-01-01","status":500,"error":"Internal Server Error","path":"/apiops/auth/token"}"#);
+        assert_eq!(
+            aspnet.description.as_deref(),
+            Some("Authorization has been denied for this request.")
+        );
+        let spring = parse(
+            None,
+            r#"{"timestamp":"2024-01-01","status":500,"error":"Internal Server Error","path":"/apiops/auth/token"}"#,
+        );
         assert_eq!(spring.code.as_deref(), Some("Internal Server Error"));
-        let nested = parse(None, r#"{"error":{"code":"server_error","message":"down"}}"#);
+        let nested = parse(
+            None,
+            r#"{"error":{"code":"server_error","message":"down"}}"#,
+        );
         assert_eq!(nested.code.as_deref(), Some("server_error"));
         assert_eq!(nested.description.as_deref(), Some("down"));
         let no_desc = parse(None, r#"{"ERROR":"invalid_client"}"#);
@@ -1144,7 +1200,10 @@ mod tests {
         let body = r#"{"error":"invalid_request","error_description":"bad body client_secret=pa+ss%26word key k\"ey raw pa ss&word"}"#;
         let parsed = ErrorBody::parse(None, body.as_bytes(), &secrets);
         let d = parsed.description.expect("description");
-        assert!(!d.contains("ss&word") && !d.contains("ss%26word") && !d.contains("k\"ey"), "{d}");
+        assert!(
+            !d.contains("ss&word") && !d.contains("ss%26word") && !d.contains("k\"ey"),
+            "{d}"
+        );
         assert_eq!(d.matches(REDACTED).count(), 3, "{d}");
         assert!(!parsed.excerpt.contains("ss%26word"));
     }
@@ -1156,11 +1215,20 @@ mod tests {
             .max_backoff(Duration::from_millis(350));
         for _ in 0..100 {
             let b1 = p.backoff(1);
-            assert!(b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100), "{b1:?}");
+            assert!(
+                b1 >= Duration::from_millis(50) && b1 <= Duration::from_millis(100),
+                "{b1:?}"
+            );
             let b2 = p.backoff(2);
-            assert!(b2 >= Duration::from_millis(100) && b2 <= Duration::from_millis(200), "{b2:?}");
+            assert!(
+                b2 >= Duration::from_millis(100) && b2 <= Duration::from_millis(200),
+                "{b2:?}"
+            );
             let b9 = p.backoff(60);
-            assert!(b9 >= Duration::from_millis(175) && b9 <= Duration::from_millis(350), "{b9:?}");
+            assert!(
+                b9 >= Duration::from_millis(175) && b9 <= Duration::from_millis(350),
+                "{b9:?}"
+            );
         }
         let samples: std::collections::HashSet<_> = (0..20).map(|_| p.backoff(3)).collect();
         assert!(samples.len() > 1, "jitter varies");
@@ -1172,11 +1240,25 @@ mod tests {
             HttpResponse::new(status, HeaderMap::new(), body, std::time::Instant::now())
         };
         assert!(resp(401, "").to_error("v").is_rejected());
-        assert!(resp(400, r#"{"error":"invalid_client"}"#).to_error("v").is_rejected());
-        assert!(!resp(400, r#"{"error":"server_error"}"#).to_error("v").is_rejected());
+        assert!(
+            resp(400, r#"{"error":"invalid_client"}"#)
+                .to_error("v")
+                .is_rejected()
+        );
+        assert!(
+            !resp(400, r#"{"error":"server_error"}"#)
+                .to_error("v")
+                .is_rejected()
+        );
         assert!(!resp(400, "bad").to_error("v").is_rejected());
-        assert!(matches!(resp(403, "").to_error("v").kind(), ErrorKind::Forbidden { .. }));
-        assert!(matches!(resp(429, "").to_error("v").kind(), ErrorKind::Throttled { retry_after: None }));
+        assert!(matches!(
+            resp(403, "").to_error("v").kind(),
+            ErrorKind::Forbidden { .. }
+        ));
+        assert!(matches!(
+            resp(429, "").to_error("v").kind(),
+            ErrorKind::Throttled { retry_after: None }
+        ));
         let e = resp(500, "<h1>oops</h1>").to_error("v");
         assert!(e.is_retryable());
         assert!(e.to_string().contains("oops"));

@@ -14,9 +14,9 @@ pub mod test_util;
 
 pub use async_trait::async_trait;
 pub use cache::{
-    CacheStats, DEFAULT_HALF_LIFE_THRESHOLD, DEFAULT_HARD_WINDOW, DEFAULT_MIN_FORCED_REFRESH_INTERVAL,
-    DEFAULT_REFRESH_RETRY_BACKOFF, DEFAULT_REJECTION_TTL, DEFAULT_SOFT_WINDOW, TokenCache,
-    TokenCacheBuilder,
+    CacheStats, DEFAULT_HALF_LIFE_THRESHOLD, DEFAULT_HARD_WINDOW,
+    DEFAULT_MIN_FORCED_REFRESH_INTERVAL, DEFAULT_REFRESH_RETRY_BACKOFF, DEFAULT_REJECTION_TTL,
+    DEFAULT_SOFT_WINDOW, TokenCache, TokenCacheBuilder,
 };
 pub use clock::{Clock, Sleep, SystemClock, instant_from_system_time};
 pub use error::{ConfigProblem, Error, ErrorKind, Result, is_transient_code, is_transient_status};

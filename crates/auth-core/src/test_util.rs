@@ -202,7 +202,11 @@ impl ScriptedSource {
         Self::build(clock, lifetime, Some(tokio::sync::Semaphore::new(0)))
     }
 
-    fn build(clock: Arc<dyn Clock>, lifetime: Option<Duration>, gate: Option<tokio::sync::Semaphore>) -> Self {
+    fn build(
+        clock: Arc<dyn Clock>,
+        lifetime: Option<Duration>,
+        gate: Option<tokio::sync::Semaphore>,
+    ) -> Self {
         Self {
             inner: Arc::new(SourceInner {
                 clock,
@@ -330,7 +334,10 @@ impl Gate {
 enum ReplyBody {
     Bytes(Vec<u8>),
     /// `len` bytes streamed in chunks; `Content-Length` sent only if `declare`.
-    Huge { len: u64, declare: bool },
+    Huge {
+        len: u64,
+        declare: bool,
+    },
 }
 
 impl Reply {

@@ -130,15 +130,17 @@ impl Token {
     ///
     /// Fails only if the token contains bytes that are not allowed in a header.
     pub fn authorization_value(&self) -> Result<HeaderValue, crate::Error> {
-        let mut value =
-            HeaderValue::try_from(format!("Bearer {}", self.inner.access_token.expose_secret()))
-                .map_err(|_| {
-                    crate::Error::malformed(
-                        "auth-core",
-                        "the access token contains characters not allowed in an HTTP header",
-                        None,
-                    )
-                })?;
+        let mut value = HeaderValue::try_from(format!(
+            "Bearer {}",
+            self.inner.access_token.expose_secret()
+        ))
+        .map_err(|_| {
+            crate::Error::malformed(
+                "auth-core",
+                "the access token contains characters not allowed in an HTTP header",
+                None,
+            )
+        })?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -157,7 +159,14 @@ impl fmt::Debug for Token {
         d.field("access_token", &self.inner.access_token)
             .field("token_type", &self.inner.token_type)
             .field("lifetime", &self.lifetime())
-            .field("refresh_token", &self.inner.refresh_token.as_ref().map(|_| crate::secret::REDACTED))
+            .field(
+                "refresh_token",
+                &self
+                    .inner
+                    .refresh_token
+                    .as_ref()
+                    .map(|_| crate::secret::REDACTED),
+            )
             .field("scope", &self.inner.scope);
         if let Some(details) = &self.inner.details {
             d.field("details", &details.type_name);
@@ -449,7 +458,9 @@ mod tests {
             .build();
         assert_eq!(huge.lifetime(), Some(MAX_LIFETIME));
 
-        let never = Token::builder(Secret::new("x")).lifetime(sent, None).build();
+        let never = Token::builder(Secret::new("x"))
+            .lifetime(sent, None)
+            .build();
         assert_eq!(never.expires_at(), None);
         assert!(!never.is_expired_at(sent + MAX_LIFETIME));
     }
@@ -468,7 +479,9 @@ mod tests {
     fn details_are_typed() {
         #[derive(Debug, PartialEq)]
         struct Session(&'static str);
-        let t = Token::builder(Secret::new("x")).details(Session("s-1")).build();
+        let t = Token::builder(Secret::new("x"))
+            .details(Session("s-1"))
+            .build();
         assert_eq!(t.details::<Session>(), Some(&Session("s-1")));
         assert_eq!(t.details::<String>(), None);
         assert!(format!("{t:?}").contains("Session"));
@@ -476,7 +489,9 @@ mod tests {
 
     #[test]
     fn bearer_header_is_sensitive_and_normalised() {
-        let t = Token::builder(Secret::new("tok")).token_type("bearer").build();
+        let t = Token::builder(Secret::new("tok"))
+            .token_type("bearer")
+            .build();
         let v = t.authorization_value().expect("valid header");
         assert!(v.is_sensitive());
         assert_eq!(v.to_str().ok(), Some("Bearer tok"));

@@ -104,14 +104,21 @@ async fn a_thousand_concurrent_callers_share_one_loopback_request() {
             tokio::spawn(async move { cache.token().await })
         })
         .collect();
-    until("the request reached the server", || server.count("POST", "/token") == 1).await;
+    until("the request reached the server", || {
+        server.count("POST", "/token") == 1
+    })
+    .await;
     until("every caller is waiting", || cache.stats().waits == 1000).await;
     gate.release(1);
     for task in tasks {
         let token = task.await.expect("task").expect("token");
         assert_eq!(secret(&token), "shared");
     }
-    assert_eq!(server.count("POST", "/token"), 1, "exactly one token request");
+    assert_eq!(
+        server.count("POST", "/token"),
+        1,
+        "exactly one token request"
+    );
     assert_eq!(cache.stats().fetches, 1);
 }
 
@@ -159,7 +166,11 @@ async fn a_cancelled_first_caller_does_not_cancel_the_fetch() {
     source.release(1);
     let token = second.await.expect("task").expect("token");
     assert_eq!(secret(&token), "token-1");
-    assert_eq!(source.calls(), 1, "the second caller joined the first fetch");
+    assert_eq!(
+        source.calls(),
+        1,
+        "the second caller joined the first fetch"
+    );
 }
 
 #[tokio::test]
@@ -234,7 +245,10 @@ async fn long_lived_tokens_refresh_from_half_their_lifetime() {
     // Jitter moves the soft window up to 10 % of its length later: by 13.2 h at the latest.
     clock.advance(2 * HOUR + secs(13 * 60));
     cache.token().await.expect("token");
-    until("background refresh between 12 h and 13.2 h", || source.calls() == 2).await;
+    until("background refresh between 12 h and 13.2 h", || {
+        source.calls() == 2
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -257,7 +271,10 @@ async fn grace_serves_the_valid_token_through_an_outage_and_backs_off() {
     assert_eq!(source.calls(), 2);
     clock.advance(secs(2)); // 3381: second attempt, next one 60 s later (3441)
     assert!(cache.token().await.expect("cached").same_as(&first));
-    until("second attempt after 30 s", || cache.stats().refresh_failures == 2).await;
+    until("second attempt after 30 s", || {
+        cache.stats().refresh_failures == 2
+    })
+    .await;
 
     clock.advance(secs(61)); // 3442: third attempt; 120 s later would be 3562, capped at 3540
     assert!(cache.token().await.expect("cached").same_as(&first));
@@ -277,7 +294,11 @@ async fn grace_serves_the_valid_token_through_an_outage_and_backs_off() {
     assert_eq!(source.calls(), 5);
 
     clock.advance(secs(21)); // 3601: expired, the next fetch succeeds
-    assert_eq!(secret(&cache.token().await.expect("token")), "token-2", "recovered");
+    assert_eq!(
+        secret(&cache.token().await.expect("token")),
+        "token-2",
+        "recovered"
+    );
     assert!(cache.last_error().is_none(), "cleared by the success");
     assert!(cache.stats().grace_served >= 2);
 }
@@ -303,7 +324,13 @@ async fn rejected_credentials_are_remembered_briefly() {
     assert_eq!(source.calls(), 1, "one request, not a hundred");
     assert_eq!(cache.stats().rejections_served, 99);
     clock.advance(secs(31));
-    assert!(cache.token().await.expect_err("still rejected").is_rejected());
+    assert!(
+        cache
+            .token()
+            .await
+            .expect_err("still rejected")
+            .is_rejected()
+    );
     assert_eq!(source.calls(), 2, "asked again after 30 s");
     clock.advance(secs(31));
     assert!(cache.token().await.is_ok());
@@ -337,7 +364,10 @@ async fn invalidate_drops_only_the_current_token_and_is_rate_limited() {
     let b = cache.token().await.expect("token");
     assert_eq!(secret(&b), "token-2");
     assert!(!cache.invalidate(&a), "a stale token changes nothing");
-    assert!(!cache.invalidate(&b), "second forced refresh within 5 s refused");
+    assert!(
+        !cache.invalidate(&b),
+        "second forced refresh within 5 s refused"
+    );
     assert!(cache.token().await.expect("token").same_as(&b));
     clock.advance(secs(6));
     assert!(cache.invalidate(&b));
@@ -438,7 +468,10 @@ async fn send_with_a_static_token_reports_revocation() {
     server.route(
         "GET",
         "/api",
-        Reply::json(401, r#"{"error":"unauthorized_client","error_description":"Invalid token"}"#),
+        Reply::json(
+            401,
+            r#"{"error":"unauthorized_client","error_description":"Invalid token"}"#,
+        ),
     );
     let err = cache
         .send(reqwest::Client::new().get(server.url("/api")))
@@ -510,7 +543,10 @@ async fn a_panicking_source_does_not_wedge_the_cache() {
     let cache = TokenCache::new(Flaky(AtomicUsize::new(0)));
     let err = cache.token().await.expect_err("panicked fetch");
     assert_eq!(err.kind(), &ErrorKind::Transport);
-    assert_eq!(secret(&cache.token().await.expect("next fetch works")), "ok");
+    assert_eq!(
+        secret(&cache.token().await.expect("next fetch works")),
+        "ok"
+    );
 }
 
 #[test]
@@ -561,11 +597,14 @@ impl TokenSource for HttpSource {
         if !resp.is_success() {
             return Err(resp.to_error("loopback"));
         }
-        let body: serde_json::Value =
-            serde_json::from_slice(resp.body()).map_err(|e| Error::malformed("loopback", e.to_string(), None))?;
+        let body: serde_json::Value = serde_json::from_slice(resp.body())
+            .map_err(|e| Error::malformed("loopback", e.to_string(), None))?;
         let access = body["access_token"].as_str().unwrap_or_default();
         Ok(Token::builder(Secret::new(access))
-            .lifetime(resp.sent_at(), auth_core::lifetime_from_json(&body["expires_in"]))
+            .lifetime(
+                resp.sent_at(),
+                auth_core::lifetime_from_json(&body["expires_in"]),
+            )
             .build())
     }
 }

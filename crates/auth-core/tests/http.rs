@@ -21,7 +21,11 @@ fn post(server: &TestServer, path: &str) -> HttpRequest {
 #[tokio::test]
 async fn declared_oversize_body_fails_fast() {
     let server = TestServer::start().await;
-    server.route("POST", "/t", Reply::huge(200, 10 * 1024 * 1024 * 1024, true));
+    server.route(
+        "POST",
+        "/t",
+        Reply::huge(200, 10 * 1024 * 1024 * 1024, true),
+    );
     let clock = ManualClock::auto_advance();
     let err = client(&clock)
         .send("v", &post(&server, "/t"))
@@ -79,7 +83,10 @@ async fn transient_statuses_are_retried_with_growing_backoff() {
         .retry(RetryPolicy::default().initial_backoff(Duration::from_secs(1)))
         .build()
         .expect("client");
-    let resp = http.send("v", &post(&server, "/t")).await.expect("third try");
+    let resp = http
+        .send("v", &post(&server, "/t"))
+        .await
+        .expect("third try");
     assert_eq!(resp.status(), 200);
     assert_eq!(server.count("POST", "/t"), 3);
     let sleeps = clock.sleeps();
@@ -114,7 +121,10 @@ async fn oauth_transient_codes_are_retried_even_on_400() {
         Reply::json(200, "{}"),
     );
     let clock = ManualClock::auto_advance();
-    let resp = client(&clock).send("v", &post(&server, "/t")).await.expect("ok");
+    let resp = client(&clock)
+        .send("v", &post(&server, "/t"))
+        .await
+        .expect("ok");
     assert_eq!(resp.status(), 200);
     assert_eq!(server.count("POST", "/t"), 2);
 }
@@ -129,7 +139,10 @@ async fn client_errors_are_never_retried() {
             Reply::json(status, r#"{"error":"invalid_client"}"#),
         );
         let clock = ManualClock::auto_advance();
-        let resp = client(&clock).send("v", &post(&server, "/t")).await.expect("response");
+        let resp = client(&clock)
+            .send("v", &post(&server, "/t"))
+            .await
+            .expect("response");
         assert_eq!(resp.status(), status);
         assert_eq!(server.count("POST", "/t"), 1, "status {status} not retried");
         assert!(clock.sleeps().is_empty());
@@ -146,7 +159,10 @@ async fn retry_after_seconds_is_honoured() {
         Reply::json(200, "{}"),
     );
     let clock = ManualClock::auto_advance();
-    let resp = client(&clock).send("v", &post(&server, "/t")).await.expect("ok");
+    let resp = client(&clock)
+        .send("v", &post(&server, "/t"))
+        .await
+        .expect("ok");
     assert_eq!(resp.status(), 200);
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(7)]);
 }
@@ -155,16 +171,18 @@ async fn retry_after_seconds_is_honoured() {
 async fn retry_after_http_date_is_honoured() {
     let server = TestServer::start().await;
     let clock = ManualClock::auto_advance();
-    let at = httpdate::fmt_http_date(
-        auth_core::Clock::system_now(&clock) + Duration::from_secs(12),
-    );
+    let at =
+        httpdate::fmt_http_date(auth_core::Clock::system_now(&clock) + Duration::from_secs(12));
     server.route_sequence(
         "POST",
         "/t",
         vec![Reply::status(503).header("retry-after", &at)],
         Reply::json(200, "{}"),
     );
-    client(&clock).send("v", &post(&server, "/t")).await.expect("ok");
+    client(&clock)
+        .send("v", &post(&server, "/t"))
+        .await
+        .expect("ok");
     let sleeps = clock.sleeps();
     assert_eq!(sleeps.len(), 1);
     // HTTP dates have one-second resolution.
@@ -177,9 +195,16 @@ async fn retry_after_http_date_is_honoured() {
 #[tokio::test]
 async fn retry_after_beyond_the_cap_ends_retries_with_throttled() {
     let server = TestServer::start().await;
-    server.route("POST", "/t", Reply::status(429).header("retry-after", "3600"));
+    server.route(
+        "POST",
+        "/t",
+        Reply::status(429).header("retry-after", "3600"),
+    );
     let clock = ManualClock::auto_advance();
-    let resp = client(&clock).send("v", &post(&server, "/t")).await.expect("response");
+    let resp = client(&clock)
+        .send("v", &post(&server, "/t"))
+        .await
+        .expect("response");
     assert_eq!(server.count("POST", "/t"), 1);
     assert!(clock.sleeps().is_empty());
     let err = resp.to_error_with_clock("v", &clock);
@@ -211,13 +236,20 @@ async fn connect_failures_are_retried_then_reported() {
 #[tokio::test(start_paused = true)]
 async fn a_silent_server_times_out() {
     let server = TestServer::start().await;
-    server.route("POST", "/t", Reply::json(200, "{}").delay(Duration::from_secs(3600)));
+    server.route(
+        "POST",
+        "/t",
+        Reply::json(200, "{}").delay(Duration::from_secs(3600)),
+    );
     let http = HttpClient::builder()
         .timeout(Duration::from_secs(5))
         .retry(RetryPolicy::none())
         .build()
         .expect("client");
-    let err = http.send("v", &post(&server, "/t")).await.expect_err("timeout");
+    let err = http
+        .send("v", &post(&server, "/t"))
+        .await
+        .expect_err("timeout");
     assert_eq!(err.kind(), &ErrorKind::Timeout, "{err:?}");
     assert!(err.is_retryable());
 }
@@ -240,11 +272,7 @@ async fn plain_http_to_a_remote_host_is_refused_before_sending() {
 #[tokio::test]
 async fn same_origin_redirects_keep_the_authorization_header() {
     let server = TestServer::start().await;
-    server.route(
-        "GET",
-        "/a",
-        Reply::status(307).header("location", "/b"),
-    );
+    server.route("GET", "/a", Reply::status(307).header("location", "/b"));
     server.route("GET", "/b", Reply::json(200, r#"{"ok":true}"#));
     let token = auth_core::Token::builder(Secret::new("tok")).build();
     let req = HttpRequest::get(server.url("/a").parse().expect("url")).bearer(&token);
@@ -270,7 +298,10 @@ async fn cross_origin_redirects_are_not_followed() {
     );
     let resp = HttpClient::new()
         .expect("client")
-        .send("v", &HttpRequest::get(server.url("/a").parse().expect("url")))
+        .send(
+            "v",
+            &HttpRequest::get(server.url("/a").parse().expect("url")),
+        )
         .await
         .expect("response");
     assert_eq!(resp.status(), 302);
@@ -283,6 +314,9 @@ async fn lifetimes_start_when_the_request_is_sent() {
     server.route("POST", "/t", Reply::json(200, "{}"));
     let clock = ManualClock::new();
     let before = auth_core::Clock::now(&clock);
-    let resp = client(&clock).send("v", &post(&server, "/t")).await.expect("ok");
+    let resp = client(&clock)
+        .send("v", &post(&server, "/t"))
+        .await
+        .expect("ok");
     assert_eq!(resp.sent_at(), before);
 }

@@ -53,15 +53,51 @@ fn request(url: String) -> HttpRequest {
 }
 
 /// Replies that echo everything they received, in the shapes servers really use.
-fn echo_replies() -> Vec<(&'static str, Box<dyn Fn(String) -> Reply + Send + Sync>)> {
+type Echo = Box<dyn Fn(String) -> Reply + Send + Sync>;
+
+fn echo_replies() -> Vec<(&'static str, Echo)> {
     vec![
-        ("401 oauth", Box::new(|b| Reply::json(401, serde_json::json!({"error":"invalid_grant","error_description": b}).to_string()))),
-        ("400 pascal", Box::new(|b| Reply::json(400, serde_json::json!({"Error":"invalid_request","Description": b}).to_string()))),
-        ("403 message", Box::new(|b| Reply::json(403, serde_json::json!({"Message": b}).to_string()))),
+        (
+            "401 oauth",
+            Box::new(|b| {
+                Reply::json(
+                    401,
+                    serde_json::json!({"error":"invalid_grant","error_description": b}).to_string(),
+                )
+            }),
+        ),
+        (
+            "400 pascal",
+            Box::new(|b| {
+                Reply::json(
+                    400,
+                    serde_json::json!({"Error":"invalid_request","Description": b}).to_string(),
+                )
+            }),
+        ),
+        (
+            "403 message",
+            Box::new(|b| Reply::json(403, serde_json::json!({"Message": b}).to_string())),
+        ),
         ("404 text", Box::new(|b| Reply::text(404, "text/plain", b))),
-        ("500 html", Box::new(|b| Reply::text(500, "text/html", format!("<html><body><pre>{b}</pre></body></html>")))),
-        ("502 unknown json", Box::new(|b| Reply::json(502, serde_json::json!({"whatever": b}).to_string()))),
-        ("429", Box::new(|b| Reply::text(429, "text/plain", b).header("retry-after", "1"))),
+        (
+            "500 html",
+            Box::new(|b| {
+                Reply::text(
+                    500,
+                    "text/html",
+                    format!("<html><body><pre>{b}</pre></body></html>"),
+                )
+            }),
+        ),
+        (
+            "502 unknown json",
+            Box::new(|b| Reply::json(502, serde_json::json!({"whatever": b}).to_string())),
+        ),
+        (
+            "429",
+            Box::new(|b| Reply::text(429, "text/plain", b).header("retry-after", "1")),
+        ),
     ]
 }
 
@@ -86,7 +122,10 @@ async fn echoed_credentials_never_reach_an_error() {
             .expect("a response");
         assert!(!resp.is_success());
         let echoed = String::from_utf8_lossy(resp.body()).into_owned();
-        assert!(echoed.contains("SENTINEL"), "{name}: the server really echoed");
+        assert!(
+            echoed.contains("SENTINEL"),
+            "{name}: the server really echoed"
+        );
         assert_error_clean(name, &resp.to_error("v"));
         let body = resp.error_body();
         assert_clean(name, &format!("{body:?}"));
@@ -114,14 +153,20 @@ async fn oversize_timeout_and_transport_errors_are_clean() {
         .and_then(|l| l.local_addr())
         .expect("port");
     let err = http
-        .send("v", &request(format!("http://{addr}/t?secret={CLIENT_SECRET}")))
+        .send(
+            "v",
+            &request(format!("http://{addr}/t?secret={CLIENT_SECRET}")),
+        )
         .await
         .expect_err("refused");
     assert_eq!(err.kind(), &ErrorKind::Transport);
     assert_error_clean("transport", &err);
 
     let err = http
-        .send("v", &request(format!("http://example.com/t?x={CLIENT_SECRET}")))
+        .send(
+            "v",
+            &request(format!("http://example.com/t?x={CLIENT_SECRET}")),
+        )
         .await
         .expect_err("insecure");
     assert_error_clean("insecure url", &err);
@@ -130,7 +175,11 @@ async fn oversize_timeout_and_transport_errors_are_clean() {
 #[tokio::test(start_paused = true)]
 async fn timeout_errors_are_clean() {
     let server = TestServer::start().await;
-    server.route("POST", "/slow", Reply::json(200, "{}").delay(Duration::from_secs(600)));
+    server.route(
+        "POST",
+        "/slow",
+        Reply::json(200, "{}").delay(Duration::from_secs(600)),
+    );
     let http = HttpClient::builder()
         .retry(RetryPolicy::none())
         .timeout(Duration::from_secs(1))
@@ -152,7 +201,10 @@ async fn debug_of_every_value_holding_a_secret_is_clean() {
         .scope("api")
         .build();
     assert_clean("token", &format!("{token:?} {token:#?}"));
-    assert_clean("secret", &format!("{:?} {}", Secret::new(PASSWORD), Secret::new(PASSWORD)));
+    assert_clean(
+        "secret",
+        &format!("{:?} {}", Secret::new(PASSWORD), Secret::new(PASSWORD)),
+    );
     let req = request("https://example.com/t".into()).bearer(&token);
     assert_clean("request", &format!("{req:?} {req:#?}"));
     let source = StaticToken::from_token("v", token.clone());

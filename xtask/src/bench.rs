@@ -1,0 +1,71 @@
+//! `cargo xtask bench`: runs the hot-path benchmark and prints the medians beside the baseline
+//! measured in the same run, with the ratios that `docs/performance.md` quotes.
+
+use crate::{cargo, exec, project_root};
+
+const BENCHES: &[(&str, &str)] = &[
+    ("one_thread", "baseline_arc_clone_and_clock"),
+    ("one_thread", "baseline_rwlock_arc"),
+    ("one_thread", "token_cache_fresh"),
+    ("one_thread", "token_cache_token_polled"),
+    ("two_threads", "baseline_arc_clone_and_clock"),
+    ("two_threads", "baseline_rwlock_arc"),
+    ("two_threads", "token_cache_fresh"),
+    ("two_threads", "token_cache_token_polled"),
+];
+
+pub(crate) fn run_bench() -> Result<(), String> {
+    exec(
+        cargo().args(["bench", "-p", "auth-core", "--bench", "hot_path"]),
+        "cargo bench",
+    )
+}
+
+/// The median (ns) criterion recorded for `group/name`.
+fn median(group: &str, name: &str) -> Result<f64, String> {
+    let path = project_root()
+        .join("target/criterion")
+        .join(group)
+        .join(name)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let after = text
+        .split("\"median\"")
+        .nth(1)
+        .and_then(|s| s.split("\"point_estimate\":").nth(1))
+        .ok_or_else(|| format!("{}: no median", path.display()))?;
+    let number: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        .collect();
+    number
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub(crate) fn run() -> Result<(), String> {
+    run_bench()?;
+    let mut medians = Vec::new();
+    for (group, name) in BENCHES {
+        medians.push(((*group, *name), median(group, name)?));
+    }
+    let get = |g: &str, n: &str| {
+        medians
+            .iter()
+            .find(|((mg, mn), _)| *mg == g && *mn == n)
+            .map_or(f64::NAN, |(_, v)| *v)
+    };
+    println!("\n| group | benchmark | median (ns) | vs. baseline (Arc clone + clock) |");
+    println!("|---|---|---:|---:|");
+    for ((group, name), v) in &medians {
+        let base = get(group, "baseline_arc_clone_and_clock");
+        println!("| {group} | {name} | {v:.1} | {:.2}x |", v / base);
+    }
+    let one = get("one_thread", "token_cache_token_polled");
+    let two = get("two_threads", "token_cache_token_polled");
+    println!(
+        "\ntoken() with two threads calling at once: {two:.1} ns = {:.2}x its one-thread figure ({one:.1} ns)",
+        two / one
+    );
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! `cargo xtask test-all`: every check, in order, stopping at the first failure.
+
+use std::time::Instant;
+
+use crate::{cargo, exec};
+
+struct Step {
+    name: &'static str,
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+}
+
+const STEPS: &[Step] = &[
+    Step {
+        name: "fmt",
+        args: &["fmt", "--all", "--check"],
+        env: &[],
+    },
+    Step {
+        name: "clippy",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        env: &[],
+    },
+    Step {
+        name: "test",
+        args: &["test", "--workspace", "--locked"],
+        // Snapshots are locked: a new or changed snapshot fails instead of being written.
+        env: &[
+            ("INSTA_UPDATE", "no"),
+            ("INSTA_FORCE_PASS", "0"),
+            ("CI", "true"),
+        ],
+    },
+    Step {
+        name: "doc",
+        args: &["doc", "--workspace", "--no-deps", "--locked"],
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+    },
+    Step {
+        name: "package",
+        args: &["package", "--workspace", "--locked", "--allow-dirty"],
+        env: &[],
+    },
+];
+
+/// Each finished step's name and seconds.
+type Timings = Vec<(&'static str, f64)>;
+
+pub(crate) fn run_all() -> Result<Timings, (Timings, String)> {
+    let mut done = Vec::new();
+    for step in STEPS {
+        println!("==> {} (cargo {})", step.name, step.args.join(" "));
+        let start = Instant::now();
+        let mut cmd = cargo();
+        cmd.args(step.args);
+        for (k, v) in step.env {
+            cmd.env(k, v);
+        }
+        let outcome = exec(&mut cmd, step.name);
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "<== {:<8} {:>7.1} s  {}",
+            step.name,
+            secs,
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
+        done.push((step.name, secs));
+        if let Err(e) = outcome {
+            return Err((done, e));
+        }
+    }
+    Ok(done)
+}
+
+pub(crate) fn run() -> Result<(), String> {
+    let start = Instant::now();
+    let outcome = run_all();
+    let (steps, failure) = match outcome {
+        Ok(steps) => (steps, None),
+        Err((steps, e)) => (steps, Some(e)),
+    };
+    println!();
+    println!("test-all summary");
+    for (name, secs) in &steps {
+        println!("  {name:<8} {secs:>7.1} s");
+    }
+    println!("  {:<8} {:>7.1} s", "total", start.elapsed().as_secs_f64());
+    match failure {
+        None => {
+            println!("test-all: {} passed, 0 failed", steps.len());
+            Ok(())
+        }
+        Some(e) => {
+            println!("test-all: {} passed, 1 failed", steps.len() - 1);
+            Err(e)
+        }
+    }
+}

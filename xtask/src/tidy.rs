@@ -1,0 +1,208 @@
+//! Repository lints, run as ordinary tests by `cargo test --workspace`.
+
+use std::path::{Path, PathBuf};
+
+use crate::project_root;
+use crate::snapshots::pending_snapshots;
+
+const VENDOR_CRATES: &[&str] = &[
+    "p21-auth",
+    "personify-auth",
+    "apinizer-auth",
+    "bydesign-auth",
+];
+
+fn crate_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(project_root().join("crates"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The lines of TOML section `[name]` (up to the next section header).
+fn section<'a>(toml: &'a str, name: &str) -> Vec<&'a str> {
+    let header = format!("[{name}]");
+    toml.lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .collect()
+}
+
+fn key<'a>(lines: &[&'a str], key: &str) -> Option<&'a str> {
+    lines.iter().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        (k.trim() == key).then_some(v.trim())
+    })
+}
+
+#[test]
+fn there_are_six_crates() {
+    let names: Vec<String> = crate_dirs()
+        .iter()
+        .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
+        .collect();
+    for expected in ["auth-core", "auth-sandbox"].iter().chain(VENDOR_CRATES) {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "crates/{expected} missing"
+        );
+    }
+}
+
+#[test]
+fn every_crate_has_a_readme_and_a_changelog_with_unreleased() {
+    for dir in crate_dirs() {
+        assert!(
+            !read(&dir.join("README.md")).trim().is_empty(),
+            "{} has no README.md",
+            dir.display()
+        );
+        let changelog = read(&dir.join("CHANGELOG.md"));
+        assert!(
+            changelog.lines().any(|l| l.trim() == "## [Unreleased]"),
+            "{} has no CHANGELOG.md with `## [Unreleased]`",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn every_crate_has_its_own_version_and_complete_metadata() {
+    for dir in crate_dirs() {
+        let toml = read(&dir.join("Cargo.toml"));
+        let package = section(&toml, "package");
+        let version = key(&package, "version").unwrap_or_default();
+        assert!(
+            version.starts_with('"'),
+            "{}: `version` must be a literal, never inherited (found {version:?})",
+            dir.display()
+        );
+        for field in [
+            "description",
+            "license",
+            "repository",
+            "readme",
+            "keywords",
+            "categories",
+            "rust-version",
+        ] {
+            let found = key(&package, field).is_some()
+                || key(&package, &format!("{field}.workspace")).is_some();
+            assert!(found, "{}: missing `{field}`", dir.display());
+        }
+    }
+}
+
+#[test]
+fn internal_dependencies_carry_a_version_and_vendors_stay_apart() {
+    for dir in crate_dirs() {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let toml = read(&dir.join("Cargo.toml"));
+        let deps = section(&toml, "dependencies");
+        for line in &deps {
+            if line.contains("path =") {
+                assert!(
+                    line.contains("version ="),
+                    "{name}: internal dependency without a version: {line}"
+                );
+            }
+        }
+        if VENDOR_CRATES.contains(&name.as_str()) {
+            for line in deps.iter().chain(section(&toml, "dev-dependencies").iter()) {
+                for other in VENDOR_CRATES {
+                    assert!(
+                        !line.trim_start().starts_with(other),
+                        "{name} depends on {other}: vendor crates depend on auth-core only"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn no_pending_snapshots() {
+    let pending = pending_snapshots(&project_root());
+    assert!(
+        pending.is_empty(),
+        "review these with `cargo xtask snapshots`: {pending:?}"
+    );
+}
+
+/// Snapshots use obviously fake secrets: GUIDs of repeated digits, JWTs with short signatures.
+#[test]
+fn no_real_looking_secret_in_a_snapshot() {
+    for dir in crate_dirs() {
+        let snaps = dir.join("tests/snapshots");
+        let Ok(entries) = std::fs::read_dir(&snaps) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let text = read(&entry.path());
+            for word in text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_'))
+            {
+                if let Some(why) = real_looking(word) {
+                    panic!("{}: {why}: {word}", entry.path().display());
+                }
+            }
+        }
+    }
+}
+
+fn real_looking(word: &str) -> Option<&'static str> {
+    let groups: Vec<&str> = word.split('-').collect();
+    let is_guid = groups.len() == 5
+        && groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+    if is_guid {
+        let fake = groups.iter().all(|g| g.chars().all(|c| g.starts_with(c)));
+        return (!fake)
+            .then_some("a real-looking GUID (use repeated digits, e.g. 11111111-2222-...)");
+    }
+    let parts: Vec<&str> = word.split('.').collect();
+    if parts.len() == 3 && parts[0].starts_with("eyJ") && parts[2].len() >= 20 {
+        return Some("a JWT with a real-looking signature");
+    }
+    None
+}
+
+#[test]
+fn the_secret_detector_itself_works() {
+    assert!(real_looking("62ccc18a-25e2-440c-bf6d-749c117fa9db").is_some());
+    assert!(real_looking("11111111-2222-3333-4444-555555555555").is_none());
+    assert!(
+        real_looking("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.abcdefghijklmnopqrstuvwxyz").is_some()
+    );
+    assert!(real_looking("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.sandbox").is_none());
+    assert!(real_looking("plain-word").is_none());
+}
+
+#[test]
+fn ci_runs_the_gate_and_the_readme_names_both_commands() {
+    let ci = read(&project_root().join(".ci/run"));
+    assert!(
+        ci.contains("cargo xtask test-all"),
+        ".ci/run must run cargo xtask test-all"
+    );
+    let readme = read(&project_root().join("README.md"));
+    assert!(readme.contains("cargo xtask demo"));
+    assert!(readme.contains("cargo xtask test-all"));
+}
