@@ -57,6 +57,9 @@ type Timings = Vec<(&'static str, f64)>;
 pub(crate) fn run_all() -> Result<Timings, (Timings, String)> {
     let mut done = Vec::new();
     for step in STEPS {
+        if step.name == "package" {
+            forget_packaged_workspace_crates();
+        }
         println!("==> {} (cargo {})", step.name, step.args.join(" "));
         let start = Instant::now();
         let mut cmd = cargo();
@@ -104,3 +107,46 @@ pub(crate) fn run() -> Result<(), String> {
         }
     }
 }
+
+/// `cargo package --workspace` verifies each crate against the others through a local overlay
+/// registry, which cargo extracts under `$CARGO_HOME/registry/src/-<hash>/` and does not
+/// re-extract while the version is unchanged. A crate changed since an earlier run would then be
+/// verified against its stale copy. Those extractions are ours alone (the overlay's directory
+/// name starts with `-`), so they are removed before packaging.
+fn forget_packaged_workspace_crates() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry/src")) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(&src) else {
+        return;
+    };
+    for overlay in entries.flatten() {
+        if !overlay.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(overlay.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            if WORKSPACE_CRATES
+                .iter()
+                .any(|c| name.starts_with(&format!("{c}-")))
+            {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
+}
+
+const WORKSPACE_CRATES: &[&str] = &[
+    "auth-core",
+    "auth-sandbox",
+    "p21-auth",
+    "personify-auth",
+    "apinizer-auth",
+    "bydesign-auth",
+];
