@@ -446,19 +446,57 @@ impl TokenCache {
                 .unwrap_or_default();
             let secrets = [token.access_token().clone()];
             let description = crate::http::ErrorBody::parse(None, &body, &secrets).description;
-            return Err(Error::new(vendor, ErrorKind::TokenRevoked { description }));
+            return Err(self.revoked(description));
         }
-        tracing::debug!(vendor, "401 from the API: invalidating the token");
-        self.invalidate(&token);
         let Some(retry) = retry else {
+            self.invalidate(&token);
             return Ok(response);
         };
-        let fresh = self.token().await?;
-        if fresh.same_as(&token) {
-            // The forced refresh was refused (rate limit): do not loop on the same token.
+        match self.token_after_401(&token).await? {
+            Some(fresh) => execute(&client, retry, &fresh, vendor).await,
+            None => Ok(response),
+        }
+    }
+
+    /// Sends the request `build` makes for a token through `http`, with the same 401 handling
+    /// as [`send`](Self::send): on a 401 the token is invalidated and the request rebuilt and sent
+    /// once more with a new token. For vendor calls described as [`HttpRequest`] values.
+    ///
+    /// [`HttpRequest`]: crate::HttpRequest
+    pub async fn execute(
+        &self,
+        http: &crate::HttpClient,
+        build: impl Fn(&Token) -> crate::HttpRequest,
+    ) -> Result<crate::HttpResponse, Error> {
+        let vendor = self.shared.vendor;
+        let token = self.token().await?;
+        let response = http.send(vendor, &build(&token)).await?;
+        if response.status() != 401 {
             return Ok(response);
         }
-        execute(&client, retry, &fresh, vendor).await
+        if !self.shared.source.can_renew() {
+            return Err(self.revoked(response.error_body().description));
+        }
+        match self.token_after_401(&token).await? {
+            Some(fresh) => http.send(vendor, &build(&fresh)).await,
+            None => Ok(response),
+        }
+    }
+
+    /// After a 401 with `rejected`: invalidates it and returns the token to retry with, or
+    /// `None` when the forced refresh was refused and retrying would only repeat the 401.
+    async fn token_after_401(&self, rejected: &Token) -> Result<Option<Token>, Error> {
+        tracing::debug!(
+            vendor = self.shared.vendor,
+            "401 from the API: invalidating the token"
+        );
+        self.invalidate(rejected);
+        let fresh = self.token().await?;
+        Ok((!fresh.same_as(rejected)).then_some(fresh))
+    }
+
+    fn revoked(&self, description: Option<String>) -> Error {
+        Error::new(self.shared.vendor, ErrorKind::TokenRevoked { description })
     }
 
     /// What the cache has done so far.

@@ -849,6 +849,13 @@ impl HttpClient {
         &self.inner.client
     }
 
+    /// Whether plain http to any host was allowed with
+    /// [`danger_allow_plain_http_to_any_host`](HttpClientBuilder::danger_allow_plain_http_to_any_host).
+    #[must_use]
+    pub fn allows_plain_http(&self) -> bool {
+        self.inner.allow_plain_http
+    }
+
     /// The clock this client uses.
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -944,6 +951,68 @@ impl HttpClient {
             secrets: request.secrets.clone(),
         })
     }
+}
+
+/// Parses a base URL given in a setting, with a configuration error naming `setting` if it is not
+/// an absolute http(s) URL. A query or fragment is refused (they would be lost when endpoints are
+/// joined). The https rule is checked separately, by [`HttpClient::check_url`].
+pub fn parse_base_url(vendor: &'static str, setting: &str, value: &str) -> Result<Url, Error> {
+    let url = Url::parse(value.trim()).map_err(|e| {
+        Error::config(
+            vendor,
+            setting,
+            ConfigProblem::Invalid(format!("not a URL ({e})")),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(Error::config(
+            vendor,
+            setting,
+            ConfigProblem::Invalid("expected an absolute http(s) URL".into()),
+        ));
+    }
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(Error::config(
+            vendor,
+            setting,
+            ConfigProblem::Invalid("a base URL has no query, fragment or credentials".into()),
+        ));
+    }
+    Ok(url)
+}
+
+/// `base` joined with `path`: any path prefix in `base` is kept, exactly one `/` separates them,
+/// and `path`'s own query (after `?`) is kept.
+///
+/// ```
+/// use auth_core::endpoint;
+///
+/// let base = "https://host/Company/".parse().unwrap();
+/// assert_eq!(endpoint(&base, "/token").as_str(), "https://host/Company/token");
+/// let base = "https://host".parse().unwrap();
+/// assert_eq!(endpoint(&base, "api/ui/router/v1?urlType=external").as_str(),
+///            "https://host/api/ui/router/v1?urlType=external");
+/// ```
+#[must_use]
+pub fn endpoint(base: &Url, path: &str) -> Url {
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let mut url = base.clone();
+    let joined = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    url.set_path(&joined);
+    url.set_query(query);
+    url.set_fragment(None);
+    url
 }
 
 /// [`HttpClient::check_url`] as a free function.

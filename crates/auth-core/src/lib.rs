@@ -4,6 +4,7 @@
 
 mod cache;
 mod clock;
+mod env;
 mod error;
 mod http;
 mod secret;
@@ -19,11 +20,12 @@ pub use cache::{
     DEFAULT_SOFT_WINDOW, TokenCache, TokenCacheBuilder,
 };
 pub use clock::{Clock, Sleep, SystemClock, instant_from_system_time};
+pub use env::{EnvLookup, optional_var, process as process_env, required_var};
 pub use error::{ConfigProblem, Error, ErrorKind, Result, is_transient_code, is_transient_status};
 pub use http::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ErrorBody, HttpClient,
-    HttpClientBuilder, HttpRequest, HttpResponse, RetryPolicy, check_url, install_crypto_provider,
-    is_loopback, scrub,
+    HttpClientBuilder, HttpRequest, HttpResponse, RetryPolicy, check_url, endpoint,
+    install_crypto_provider, is_loopback, parse_base_url, scrub,
 };
 pub use reqwest;
 pub use secret::{REDACTED, Secret};

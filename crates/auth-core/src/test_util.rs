@@ -87,6 +87,14 @@ impl ManualClock {
         }
     }
 
+    /// A clock standing still at wall-clock time `wall` (for snapshots of date arithmetic).
+    #[must_use]
+    pub fn starting_at(wall: SystemTime) -> Self {
+        let clock = Self::new();
+        lock(&clock.inner).wall = wall;
+        clock
+    }
+
     /// A clock whose sleeps complete at once, moving the clock forward by their length.
     #[must_use]
     pub fn auto_advance() -> Self {

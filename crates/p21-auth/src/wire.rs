@@ -1,0 +1,429 @@
+//! The P21 wire formats as pure functions: requests are built, responses parsed, errors mapped,
+//! with no I/O. The client sends the requests through `auth_core`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use auth_core::{
+    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, endpoint,
+    instant_from_system_time, lifetime_from_json, lifetime_from_str,
+};
+use quick_xml::events::Event;
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::VENDOR;
+use crate::config::{Credentials, Kind};
+
+/// The lifetime assumed when a response states none (and the access token carries no `exp`):
+/// one hour, as public P21 clients assume.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The path of the V2 token endpoint (user credentials and consumer keys).
+pub const TOKEN_PATH_V2: &str = "api/security/token/v2";
+/// The path of the legacy V1 token endpoint.
+pub const TOKEN_PATH_V1: &str = "api/security/token";
+/// The path and query of the UI server router.
+pub const UI_ROUTER_PATH: &str = "api/ui/router/v1?urlType=external";
+
+/// What a user with valid credentials but missing permissions must check.
+pub const PERMISSIONS_HINT: &str = "the token is valid but the P21 user lacks API permissions: in the P21 Desktop Client set User Maintenance → Application Security → \"Allow OData API Service\" to Yes, and in Role Maintenance → Dataservice Permission allow the tables and views used (for a consumer key, check its API scope in SOA Admin)";
+
+const NOT_FOUND_HINT: &str = "wrong endpoint or base URL: P21 serves tokens at <base URL>/api/security/token/v2 (V1: /api/security/token); check that the base URL is the P21 API host, e.g. https://tenant-api.epicordistribution.com";
+
+/// The text P21 answers when a user lacks API permissions, with 401 or 403.
+const NOT_AUTHORIZED_TEXT: &str = "you are not authorized to access api";
+
+/// What the token response said beyond the token: read it with [`Session::of`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Session {
+    /// The granted scope (for consumer keys, from the key's configuration, e.g. `/api;/p21sdk`).
+    pub scope: Option<String>,
+    /// The middleware session this token opened.
+    pub session_id: Option<String>,
+    /// The consumer key's identifier.
+    pub consumer_uid: Option<String>,
+    /// The P21 user the token acts for (empty for consumer keys without a user).
+    pub user_name: Option<String>,
+}
+
+impl Session {
+    /// The P21 session details of a token obtained by this crate.
+    #[must_use]
+    pub fn of(token: &Token) -> Option<&Session> {
+        token.details::<Session>()
+    }
+}
+
+/// The token request for `credentials`, against the P21 API host `base`.
+///
+/// ```
+/// use p21_auth::{Credentials, Secret, wire};
+///
+/// let base = "https://p21.example.com/".parse().unwrap();
+/// let req = wire::token_request(&base, &Credentials::user("api_user", Secret::new("pw")));
+/// assert_eq!(req.url().as_str(), "https://p21.example.com/api/security/token/v2");
+/// assert_eq!(std::str::from_utf8(req.body()).unwrap(), r#"{"password":"pw","username":"api_user"}"#);
+/// ```
+pub fn token_request(base: &Url, credentials: &Credentials) -> HttpRequest {
+    match &credentials.kind {
+        Kind::User { username, password } => HttpRequest::post(endpoint(base, TOKEN_PATH_V2))
+            .header("accept", "application/json")
+            .json(&serde_json::json!({
+                "username": username,
+                "password": password.expose_secret(),
+            }))
+            .remember(password),
+        Kind::ConsumerKey { key, username } => {
+            let mut body = serde_json::json!({
+                "ClientSecret": key.expose_secret(),
+                "GrantType": "client_credentials",
+            });
+            if let (Some(user), Some(obj)) = (username, body.as_object_mut()) {
+                obj.insert("username".into(), Value::String(user.clone()));
+            }
+            HttpRequest::post(endpoint(base, TOKEN_PATH_V2))
+                .header("accept", "application/json")
+                .json(&body)
+                .remember(key)
+        }
+        Kind::UserV1 { username, password } => HttpRequest::post(endpoint(base, TOKEN_PATH_V1))
+            .header("accept", "application/json")
+            .header("content-type", "application/json")
+            .header("username", username)
+            .secret_header("password", password),
+    }
+}
+
+/// The UI server router request (`GET /api/ui/router/v1?urlType=external`) with `token`.
+pub fn ui_server_request(base: &Url, token: &Token) -> HttpRequest {
+    HttpRequest::get(endpoint(base, UI_ROUTER_PATH))
+        .header("accept", "application/json")
+        .bearer(token)
+}
+
+/// Parses a token response, JSON or XML whatever the `Content-Type` says.
+///
+/// The lifetime comes from `ExpiresInSeconds` or `ExpiresIn` (a number or a numeric string),
+/// else from the access token's JWT `exp`, else [`DEFAULT_LIFETIME`]; it is measured from when
+/// the request was sent.
+pub fn parse_token_response(response: &HttpResponse, clock: &dyn Clock) -> Result<Token, Error> {
+    if !response.is_success() {
+        return Err(error_for(response));
+    }
+    let fields = read_fields(response)?;
+    let access = fields
+        .get("accesstoken")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            Error::malformed(
+                VENDOR,
+                "the response has no AccessToken",
+                response.content_type(),
+            )
+        })?;
+    let access = Secret::new(access.clone());
+    let lifetime = ["expiresinseconds", "expiresin"]
+        .iter()
+        .find_map(|k| fields.get(*k).and_then(|v| lifetime_from_str(v)))
+        .or_else(|| jwt_lifetime(access.expose_secret(), response, clock))
+        .unwrap_or(DEFAULT_LIFETIME);
+    let text = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
+    let session = Session {
+        scope: text("scope"),
+        session_id: text("sessionid"),
+        consumer_uid: text("consumeruid"),
+        user_name: text("username"),
+    };
+    let mut token = Token::builder(access)
+        .token_type(text("tokentype").unwrap_or_else(|| "Bearer".into()))
+        .lifetime(response.sent_at(), Some(lifetime))
+        .refresh_token(text("refreshtoken").map(Secret::new))
+        .details(session.clone());
+    if let Some(scope) = session.scope {
+        token = token.scope(scope);
+    }
+    Ok(token.build())
+}
+
+/// The lifetime left by the access token's `exp`, if it is a JWT with one.
+fn jwt_lifetime(access: &str, response: &HttpResponse, clock: &dyn Clock) -> Option<Duration> {
+    let exp = decode_payload(access)
+        .ok()?
+        .get("exp")
+        .and_then(Value::as_u64)?;
+    let at = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(exp))?;
+    let at = instant_from_system_time(clock, at)?;
+    Some(at.saturating_duration_since(response.sent_at())).filter(|d| !d.is_zero())
+}
+
+/// Parses the UI server router response (`{"Url": ...}` or XML `<Url>`), without a trailing `/`.
+pub fn parse_ui_server_response(response: &HttpResponse) -> Result<Url, Error> {
+    if !response.is_success() {
+        return Err(error_for(response));
+    }
+    let fields = read_fields(response)?;
+    let url = fields
+        .get("url")
+        .map(|u| u.trim().trim_end_matches('/'))
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            Error::malformed(VENDOR, "the response has no Url", response.content_type())
+        })?;
+    Url::parse(url).map_err(|e| {
+        Error::malformed(
+            VENDOR,
+            format!("the Url is not a URL ({e})"),
+            response.content_type(),
+        )
+    })
+}
+
+/// The error a failed P21 response means: 401 rejected credentials, 403 forbidden with the
+/// permissions hint, 404 a wrong endpoint or base URL; "You are not authorized to access API"
+/// is recognised whatever the status.
+#[must_use]
+pub fn error_for(response: &HttpResponse) -> Error {
+    let base = response.to_error(VENDOR);
+    let body = response.error_body();
+    let says_not_authorized = response.text().to_lowercase().contains(NOT_AUTHORIZED_TEXT);
+    if says_not_authorized || response.status() == 403 {
+        return Error::new(
+            VENDOR,
+            ErrorKind::Forbidden {
+                status: response.status(),
+                code: body.code,
+                description: body.description,
+            },
+        )
+        .with_hint(PERMISSIONS_HINT);
+    }
+    match response.status() {
+        404 => base.with_hint(NOT_FOUND_HINT),
+        _ => base,
+    }
+}
+
+/// Reads a JSON object or an XML element tree into lower-cased field names and text values.
+fn read_fields(response: &HttpResponse) -> Result<HashMap<String, String>, Error> {
+    let text = response.text();
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') {
+        let map: Map<String, Value> = serde_json::from_str(trimmed).map_err(|e| {
+            Error::malformed(
+                VENDOR,
+                format!("invalid JSON at line {} column {}", e.line(), e.column()),
+                response.content_type(),
+            )
+        })?;
+        Ok(map
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s,
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((k.to_ascii_lowercase(), v))
+            })
+            .collect())
+    } else if trimmed.starts_with('<') {
+        read_xml(trimmed).map_err(|what| Error::malformed(VENDOR, what, response.content_type()))
+    } else if trimmed.is_empty() {
+        Err(Error::malformed(
+            VENDOR,
+            "the response body is empty",
+            response.content_type(),
+        ))
+    } else {
+        Err(Error::malformed(
+            VENDOR,
+            "the response is neither JSON nor XML",
+            response.content_type(),
+        ))
+    }
+}
+
+/// The text of every leaf element, by lower-cased local name (namespaces and prefixes ignored;
+/// `i:nil="true"` elements left out).
+fn read_xml(xml: &str) -> Result<HashMap<String, String>, String> {
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut fields = HashMap::new();
+    let mut current: Option<(String, bool)> = None;
+    let mut text = String::new();
+    let mut elements = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                elements += 1;
+                let name = e.local_name().as_ref().to_ascii_lowercase();
+                let nil = e.attributes().flatten().any(|a| {
+                    a.key.local_name().as_ref().eq_ignore_ascii_case("nil")
+                        && a.value.trim().eq_ignore_ascii_case("true")
+                });
+                current = Some((name, nil));
+                text.clear();
+            }
+            Ok(Event::Text(t)) => {
+                if current.is_some() {
+                    text.push_str(&t.xml10_content());
+                }
+            }
+            Ok(Event::GeneralRef(r)) => {
+                if current.is_some() {
+                    match r.resolve_char_ref() {
+                        Ok(Some(c)) => text.push(c),
+                        _ => {
+                            let entity = format!("&{};", &*r);
+                            let resolved = quick_xml::escape::unescape(&entity)
+                                .map_err(|_| format!("unknown XML entity {entity}"))?;
+                            text.push_str(&resolved);
+                        }
+                    }
+                }
+            }
+            Ok(Event::CData(t)) => {
+                if current.is_some() {
+                    text.push_str(&t);
+                }
+            }
+            Ok(Event::Empty(_)) => elements += 1,
+            Ok(Event::End(_)) => {
+                if let Some((name, nil)) = current.take()
+                    && !nil
+                {
+                    fields.insert(name, text.trim().to_owned());
+                }
+                text.clear();
+            }
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => {
+                return Err(format!(
+                    "invalid XML at byte {} ({e})",
+                    reader.buffer_position()
+                ));
+            }
+        }
+        if elements > 10_000 {
+            return Err("the XML has too many elements".into());
+        }
+    }
+    if elements == 0 {
+        return Err("the XML has no elements".into());
+    }
+    Ok(fields)
+}
+
+/// The claims of a P21 access token, decoded **without verifying the signature**.
+///
+/// Good for display and diagnostics (which user, which scope, which session, when it expires);
+/// never for an access decision: anyone can forge an unverified token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnverifiedClaims {
+    /// `sub`: the P21 user name, or empty for a consumer key without a user.
+    pub sub: Option<String>,
+    /// `aud`: the scope from the consumer key's configuration (e.g. `/api;/p21sdk`).
+    pub aud: Option<String>,
+    /// `iss`: the issuer, `P21.Soa`.
+    pub iss: Option<String>,
+    /// `exp`: expiry in seconds since the Unix epoch (2147483647 for "Never Expire").
+    pub exp: Option<u64>,
+    /// `P21.ConsumerUid`.
+    pub consumer_uid: Option<String>,
+    /// `P21.SessionId`.
+    pub session_id: Option<String>,
+}
+
+/// Decodes the claims of `token` **without verification** (see [`UnverifiedClaims`]).
+///
+/// A token that is not a JWT is fine for calling P21; it only has no claims to show, and this
+/// returns a malformed-response error saying so.
+pub fn decode_claims_unverified(token: &Token) -> Result<UnverifiedClaims, Error> {
+    let payload = decode_payload(token.access_token().expose_secret())
+        .map_err(|what| Error::malformed(VENDOR, what, None))?;
+    let text = |k: &str| match payload.get(k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+        _ => None,
+    };
+    Ok(UnverifiedClaims {
+        sub: text("sub"),
+        aud: text("aud"),
+        iss: text("iss"),
+        exp: payload.get("exp").and_then(|v| {
+            v.as_u64()
+                .or_else(|| lifetime_from_json(v).map(|d| d.as_secs()))
+        }),
+        consumer_uid: text("P21.ConsumerUid"),
+        session_id: text("P21.SessionId"),
+    })
+}
+
+fn decode_payload(jwt: &str) -> Result<Map<String, Value>, String> {
+    let mut parts = jwt.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the access token is not a JWT (expected three dot-separated parts)".into());
+    };
+    let bytes = base64url_decode(payload).ok_or("the JWT payload is not base64url")?;
+    serde_json::from_slice(&bytes).map_err(|_| "the JWT payload is not a JSON object".into())
+}
+
+/// Decodes unpadded (or padded) base64url.
+fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let input = input.trim_end_matches('=');
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in input.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url() {
+        assert_eq!(base64url_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64url_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64url_decode("_-8").as_deref(), Some(&[0xff, 0xef][..]));
+        assert_eq!(base64url_decode("a b"), None);
+    }
+
+    #[test]
+    fn xml_by_local_name() {
+        let xml = "<?xml version=\"1.0\"?><a:TokenResponse xmlns:a=\"urn:x\" xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\"><a:AccessToken>t&amp;1</a:AccessToken><a:AppKey i:nil=\"true\"/><a:UserName i:nil=\"true\"></a:UserName></a:TokenResponse>";
+        let f = read_xml(xml).expect("parses");
+        assert_eq!(f.get("accesstoken").map(String::as_str), Some("t&1"));
+        assert!(!f.contains_key("username"));
+        assert!(read_xml("<a><b>").is_err() || read_xml("<a><b>").is_ok_and(|f| f.is_empty()));
+        assert!(read_xml("<<<").is_err());
+    }
+}
