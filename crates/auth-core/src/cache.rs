@@ -230,6 +230,9 @@ fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A user's tuning of a vendor client's cache (see [`TokenCache::for_http`]).
+pub type CacheConfig = Box<dyn FnOnce(TokenCacheBuilder) -> TokenCacheBuilder + Send>;
+
 /// Builds a [`TokenCache`]; see [`TokenCache::builder`].
 #[must_use]
 pub struct TokenCacheBuilder {
@@ -359,6 +362,24 @@ impl TokenCache {
     /// Starts configuring a cache around `source`.
     pub fn builder(source: impl TokenSource) -> TokenCacheBuilder {
         Self::builder_arc(Arc::new(source))
+    }
+
+    /// A cache for `source` whose requests go through `http`: it takes `http`'s clock and its
+    /// plain-http setting, then lets `configure` (if given) tune the rest. What every vendor
+    /// client does.
+    pub fn for_http(
+        source: impl TokenSource,
+        http: &crate::HttpClient,
+        configure: Option<CacheConfig>,
+    ) -> TokenCache {
+        let builder = Self::builder(source)
+            .clock(http.clock().clone())
+            .danger_allow_plain_http_to_any_host(http.allows_plain_http());
+        match configure {
+            Some(configure) => configure(builder),
+            None => builder,
+        }
+        .build()
     }
 
     /// Like [`builder`](Self::builder), for a source that is already shared.

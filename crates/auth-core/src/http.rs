@@ -306,8 +306,9 @@ impl HttpResponse {
     }
 
     /// The error this response means when it is not a success, classified by status and body
-    /// together (an OAuth server may answer 400 for every error): 401 and a 400 carrying an
-    /// OAuth error code are [`Rejected`](ErrorKind::Rejected), 403 is
+    /// together (an OAuth server may answer 400 for every error): 401, any 4xx carrying an
+    /// RFC 6749 token error code, and a 400 carrying any other error code are
+    /// [`Rejected`](ErrorKind::Rejected), 403 is
     /// [`Forbidden`](ErrorKind::Forbidden), 429 is [`Throttled`](ErrorKind::Throttled), anything
     /// else [`UnexpectedStatus`](ErrorKind::UnexpectedStatus) with a short excerpt. Vendor
     /// crates refine this (hints, vendor-specific codes).
@@ -330,6 +331,13 @@ impl HttpResponse {
                 code: body.code,
                 description: body.description,
             },
+            400..=499 if body.code.as_deref().is_some_and(is_oauth_token_error) => {
+                ErrorKind::Rejected {
+                    status: Some(status),
+                    code: body.code,
+                    description: body.description,
+                }
+            }
             400 if body.code.as_deref().is_some_and(|c| !is_transient_code(c)) => {
                 ErrorKind::Rejected {
                     status: Some(status),
@@ -455,6 +463,23 @@ impl ErrorBody {
         out.excerpt = scrub(&out.excerpt, secrets);
         out
     }
+}
+
+/// Whether `code` is one of the token-endpoint error codes of RFC 6749 §5.2 (compared
+/// case-insensitively): `invalid_request`, `invalid_client`, `invalid_grant`,
+/// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`.
+#[must_use]
+pub fn is_oauth_token_error(code: &str) -> bool {
+    [
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+    ]
+    .iter()
+    .any(|c| code.eq_ignore_ascii_case(c))
 }
 
 /// Replaces every occurrence of each secret (raw, form-encoded and JSON-escaped) with
@@ -1320,6 +1345,16 @@ mod tests {
                 .is_rejected()
         );
         assert!(!resp(400, "bad").to_error("v").is_rejected());
+        assert!(
+            resp(403, r#"{"error":"invalid_client"}"#)
+                .to_error("v")
+                .is_rejected()
+        );
+        assert!(
+            !resp(404, r#"{"error":"not_found"}"#)
+                .to_error("v")
+                .is_rejected()
+        );
         assert!(matches!(
             resp(403, "").to_error("v").kind(),
             ErrorKind::Forbidden { .. }

@@ -15,7 +15,7 @@ pub mod test_util;
 
 pub use async_trait::async_trait;
 pub use cache::{
-    CacheStats, DEFAULT_HALF_LIFE_THRESHOLD, DEFAULT_HARD_WINDOW,
+    CacheConfig, CacheStats, DEFAULT_HALF_LIFE_THRESHOLD, DEFAULT_HARD_WINDOW,
     DEFAULT_MIN_FORCED_REFRESH_INTERVAL, DEFAULT_REFRESH_RETRY_BACKOFF, DEFAULT_REJECTION_TTL,
     DEFAULT_SOFT_WINDOW, TokenCache, TokenCacheBuilder,
 };
@@ -25,7 +25,7 @@ pub use error::{ConfigProblem, Error, ErrorKind, Result, is_transient_code, is_t
 pub use http::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ErrorBody, HttpClient,
     HttpClientBuilder, HttpRequest, HttpResponse, RetryPolicy, check_url, endpoint,
-    install_crypto_provider, is_loopback, parse_base_url, scrub,
+    install_crypto_provider, is_loopback, is_oauth_token_error, parse_base_url, scrub,
 };
 pub use reqwest;
 pub use secret::{REDACTED, Secret};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use auth_core::{
-    EnvLookup, Error, HttpClient, Token, TokenCache, TokenCacheBuilder, TokenSource, async_trait,
+    CacheConfig, EnvLookup, Error, HttpClient, Token, TokenCache, TokenSource, async_trait,
 };
 use reqwest::Url;
 
@@ -94,22 +94,16 @@ impl Client {
         base_url: Url,
         credentials: Credentials,
         http: HttpClient,
-        configure: Option<Box<dyn FnOnce(TokenCacheBuilder) -> TokenCacheBuilder + Send>>,
+        configure: Option<CacheConfig>,
     ) -> Self {
         let source = Source {
             http: http.clone(),
             base_url: base_url.clone(),
             credentials,
         };
-        let mut cache = TokenCache::builder(source)
-            .clock(http.clock().clone())
-            .danger_allow_plain_http_to_any_host(http.allows_plain_http());
-        if let Some(configure) = configure {
-            cache = configure(cache);
-        }
         Self {
             inner: Arc::new(Inner {
-                cache: cache.build(),
+                cache: TokenCache::for_http(source, &http, configure),
                 http,
                 base_url,
             }),

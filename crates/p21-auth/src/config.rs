@@ -5,8 +5,8 @@ use std::fmt;
 use crate::VENDOR;
 use crate::client::Client;
 use auth_core::{
-    ConfigProblem, EnvLookup, Error, HttpClient, Secret, TokenCacheBuilder, optional_var,
-    parse_base_url, required_var,
+    CacheConfig, ConfigProblem, EnvLookup, Error, HttpClient, Secret, TokenCacheBuilder,
+    optional_var, parse_base_url, required_var,
 };
 
 /// How to authenticate to P21.
@@ -172,8 +172,6 @@ pub struct ClientBuilder {
     accept_invalid_certs: bool,
     cache: Option<CacheConfig>,
 }
-
-type CacheConfig = Box<dyn FnOnce(TokenCacheBuilder) -> TokenCacheBuilder + Send>;
 
 impl fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,220 @@
+//! Wire snapshots: the token request and the API request as a loopback server received them,
+//! and every response variant with its parsed result or error.
+
+use std::time::Instant;
+
+use auth_core::test_util::{Reply, TestServer};
+use auth_core::{Error, HttpClient, HttpResponse, Token};
+use personify_auth::{Client, ClientAuth, Secret, wire};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+
+const TOKEN_OK: &str =
+    r#"{"access_token":"fake-jwt","expires_in":3600,"token_type":"Bearer","scope":"idp_api"}"#;
+
+fn http() -> HttpClient {
+    HttpClient::builder()
+        .user_agent("personify-auth/0.0.0")
+        .build()
+        .expect("client")
+}
+
+async fn token_request(
+    configure: impl FnOnce(personify_auth::ClientBuilder) -> personify_auth::ClientBuilder,
+) -> String {
+    let server = TestServer::start().await;
+    server.route("POST", "/connect/token", Reply::json(200, TOKEN_OK));
+    let builder = Client::builder()
+        .credentials("fake-client", Secret::new("fake-secret"))
+        .token_url(server.url("/connect/token"))
+        .http_client(http());
+    configure(builder)
+        .build()
+        .expect("client")
+        .token()
+        .await
+        .expect("token");
+    server.requests()[0].render()
+}
+
+#[tokio::test]
+async fn request_default_client_secret_post() {
+    insta::assert_snapshot!(token_request(|b| b).await);
+}
+
+#[tokio::test]
+async fn request_client_secret_basic() {
+    insta::assert_snapshot!(token_request(|b| b.client_auth(ClientAuth::Basic)).await);
+}
+
+#[tokio::test]
+async fn request_several_scopes() {
+    insta::assert_snapshot!(token_request(|b| b.scopes(["idp_api", "members.read"])).await);
+}
+
+#[tokio::test]
+async fn request_without_scope() {
+    insta::assert_snapshot!(token_request(|b| b.no_scope()).await);
+}
+
+#[tokio::test]
+async fn request_secret_with_reserved_characters() {
+    let rendered =
+        token_request(|b| b.credentials("id with space", Secret::new("a&b=c+d e/ü%"))).await;
+    assert!(
+        rendered.contains(r#"client_secret = "a&b=c+d e/ü%""#),
+        "{rendered}"
+    );
+    insta::assert_snapshot!(rendered);
+}
+
+#[tokio::test]
+async fn request_api_call_with_bearer_and_tenant() {
+    let server = TestServer::start().await;
+    server.route("POST", "/connect/token", Reply::json(200, TOKEN_OK));
+    server.route("GET", "/v1/members", Reply::json(200, "[]"));
+    let client = Client::builder()
+        .credentials("fake-client", Secret::new("fake-secret"))
+        .token_url(server.url("/connect/token"))
+        .tenant_id("fake-tenant")
+        .http_client(http())
+        .build()
+        .expect("client");
+    client
+        .send(
+            client
+                .reqwest_client()
+                .get(server.url("/v1/members?page=1")),
+        )
+        .await
+        .expect("sent");
+    insta::assert_snapshot!(server.requests()[1].render());
+}
+
+fn response(status: u16, content_type: Option<&str>, body: &str) -> HttpResponse {
+    let mut headers = HeaderMap::new();
+    if let Some(ct) = content_type {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_str(ct).expect("header"));
+    }
+    HttpResponse::new(status, headers, body, Instant::now())
+}
+
+fn render(result: Result<Token, Error>) -> String {
+    match result {
+        Ok(t) => format!(
+            "Ok\naccess_token: {}\ntoken_type: {}\nlifetime: {:?}\nscope: {:?}\n",
+            t.access_token().expose_secret(),
+            t.token_type(),
+            t.lifetime(),
+            t.scope()
+        ),
+        Err(e) => format!(
+            "Err\ndisplay: {e}\nkind: {:#?}\nretryable: {}\n",
+            e.kind(),
+            e.is_retryable()
+        ),
+    }
+}
+
+#[test]
+fn responses() {
+    const JSON: Option<&str> = Some("application/json; charset=UTF-8");
+    let cases: Vec<(&str, u16, Option<&str>, &str)> = vec![
+        ("success", 200, JSON, TOKEN_OK),
+        (
+            "success_several_scopes",
+            200,
+            JSON,
+            r#"{"access_token":"fake-jwt","expires_in":1800,"token_type":"Bearer","scope":"idp_api members.read"}"#,
+        ),
+        (
+            "success_without_scope",
+            200,
+            JSON,
+            r#"{"access_token":"fake-jwt","expires_in":3600,"token_type":"Bearer"}"#,
+        ),
+        (
+            "success_without_expires_in",
+            200,
+            JSON,
+            r#"{"access_token":"fake-jwt","token_type":"Bearer","scope":"idp_api"}"#,
+        ),
+        (
+            "success_expires_in_string",
+            200,
+            JSON,
+            r#"{"access_token":"fake-jwt","expires_in":"7200","token_type":"bearer"}"#,
+        ),
+        (
+            "success_without_access_token",
+            200,
+            JSON,
+            r#"{"token_type":"Bearer","expires_in":3600}"#,
+        ),
+        (
+            "success_html",
+            200,
+            Some("text/html"),
+            "<html><body>Sign in</body></html>",
+        ),
+        (
+            "error_invalid_client_no_description",
+            400,
+            JSON,
+            r#"{"error":"invalid_client"}"#,
+        ),
+        (
+            "error_invalid_client_documented",
+            400,
+            JSON,
+            r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
+        ),
+        (
+            "error_invalid_scope",
+            400,
+            JSON,
+            r#"{"error":"invalid_scope"}"#,
+        ),
+        (
+            "error_unsupported_grant_type",
+            400,
+            JSON,
+            r#"{"error":"unsupported_grant_type"}"#,
+        ),
+        (
+            "error_unauthorized_client",
+            400,
+            JSON,
+            r#"{"error":"unauthorized_client"}"#,
+        ),
+        (
+            "error_invalid_request",
+            400,
+            JSON,
+            r#"{"error":"invalid_request","error_description":"Invalid content type"}"#,
+        ),
+        (
+            "error_401_invalid_client",
+            401,
+            JSON,
+            r#"{"error":"invalid_client"}"#,
+        ),
+        ("error_404_with_code", 404, JSON, r#"{"error":"not_found"}"#),
+        (
+            "error_non_json_page",
+            502,
+            Some("text/html"),
+            "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>",
+        ),
+        ("error_empty_500", 500, None, ""),
+    ];
+    for (name, status, ct, body) in cases {
+        let parsed = wire::parse_token_response(&response(status, ct, body));
+        insta::assert_snapshot!(
+            format!("response_{name}"),
+            format!(
+                "status: {status}\ncontent-type: {ct:?}\nbody: {body}\n---\n{}",
+                render(parsed)
+            )
+        );
+    }
+}
