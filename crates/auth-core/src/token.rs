@@ -356,6 +356,9 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 
 /// A token that is given, not fetched (a personal access token created in a console).
 ///
+/// It is handed out as it is until its expiry (if it has one); after that, fetching it fails with
+/// [`ErrorKind::TokenRevoked`](crate::ErrorKind::TokenRevoked): it cannot be renewed.
+///
 /// ```
 /// use auth_core::{Secret, StaticToken, TokenSource};
 ///
@@ -366,22 +369,34 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 pub struct StaticToken {
     vendor: &'static str,
     token: Token,
+    clock: std::sync::Arc<dyn crate::Clock>,
 }
 
 impl StaticToken {
     /// A static token of `vendor`, expiring at `expires_at` (`None`: it does not expire).
     pub fn new(vendor: &'static str, token: Secret, expires_at: Option<Instant>) -> Self {
-        Self {
+        Self::from_token(
             vendor,
-            token: Token::builder(token)
+            Token::builder(token)
                 .expires_at(Instant::now(), expires_at)
                 .build(),
-        }
+        )
     }
 
     /// A static source handing out exactly `token`.
     pub fn from_token(vendor: &'static str, token: Token) -> Self {
-        Self { vendor, token }
+        Self {
+            vendor,
+            token,
+            clock: std::sync::Arc::new(crate::SystemClock),
+        }
+    }
+
+    /// Judges expiry on `clock` (default: the real one).
+    #[must_use]
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
@@ -392,6 +407,14 @@ impl TokenSource for StaticToken {
     }
 
     async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, crate::Error> {
+        if self.token.is_expired_at(self.clock.now()) {
+            return Err(crate::Error::new(
+                self.vendor,
+                crate::ErrorKind::TokenRevoked {
+                    description: Some("the token passed its expiry date".into()),
+                },
+            ));
+        }
         Ok(self.token.clone())
     }
 

@@ -608,3 +608,21 @@ impl TokenSource for HttpSource {
             .build())
     }
 }
+
+#[tokio::test]
+async fn a_static_token_past_its_expiry_is_reported_as_revoked() {
+    let clock = ManualClock::new();
+    let expires = auth_core::Clock::now(&clock) + HOUR;
+    let source = StaticToken::new("vendor", Secret::new("personal"), Some(expires))
+        .with_clock(Arc::new(clock.clone()));
+    let cache = TokenCache::builder(source)
+        .clock(Arc::new(clock.clone()))
+        .build();
+    assert_eq!(secret(&cache.token().await.expect("valid")), "personal");
+    clock.advance(HOUR);
+    let err = cache.token().await.expect_err("expired");
+    assert!(
+        matches!(err.kind(), ErrorKind::TokenRevoked { .. }),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,127 @@
+//! The Apinizer Management API wire format as pure functions.
+
+use std::time::Duration;
+
+use auth_core::{Error, HttpRequest, HttpResponse, Secret, Token, endpoint, lifetime_from_json};
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::VENDOR;
+
+/// The lifetime assumed when `expires_in` is absent ("if applicable" in the documentation).
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The token endpoint, under the console host.
+pub const TOKEN_PATH: &str = "apiops/auth/token";
+/// The unauthenticated health check.
+pub const HEALTHCHECK_PATH: &str = "apiops/test/healthcheck";
+/// The authenticated greeting used to verify a token.
+pub const HELLO_PATH: &str = "apiops/test/hello";
+
+/// The token request for an Apinizer user: form `grant_type=client_credentials`,
+/// `client_id=<username>`, `client_secret=<password>`.
+pub fn token_request(base: &Url, username: &str, password: &Secret) -> HttpRequest {
+    HttpRequest::post(endpoint(base, TOKEN_PATH))
+        .header("accept", "application/json")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", username),
+        ])
+        .form_secret("client_secret", password)
+}
+
+/// `GET /apiops/test/hello/{name}` with `token`.
+pub fn hello_request(base: &Url, name: &str, token: &Token) -> HttpRequest {
+    let name: String = form_path_segment(name);
+    HttpRequest::get(endpoint(base, &format!("{HELLO_PATH}/{name}")))
+        .header("accept", "text/plain")
+        .bearer(token)
+}
+
+/// `GET /apiops/test/healthcheck`, without authentication.
+pub fn healthcheck_request(base: &Url) -> HttpRequest {
+    HttpRequest::get(endpoint(base, HEALTHCHECK_PATH)).header("accept", "text/plain")
+}
+
+fn form_path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Parses a token response: `access_token`, `token_type`, `expires_in` (default one hour).
+/// 401 `unauthorized_client` ("Bad credentials") and 400 `unsupported_grant_type` are
+/// rejections; 500 `server_error` is transient (already retried by the HTTP plumbing).
+pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
+    if !response.is_success() {
+        return Err(response.to_error(VENDOR));
+    }
+    let map: Map<String, Value> = serde_json::from_str(response.text().trim()).map_err(|_| {
+        Error::malformed(
+            VENDOR,
+            "the response is not a JSON object",
+            response.content_type(),
+        )
+    })?;
+    let access = map
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Error::malformed(
+                VENDOR,
+                "the response has no access_token",
+                response.content_type(),
+            )
+        })?;
+    let lifetime = map
+        .get("expires_in")
+        .and_then(lifetime_from_json)
+        .unwrap_or(DEFAULT_LIFETIME);
+    Ok(Token::builder(Secret::new(access))
+        .token_type(
+            map.get("token_type")
+                .and_then(Value::as_str)
+                .unwrap_or("Bearer"),
+        )
+        .lifetime(response.sent_at(), Some(lifetime))
+        .build())
+}
+
+/// Checks a hello response: 200 with text `Hello {name}`.
+pub fn parse_hello_response(response: &HttpResponse, name: &str) -> Result<(), Error> {
+    if !response.is_success() {
+        return Err(response.to_error(VENDOR));
+    }
+    let text = response.text();
+    if text.trim() == format!("Hello {name}") {
+        Ok(())
+    } else {
+        Err(Error::malformed(
+            VENDOR,
+            "the hello endpoint did not answer with its greeting",
+            response.content_type(),
+        ))
+    }
+}
+
+/// Checks a health-check response: 200 with text `OK`.
+pub fn parse_healthcheck_response(response: &HttpResponse) -> Result<(), Error> {
+    if !response.is_success() {
+        return Err(response.to_error(VENDOR));
+    }
+    if response.text().trim().eq_ignore_ascii_case("ok") {
+        Ok(())
+    } else {
+        Err(Error::malformed(
+            VENDOR,
+            "the health check did not answer OK",
+            response.content_type(),
+        ))
+    }
+}
