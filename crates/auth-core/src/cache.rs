@@ -681,7 +681,9 @@ impl Shared {
                 .fetch(previous.as_ref())
                 .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor))
                 .await;
-            shared.finish_flight(&result);
+            // The outcome is stored and the flight retired under one lock, before the result
+            // is published: a caller arriving after this joins nothing stale.
+            shared.finish_flight(id, &result);
             let _ = tx.send(Some(result));
         });
         state.flight = Some(Flight {
@@ -692,14 +694,21 @@ impl Shared {
         Ok(rx)
     }
 
-    /// Stores the outcome of a fetch; runs in the fetch task before waiters are woken.
-    fn finish_flight(&self, result: &Result<Token, Error>) {
+    /// Stores the outcome of fetch `id` and retires it; runs in the fetch task before waiters
+    /// are woken.
+    fn finish_flight(&self, id: u64, result: &Result<Token, Error>) {
         let now = self.clock.now();
+        let retire = |state: &mut State| {
+            if state.flight.as_ref().is_some_and(|f| f.id == id) {
+                state.flight = None;
+            }
+        };
         match result {
             Ok(token) => {
                 let entry = self.entry_for(token.clone());
                 {
                     let mut state = self.lock_state();
+                    retire(&mut state);
                     self.current.store(Some(Arc::new(entry)));
                     state.last_token = Some(token.clone());
                     state.failures_in_a_row = 0;
@@ -720,6 +729,7 @@ impl Shared {
             Err(err) => {
                 bump(&self.stats.refresh_failures);
                 let mut state = self.lock_state();
+                retire(&mut state);
                 state.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
                 state.last_error = Some(err.clone());
                 match err.kind() {
@@ -827,8 +837,8 @@ fn windows(config: &Config, lifetime: Duration, jitter: f64) -> (Duration, Durat
     (soft, hard)
 }
 
-/// Clears the flight when the fetch task ends, however it ends (also if it panics or is
-/// aborted), so that the next caller starts a new fetch instead of waiting forever.
+/// Clears the flight if the fetch task ends without finishing it (it panicked or was aborted),
+/// so that the next caller starts a new fetch instead of waiting forever.
 struct ClearFlight<'a> {
     shared: &'a Shared,
     id: u64,

@@ -626,3 +626,25 @@ async fn a_static_token_past_its_expiry_is_reported_as_revoked() {
         "{err:?}"
     );
 }
+
+/// A fetch that has finished must never be joined: after `invalidate`, the next caller gets a
+/// new token, not the finished fetch's result (a race between publishing a result and clearing
+/// the fetch, on a multi-threaded runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_fetch_is_never_joined_after_invalidation() {
+    let clock = ManualClock::new();
+    let source = ScriptedSource::new(Arc::new(clock.clone()), Some(HOUR));
+    let cache = TokenCache::builder(source.clone())
+        .clock(Arc::new(clock.clone()))
+        .min_forced_refresh_interval(Duration::ZERO)
+        .build();
+    for round in 0..2000 {
+        let before = cache.token().await.expect("token");
+        assert!(cache.invalidate(&before), "round {round}");
+        let after = cache.token().await.expect("token");
+        assert!(
+            !after.same_as(&before),
+            "round {round}: got the invalidated token back"
+        );
+    }
+}
