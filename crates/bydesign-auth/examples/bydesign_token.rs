@@ -1,0 +1,42 @@
+//! Prints a ByDesign access token, configured from the environment (`BYDESIGN_BASE_URL`,
+//! `BYDESIGN_CLIENT_ID`, `BYDESIGN_PASSWORD`, exactly one of `BYDESIGN_REP_ID` and
+//! `BYDESIGN_CUSTOMER_ID`, optionally `BYDESIGN_TOKEN_PATH`).
+//!
+//! `cargo run -p bydesign-auth --example bydesign_token`
+//!
+//! On success the token alone goes to stdout and the exit code is 0; on failure the error goes
+//! to stderr and the exit code is 1.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use auth_core::EnvLookup;
+
+/// The whole example, with its environment and outputs passed in (so a test can run it).
+pub async fn run(vars: &dyn EnvLookup, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let token = match bydesign_auth::Client::from_vars(vars) {
+        Ok(client) => client.token().await,
+        Err(e) => Err(e),
+    };
+    match token {
+        Ok(token) => {
+            let _ = writeln!(out, "{}", token.access_token().expose_secret());
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            1
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let code = run(
+        &auth_core::process_env(),
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    )
+    .await;
+    ExitCode::from(code)
+}

@@ -1,0 +1,175 @@
+//! The ByDesign wire format as pure functions (an ASP.NET OWIN authorization server: form
+//! bodies, every token error a 400, string-typed extra properties).
+
+use std::time::{Duration, SystemTime};
+
+use auth_core::{
+    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, instant_from_system_time,
+    lifetime_from_json,
+};
+use reqwest::Url;
+use serde_json::{Map, Value};
+
+use crate::VENDOR;
+use crate::config::{Credentials, UserType};
+
+/// The lifetime assumed when the response has neither `expires_in` nor `.expires`.
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Who the token belongs to, as the response described them: read it with [`Session::of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Session {
+    /// `userName`, with its prefix (`-->r_1001`).
+    pub user_name: String,
+    /// `userType`: rep or customer.
+    pub user_type: UserType,
+    /// `userTypeID`.
+    pub user_type_id: Option<String>,
+    /// `displayName`.
+    pub display_name: Option<String>,
+    /// `hasReciprocalID` (`"True"`/`"False"` on the wire).
+    pub has_reciprocal_id: Option<bool>,
+    /// `canEnrollAsRep` (`"True"`/`"False"` on the wire).
+    pub can_enroll_as_rep: Option<bool>,
+    /// `rankTypeID`; `None` when empty (customers).
+    pub rank_type_id: Option<String>,
+    /// `as:client_id`: the OAuth client the token was issued to.
+    pub client_id: Option<String>,
+    /// `.issued`.
+    pub issued: Option<SystemTime>,
+    /// `.expires`.
+    pub expires: Option<SystemTime>,
+}
+
+impl Session {
+    /// The ByDesign session details of a token obtained by this crate.
+    #[must_use]
+    pub fn of(token: &Token) -> Option<&Session> {
+        token.details::<Session>()
+    }
+}
+
+/// The password grant for `credentials`: form `grant_type=password`, `username` (with its
+/// prefix), `password`, `client_id`. No `Authorization` header: ByDesign would take a Basic
+/// header as the OAuth client and reject it.
+pub fn password_request(
+    token_url: &Url,
+    credentials: &Credentials,
+    client_id: &str,
+) -> HttpRequest {
+    HttpRequest::post(token_url.clone())
+        .header("accept", "application/json")
+        .form(&[
+            ("grant_type", "password"),
+            ("username", &credentials.username()),
+        ])
+        .form_secret("password", &credentials.password)
+        .form(&[("client_id", client_id)])
+}
+
+/// The refresh grant: form `grant_type=refresh_token`, `refresh_token`, `client_id`.
+pub fn refresh_request(token_url: &Url, refresh_token: &Secret, client_id: &str) -> HttpRequest {
+    HttpRequest::post(token_url.clone())
+        .header("accept", "application/json")
+        .form(&[("grant_type", "refresh_token")])
+        .form_secret("refresh_token", refresh_token)
+        .form(&[("client_id", client_id)])
+}
+
+/// Parses a token response for `expected`. The `userName` must be the one requested and
+/// `userType` must match, otherwise the token is discarded with an identity-mismatch error.
+/// The lifetime comes from `expires_in`, else from `.expires`, else [`DEFAULT_LIFETIME`].
+pub fn parse_token_response(
+    response: &HttpResponse,
+    expected: &Credentials,
+    clock: &dyn Clock,
+) -> Result<Token, Error> {
+    if !response.is_success() {
+        return Err(response.to_error(VENDOR));
+    }
+    let map: Map<String, Value> = serde_json::from_str(response.text().trim()).map_err(|_| {
+        Error::malformed(
+            VENDOR,
+            "the response is not a JSON object",
+            response.content_type(),
+        )
+    })?;
+    let text = |key: &str| match map.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    };
+    let access = text("access_token").ok_or_else(|| {
+        Error::malformed(
+            VENDOR,
+            "the response has no access_token",
+            response.content_type(),
+        )
+    })?;
+
+    let wanted = expected.username();
+    let user_name = text("userName").unwrap_or_default();
+    if !user_name.eq_ignore_ascii_case(&wanted) {
+        return Err(mismatch(&wanted, &user_name));
+    }
+    let user_type = text("userType").unwrap_or_default();
+    if !user_type.eq_ignore_ascii_case(expected.user_type().as_str()) {
+        return Err(mismatch(
+            &format!("userType {}", expected.user_type().as_str()),
+            &format!("userType {user_type}"),
+        ));
+    }
+
+    let date = |key: &str| text(key).and_then(|d| httpdate::parse_http_date(&d).ok());
+    let expires = date(".expires");
+    let lifetime = map
+        .get("expires_in")
+        .and_then(lifetime_from_json)
+        .or_else(|| {
+            let at = instant_from_system_time(clock, expires?)?;
+            Some(at.saturating_duration_since(response.sent_at())).filter(|d| !d.is_zero())
+        })
+        .unwrap_or(DEFAULT_LIFETIME);
+    let session = Session {
+        user_name,
+        user_type: expected.user_type(),
+        user_type_id: text("userTypeID"),
+        display_name: text("displayName"),
+        has_reciprocal_id: text("hasReciprocalID").and_then(|b| parse_bool(&b)),
+        can_enroll_as_rep: text("canEnrollAsRep").and_then(|b| parse_bool(&b)),
+        rank_type_id: text("rankTypeID"),
+        client_id: text("as:client_id"),
+        issued: date(".issued"),
+        expires,
+    };
+    Ok(Token::builder(Secret::new(access))
+        .token_type(text("token_type").unwrap_or_else(|| "bearer".into()))
+        .lifetime(response.sent_at(), Some(lifetime))
+        .refresh_token(text("refresh_token").map(Secret::new))
+        .details(session)
+        .build())
+}
+
+fn mismatch(expected: &str, actual: &str) -> Error {
+    Error::new(
+        VENDOR,
+        ErrorKind::IdentityMismatch {
+            expected: expected.to_owned(),
+            actual: if actual.is_empty() {
+                "(none)".to_owned()
+            } else {
+                actual.to_owned()
+            },
+        },
+    )
+}
+
+fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
