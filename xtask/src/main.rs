@@ -4,8 +4,10 @@
 //! - `demo`: every vendor flow against the embedded local sandbox.
 //! - `snapshots [--accept | --reject]`: review and accept changed wire snapshots.
 //! - `bench`: the cached-token hot path beside its baseline, medians and ratios.
+//! - `budget [rounds]`: dependency count and clean build time of each vendor crate vs the floor.
 
 mod bench;
+mod budget;
 mod demo;
 mod snapshots;
 mod test_all;
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&args[1..]),
         Some("snapshots") => snapshots::run(&args[1..]),
         Some("bench") => bench::run(),
+        Some("budget") => budget::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <test-all | demo | snapshots [--accept|--reject] | bench>"

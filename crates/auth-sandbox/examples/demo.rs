@@ -1,0 +1,724 @@
+//! `cargo xtask demo`: every vendor flow, then the scenarios that matter, against the embedded
+//! sandbox. No accounts, no network. Each scenario prints a table: vendor, flow, token requests
+//! the sandbox saw, calls served from the cache, outcome.
+//!
+//! Client-side time runs on a manual clock, so "an hour later" takes no time; the sandbox keeps
+//! real time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::test_util::ManualClock;
+use auth_core::{Clock, HttpClient, TokenCache};
+use auth_sandbox::{Endpoint, Fault, Sandbox};
+
+const PASSWORD: &str = "sandbox-password";
+const CONSUMER_KEY: &str = "11111111-2222-3333-4444-555555555555";
+
+struct Row {
+    vendor: &'static str,
+    flow: String,
+    requests: usize,
+    cached: u64,
+    outcome: String,
+}
+
+struct Table {
+    title: &'static str,
+    rows: Vec<Row>,
+}
+
+impl Table {
+    fn new(title: &'static str) -> Self {
+        Self {
+            title,
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(
+        &mut self,
+        vendor: &'static str,
+        flow: impl Into<String>,
+        requests: usize,
+        cache: &TokenCache,
+        outcome: impl Into<String>,
+    ) {
+        self.rows.push(Row {
+            vendor,
+            flow: flow.into(),
+            requests,
+            cached: cache.stats().cache_hits,
+            outcome: outcome.into(),
+        });
+    }
+
+    fn print(&self) {
+        println!("\n{}", self.title);
+        let flow_w = self
+            .rows
+            .iter()
+            .map(|r| r.flow.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        println!(
+            "  {:<10} {:<flow_w$} {:>14} {:>12}  outcome",
+            "vendor", "flow", "token requests", "from cache"
+        );
+        for r in &self.rows {
+            println!(
+                "  {:<10} {:<flow_w$} {:>14} {:>12}  {}",
+                r.vendor, r.flow, r.requests, r.cached, r.outcome
+            );
+        }
+    }
+}
+
+fn outcome<T>(result: &Result<T, auth_core::Error>) -> String {
+    match result {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// An HTTP client on `clock`, so that client-side time (expiry, windows, backoff) is simulated.
+fn http(clock: &ManualClock) -> HttpClient {
+    HttpClient::builder()
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .expect("http client")
+}
+
+fn sandbox_accounts(sandbox: &Sandbox) {
+    sandbox.p21().add_user("api_user", PASSWORD);
+    sandbox.p21().add_consumer_key(CONSUMER_KEY, "/api;/p21sdk");
+    sandbox.personify().add_client(
+        "sandbox-client",
+        "sandbox-secret",
+        &["idp_api", "members.read"],
+        &["sandbox-tenant"],
+    );
+    sandbox.apinizer().add_user("admin", PASSWORD);
+    sandbox
+        .bydesign()
+        .add_company("SandboxCo", &["SandboxCart"]);
+    sandbox.bydesign().add_rep("SandboxCo", "1001", PASSWORD);
+    sandbox
+        .bydesign()
+        .add_customer("SandboxCo", "1146820", PASSWORD);
+}
+
+fn p21(
+    sandbox: &Sandbox,
+    credentials: p21_auth::Credentials,
+    clock: &ManualClock,
+) -> p21_auth::Client {
+    p21_auth::Client::builder()
+        .base_url(sandbox.p21_base_url())
+        .credentials(credentials)
+        .http_client(http(clock))
+        .build()
+        .expect("p21 client")
+}
+
+fn personify(sandbox: &Sandbox, clock: &ManualClock) -> personify_auth::Client {
+    personify_auth::Client::builder()
+        .credentials("sandbox-client", auth_core::Secret::new("sandbox-secret"))
+        .token_url(sandbox.personify_token_url())
+        .tenant_id("sandbox-tenant")
+        .http_client(http(clock))
+        .build()
+        .expect("personify client")
+}
+
+fn bydesign(
+    sandbox: &Sandbox,
+    credentials: bydesign_auth::Credentials,
+    clock: &ManualClock,
+) -> bydesign_auth::Client {
+    bydesign_auth::Client::builder()
+        .base_url(sandbox.bydesign_base_url("SandboxCo"))
+        .client_id("SandboxCart")
+        .credentials(credentials)
+        .http_client(http(clock))
+        .build()
+        .expect("bydesign client")
+}
+
+fn apinizer(
+    sandbox: &Sandbox,
+    credentials: apinizer_auth::Credentials,
+    clock: &ManualClock,
+) -> apinizer_auth::Client {
+    apinizer_auth::Client::builder()
+        .base_url(sandbox.apinizer_base_url())
+        .credentials(credentials)
+        .http_client(http(clock))
+        .build()
+        .expect("apinizer client")
+}
+
+/// Waits (up to 5 s of real time) for something a background task does over loopback.
+async fn settle(done: impl Fn() -> bool) -> bool {
+    for _ in 0..500 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    done()
+}
+
+/// Calls `token()` `n` times and returns the last outcome.
+async fn tokens<F, Fut>(n: usize, call: F) -> Result<auth_core::Token, auth_core::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<auth_core::Token, auth_core::Error>>,
+{
+    let mut last = call().await;
+    for _ in 1..n {
+        last = call().await;
+    }
+    last
+}
+
+async fn every_flow(sandbox: &Sandbox) {
+    let mut t = Table::new("1. Every flow of every vendor (100 token() calls each)");
+    let clock = ManualClock::auto_advance();
+    use auth_core::Secret;
+
+    let before = sandbox.count(Endpoint::P21TokenV2);
+    let c = p21(
+        sandbox,
+        p21_auth::Credentials::user("api_user", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    t.row(
+        "p21",
+        "user credentials (V2)",
+        sandbox.count(Endpoint::P21TokenV2) - before,
+        c.cache(),
+        outcome(&r),
+    );
+
+    let before = sandbox.count(Endpoint::P21TokenV2);
+    let c = p21(
+        sandbox,
+        p21_auth::Credentials::consumer_key(Secret::new(CONSUMER_KEY)),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    let scope = r
+        .as_ref()
+        .ok()
+        .and_then(|t| t.scope().map(str::to_owned))
+        .unwrap_or_default();
+    t.row(
+        "p21",
+        "consumer key",
+        sandbox.count(Endpoint::P21TokenV2) - before,
+        c.cache(),
+        format!("{}, scope {scope}", outcome(&r)),
+    );
+
+    let before = sandbox.count(Endpoint::P21TokenV2);
+    let c = p21(
+        sandbox,
+        p21_auth::Credentials::consumer_key(Secret::new(CONSUMER_KEY)).with_username("api_user"),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    let sub = r
+        .as_ref()
+        .ok()
+        .and_then(|t| p21_auth::decode_claims_unverified(t).ok())
+        .and_then(|claims| claims.sub)
+        .unwrap_or_default();
+    t.row(
+        "p21",
+        "consumer key + user",
+        sandbox.count(Endpoint::P21TokenV2) - before,
+        c.cache(),
+        format!("{}, sub {sub:?} (unverified)", outcome(&r)),
+    );
+
+    #[allow(deprecated)]
+    let v1 = p21_auth::Credentials::user_v1_headers("api_user", Secret::new(PASSWORD));
+    let c = p21(sandbox, v1, &clock);
+    let r = tokens(100, || c.token()).await;
+    t.row(
+        "p21",
+        "user credentials (V1, deprecated)",
+        sandbox.count(Endpoint::P21TokenV1),
+        c.cache(),
+        outcome(&r),
+    );
+
+    sandbox.p21().answer_in_xml(true);
+    let before = sandbox.count(Endpoint::P21TokenV2);
+    let c = p21(
+        sandbox,
+        p21_auth::Credentials::user("api_user", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    t.row(
+        "p21",
+        "XML token response",
+        sandbox.count(Endpoint::P21TokenV2) - before,
+        c.cache(),
+        outcome(&r),
+    );
+    sandbox.p21().answer_in_xml(false);
+
+    sandbox.p21().redirect_ui_router(true);
+    let url = c.ui_server_url().await;
+    t.row(
+        "p21",
+        "UI server URL (via 307)",
+        0,
+        c.cache(),
+        match &url {
+            Ok(u) => format!("ok, {u}"),
+            Err(e) => format!("error: {e}"),
+        },
+    );
+    sandbox.p21().redirect_ui_router(false);
+
+    let before = sandbox.count(Endpoint::PersonifyToken);
+    let c = personify(sandbox, &clock);
+    let r = tokens(100, || c.token()).await;
+    t.row(
+        "personify",
+        "client credentials (form)",
+        sandbox.count(Endpoint::PersonifyToken) - before,
+        c.cache(),
+        outcome(&r),
+    );
+    let resp = c
+        .send(c.reqwest_client().get(sandbox.personify_api_url("members")))
+        .await;
+    t.row(
+        "personify",
+        "API call with X-Tenant-Id",
+        0,
+        c.cache(),
+        match resp {
+            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+            Err(e) => format!("error: {e}"),
+        },
+    );
+    let before = sandbox.count(Endpoint::PersonifyToken);
+    let c = personify_auth::Client::builder()
+        .credentials("sandbox-client", Secret::new("sandbox-secret"))
+        .token_url(sandbox.personify_token_url())
+        .client_auth(personify_auth::ClientAuth::Basic)
+        .scopes(["idp_api", "members.read"])
+        .http_client(http(&clock))
+        .build()
+        .expect("client");
+    let r = tokens(100, || c.token()).await;
+    let scope = r
+        .as_ref()
+        .ok()
+        .and_then(|t| t.scope().map(str::to_owned))
+        .unwrap_or_default();
+    t.row(
+        "personify",
+        "client credentials (Basic, 2 scopes)",
+        sandbox.count(Endpoint::PersonifyToken) - before,
+        c.cache(),
+        format!("{}, scope {scope:?}", outcome(&r)),
+    );
+
+    let c = apinizer(
+        sandbox,
+        apinizer_auth::Credentials::issued("admin", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    t.row(
+        "apinizer",
+        "issued token",
+        sandbox.count(Endpoint::ApinizerToken),
+        c.cache(),
+        outcome(&r),
+    );
+    let personal = sandbox.apinizer().create_personal_token(None);
+    let c = apinizer(
+        sandbox,
+        apinizer_auth::Credentials::personal(Secret::new(personal)),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    let verified = c.verify().await;
+    t.row(
+        "apinizer",
+        "personal token + verify()",
+        0,
+        c.cache(),
+        format!("{}, verify {}", outcome(&r), outcome(&verified)),
+    );
+
+    let before = sandbox.count(Endpoint::ByDesignToken);
+    let c = bydesign(
+        sandbox,
+        bydesign_auth::Credentials::rep("1001", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    let who = r
+        .as_ref()
+        .ok()
+        .and_then(bydesign_auth::Session::of)
+        .map(|s| format!("{} ({:?})", s.user_name, s.user_type))
+        .unwrap_or_default();
+    t.row(
+        "bydesign",
+        "rep",
+        sandbox.count(Endpoint::ByDesignToken) - before,
+        c.cache(),
+        format!("{}, {who}", outcome(&r)),
+    );
+    let before = sandbox.count(Endpoint::ByDesignToken);
+    let c = bydesign(
+        sandbox,
+        bydesign_auth::Credentials::customer("1146820", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let r = tokens(100, || c.token()).await;
+    t.row(
+        "bydesign",
+        "customer",
+        sandbox.count(Endpoint::ByDesignToken) - before,
+        c.cache(),
+        outcome(&r),
+    );
+    let first = r.ok();
+    let before = sandbox.count(Endpoint::ByDesignToken);
+    if let Some(first) = &first {
+        c.invalidate(first);
+    }
+    let r = c.token().await;
+    let grant = sandbox
+        .requests(Endpoint::ByDesignToken)
+        .last()
+        .map(|req| {
+            form_urlencoded::parse(&req.body)
+                .find(|(k, _)| k == "grant_type")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    t.row(
+        "bydesign",
+        "renewal",
+        sandbox.count(Endpoint::ByDesignToken) - before,
+        c.cache(),
+        format!("{}, grant_type={grant}", outcome(&r)),
+    );
+    t.print();
+}
+
+async fn concurrency(sandbox: &Sandbox) {
+    let mut t = Table::new("2. 1000 concurrent callers on a cold cache");
+    let clock = ManualClock::auto_advance();
+    sandbox.clear_log();
+    sandbox.set_latency(Endpoint::P21TokenV2, Duration::from_millis(50));
+    let c = p21(
+        sandbox,
+        p21_auth::Credentials::user("api_user", auth_core::Secret::new(PASSWORD)),
+        &clock,
+    );
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.token().await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        if matches!(task.await, Ok(Ok(_))) {
+            ok += 1;
+        }
+    }
+    sandbox.set_latency(Endpoint::P21TokenV2, Duration::ZERO);
+    t.row(
+        "p21",
+        "1000 tasks call token() at once",
+        sandbox.count(Endpoint::P21TokenV2),
+        c.cache(),
+        format!(
+            "{ok}/1000 got the token; {} waited for the one fetch",
+            c.cache().stats().waits
+        ),
+    );
+    t.print();
+}
+
+async fn lifecycle(sandbox: &Sandbox) {
+    let mut t =
+        Table::new("3. Expiry, refresh ahead of time, and an outage (client time simulated)");
+    sandbox
+        .personify()
+        .set_token_lifetime(Duration::from_secs(3600));
+    sandbox.clear_log();
+    let clock = ManualClock::auto_advance();
+    let c = personify(sandbox, &clock);
+    let first = c.token().await;
+    t.row(
+        "personify",
+        "t = 0: first token",
+        sandbox.count(Endpoint::PersonifyToken),
+        c.cache(),
+        outcome(&first),
+    );
+
+    clock.advance(Duration::from_secs(3600 - 200));
+    let served = c.token().await;
+    let same = matches!((&first, &served), (Ok(a), Ok(b)) if a.same_as(b));
+    settle(|| c.cache().stats().tokens_fetched == 2).await;
+    t.row(
+        "personify",
+        "t = 56m40s: soft window",
+        sandbox.count(Endpoint::PersonifyToken),
+        c.cache(),
+        format!("caller served the cached token at once ({same}); one background refresh"),
+    );
+
+    // An outage: the next refresh fails (each of its three attempts answers 503).
+    sandbox.fail_next(
+        Endpoint::PersonifyToken,
+        std::iter::repeat_n(Fault::Status(503), 3),
+    );
+    clock.advance(Duration::from_secs(3600 - 200));
+    let during = c.token().await;
+    settle(|| c.cache().stats().refresh_failures >= 1).await;
+    let later = c.token().await;
+    t.row(
+        "personify",
+        "outage inside the refresh window",
+        sandbox.count(Endpoint::PersonifyToken),
+        c.cache(),
+        format!(
+            "{} / {}: cached token kept serving; {} refresh failed (3 attempts), next try in 30 s",
+            outcome(&during),
+            outcome(&later),
+            c.cache().stats().refresh_failures
+        ),
+    );
+    clock.advance(Duration::from_secs(31));
+    let _ = c.token().await;
+    settle(|| c.cache().stats().tokens_fetched == 3).await;
+    t.row(
+        "personify",
+        "30 s later, service back",
+        sandbox.count(Endpoint::PersonifyToken),
+        c.cache(),
+        format!(
+            "refreshed; last error cleared: {}",
+            c.cache().last_error().is_none()
+        ),
+    );
+    t.print();
+}
+
+async fn failures(sandbox: &Sandbox) {
+    let mut t = Table::new("4. 401s, a password change, revocation, rejection, throttling");
+    let clock = ManualClock::auto_advance();
+    use auth_core::Secret;
+
+    // Another process signs in with the same P21 user: the session of ours is closed.
+    sandbox.clear_log();
+    let ours = p21(
+        sandbox,
+        p21_auth::Credentials::user("api_user", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let theirs = p21(
+        sandbox,
+        p21_auth::Credentials::user("api_user", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let _ = ours.token().await;
+    let _ = theirs.token().await;
+    let resp = ours
+        .send(
+            ours.reqwest_client()
+                .get(ours.url("odataservice/odata/table/supplier")),
+        )
+        .await;
+    t.row(
+        "p21",
+        "session closed by another sign-in, API 401",
+        sandbox.count(Endpoint::P21TokenV2),
+        ours.cache(),
+        match resp {
+            Ok(r) => format!("HTTP {} after one re-authentication", r.status().as_u16()),
+            Err(e) => format!("error: {e}"),
+        },
+    );
+
+    // 100 concurrent API calls all get 401 with the same dead token: one re-authentication.
+    let before = sandbox.count(Endpoint::PersonifyToken);
+    let c = personify(sandbox, &clock);
+    let _ = c.token().await;
+    sandbox.personify().revoke_all();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let c = c.clone();
+            let url = sandbox.personify_api_url("members");
+            tokio::spawn(async move { c.send(c.reqwest_client().get(url)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        if matches!(task.await, Ok(Ok(r)) if r.status() == 200) {
+            ok += 1;
+        }
+    }
+    t.row(
+        "personify",
+        "100 concurrent API calls hit 401",
+        sandbox.count(Endpoint::PersonifyToken) - before,
+        c.cache(),
+        format!(
+            "{ok}/100 succeeded after {} invalidation",
+            c.cache().stats().invalidations
+        ),
+    );
+
+    // A ByDesign rep changes the password: earlier tokens expire.
+    let before = sandbox.count(Endpoint::ByDesignToken);
+    let rep = bydesign(
+        sandbox,
+        bydesign_auth::Credentials::rep("1001", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let _ = rep.token().await;
+    sandbox
+        .bydesign()
+        .change_rep_password("SandboxCo", "1001", "changed-password");
+    let api = format!("{}/api/orders", sandbox.bydesign_base_url("SandboxCo"));
+    let stale = rep.send(rep.reqwest_client().get(&api)).await;
+    t.row(
+        "bydesign",
+        "password changed elsewhere, API 401",
+        sandbox.count(Endpoint::ByDesignToken) - before,
+        rep.cache(),
+        format!(
+            "{} (refresh refused, old password refused: fails closed)",
+            outcome(&stale)
+        ),
+    );
+    let before = sandbox.count(Endpoint::ByDesignToken);
+    let rep = bydesign(
+        sandbox,
+        bydesign_auth::Credentials::rep("1001", Secret::new("changed-password")),
+        &clock,
+    );
+    let fresh = rep.send(rep.reqwest_client().get(&api)).await;
+    t.row(
+        "bydesign",
+        "client given the new password",
+        sandbox.count(Endpoint::ByDesignToken) - before,
+        rep.cache(),
+        match fresh {
+            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+            Err(e) => format!("error: {e}"),
+        },
+    );
+    sandbox
+        .bydesign()
+        .change_rep_password("SandboxCo", "1001", PASSWORD);
+
+    // An Apinizer personal token is revoked in the console.
+    let token = sandbox.apinizer().create_personal_token(None);
+    let c = apinizer(
+        sandbox,
+        apinizer_auth::Credentials::personal(Secret::new(token.clone())),
+        &clock,
+    );
+    sandbox.apinizer().revoke(&token);
+    let before = sandbox.count(Endpoint::ApinizerApi);
+    let resp = c
+        .send(c.reqwest_client().get(c.url("apiops/projects/")))
+        .await;
+    t.row(
+        "apinizer",
+        "personal token revoked",
+        0,
+        c.cache(),
+        format!(
+            "{} ({} API request, not retried)",
+            outcome(&resp),
+            sandbox.count(Endpoint::ApinizerApi) - before
+        ),
+    );
+
+    // A wrong password, asked for on every request: the account is not hammered.
+    let before = sandbox.count(Endpoint::P21TokenV2);
+    let c = p21(
+        sandbox,
+        p21_auth::Credentials::user("api_user", Secret::new("wrong")),
+        &clock,
+    );
+    let mut last = None;
+    for _ in 0..50 {
+        last = Some(c.token().await);
+    }
+    t.row(
+        "p21",
+        "wrong password, 50 calls",
+        sandbox.count(Endpoint::P21TokenV2) - before,
+        c.cache(),
+        format!(
+            "{} (remembered 30 s)",
+            last.map(|r| outcome(&r)).unwrap_or_default()
+        ),
+    );
+
+    // Throttled once, then served: Retry-After honoured by the HTTP plumbing.
+    let before = sandbox.count(Endpoint::ApinizerToken);
+    sandbox.fail_next(Endpoint::ApinizerToken, [Fault::Throttle(2)]);
+    let clock = ManualClock::auto_advance();
+    let c = apinizer(
+        sandbox,
+        apinizer_auth::Credentials::issued("admin", Secret::new(PASSWORD)),
+        &clock,
+    );
+    let r = c.token().await;
+    let waited: Vec<String> = clock
+        .sleeps()
+        .iter()
+        .map(|d| format!("{} s", d.as_secs()))
+        .collect();
+    t.row(
+        "apinizer",
+        "429 with Retry-After: 2",
+        sandbox.count(Endpoint::ApinizerToken) - before,
+        c.cache(),
+        format!("{} after waiting {}", outcome(&r), waited.join(", ")),
+    );
+    let _ = clock.now();
+    t.print();
+}
+
+#[tokio::main]
+async fn main() {
+    let sandbox = Sandbox::start()
+        .await
+        .expect("start the sandbox on 127.0.0.1");
+    sandbox_accounts(&sandbox);
+    println!(
+        "auth-sandbox on {} (loopback only; no accounts, no network)",
+        sandbox.url()
+    );
+    every_flow(&sandbox).await;
+    concurrency(&sandbox).await;
+    lifecycle(&sandbox).await;
+    failures(&sandbox).await;
+    println!("\ndone.");
+}

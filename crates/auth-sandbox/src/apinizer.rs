@@ -1,0 +1,121 @@
+//! The Apinizer emulation: client-credentials tokens for users, personal tokens that can be
+//! revoked (or expire on a date), the test endpoints, and a protected resource.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::wire::{expired, expires};
+use crate::{Answer, Endpoint, Req, Shared, State as Sandbox, lock};
+
+#[derive(Default)]
+pub(crate) struct State {
+    users: HashMap<String, String>,
+    tokens: HashMap<String, Option<Instant>>,
+    lifetime: Option<Duration>,
+}
+
+/// Configures the Apinizer emulation; see [`Sandbox::apinizer`](crate::Sandbox::apinizer).
+#[derive(Clone)]
+pub struct Apinizer {
+    state: Shared,
+}
+
+impl std::fmt::Debug for Apinizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apinizer").finish_non_exhaustive()
+    }
+}
+
+impl Apinizer {
+    pub(crate) fn new(state: Shared) -> Self {
+        Self { state }
+    }
+
+    /// Adds a user who can obtain tokens with `password`.
+    pub fn add_user(&self, name: &str, password: &str) {
+        lock(&self.state)
+            .apinizer
+            .users
+            .insert(name.to_owned(), password.to_owned());
+    }
+
+    /// Creates a personal API access token, living `lifetime` (`None`: never expires), and
+    /// returns it.
+    #[must_use]
+    pub fn create_personal_token(&self, lifetime: Option<Duration>) -> String {
+        let mut s = lock(&self.state);
+        let token = s.next_id("apinizer-personal");
+        s.apinizer.tokens.insert(token.clone(), expires(lifetime));
+        token
+    }
+
+    /// Revokes a token (personal or issued): it answers 401 "Invalid token" from now on.
+    pub fn revoke(&self, token: &str) {
+        lock(&self.state).apinizer.tokens.remove(token);
+    }
+
+    /// The lifetime of issued tokens from now on (default one hour).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.state).apinizer.lifetime = Some(lifetime);
+    }
+}
+
+pub(crate) fn handle(s: &mut Sandbox, endpoint: Endpoint, req: &Req) -> Answer {
+    match endpoint {
+        Endpoint::ApinizerToken => token(s, req),
+        Endpoint::ApinizerHealthcheck => Answer::text(200, "text/plain", "OK"),
+        Endpoint::ApinizerHello => match authorized(s, req) {
+            Ok(()) => {
+                let name = req.path.rsplit('/').next().unwrap_or_default();
+                let name = form_urlencoded::parse(format!("n={name}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                Answer::text(200, "text/plain", format!("Hello {name}"))
+            }
+            Err(answer) => answer,
+        },
+        _ => match authorized(s, req) {
+            Ok(()) => Answer::json(200, &json!([{"projectName": "sandbox-project"}])),
+            Err(answer) => answer,
+        },
+    }
+}
+
+fn token(s: &mut Sandbox, req: &Req) -> Answer {
+    let form = req.form();
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return Answer::oauth(
+            400,
+            "unsupported_grant_type",
+            Some("GrantType value must be client_credentials!"),
+        );
+    }
+    let user = form.get("client_id").cloned().unwrap_or_default();
+    let password = form.get("client_secret").cloned().unwrap_or_default();
+    if s.apinizer.users.get(&user) != Some(&password) {
+        return Answer::oauth(401, "unauthorized_client", Some("Bad credentials"));
+    }
+    let lifetime = s.apinizer.lifetime.unwrap_or(Duration::from_secs(3600));
+    let token = s.next_id("apinizer-issued");
+    s.apinizer
+        .tokens
+        .insert(token.clone(), expires(Some(lifetime)));
+    Answer::json(
+        200,
+        &json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs()}),
+    )
+}
+
+fn authorized(s: &Sandbox, req: &Req) -> Result<(), Answer> {
+    match req.bearer().and_then(|t| s.apinizer.tokens.get(t)) {
+        Some(expiry) if !expired(*expiry) => Ok(()),
+        _ => Err(Answer::oauth(
+            401,
+            "unauthorized_client",
+            Some("Invalid token"),
+        )),
+    }
+}

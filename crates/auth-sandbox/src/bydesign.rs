@@ -1,0 +1,269 @@
+//! The ByDesign emulation (an OWIN authorization server): the password grant for reps and
+//! customers under a company path, single-use rotating refresh tokens, every token error a 400,
+//! a body always read as a form (so a JSON body is `unsupported_grant_type`), a password change
+//! that expires earlier tokens, and a protected API.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+
+use crate::wire::{expired, expires};
+use crate::{Answer, Endpoint, Req, Shared, State as Sandbox, lock};
+
+#[derive(Default)]
+pub(crate) struct State {
+    companies: HashMap<String, Company>,
+    lifetime: Option<Duration>,
+}
+
+#[derive(Default)]
+struct Company {
+    clients: HashSet<String>,
+    /// By user name with prefix (`-->r_1001`).
+    accounts: HashMap<String, Account>,
+    tokens: HashMap<String, Issued>,
+    refresh: HashMap<String, Refresh>,
+}
+
+struct Account {
+    password: String,
+    display_name: String,
+    rank: String,
+}
+
+struct Issued {
+    user: String,
+    expires: Option<Instant>,
+}
+
+struct Refresh {
+    user: String,
+    client: String,
+}
+
+/// Configures the ByDesign emulation; see [`Sandbox::bydesign`](crate::Sandbox::bydesign).
+#[derive(Clone)]
+pub struct ByDesign {
+    state: Shared,
+}
+
+impl std::fmt::Debug for ByDesign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ByDesign").finish_non_exhaustive()
+    }
+}
+
+impl ByDesign {
+    pub(crate) fn new(state: Shared) -> Self {
+        Self { state }
+    }
+
+    /// Adds a company (its base URL is [`Sandbox::bydesign_base_url`](crate::Sandbox::bydesign_base_url))
+    /// with the OAuth client ids registered for it.
+    pub fn add_company(&self, company: &str, client_ids: &[&str]) {
+        let mut s = lock(&self.state);
+        let entry = s.bydesign.companies.entry(company.to_owned()).or_default();
+        entry
+            .clients
+            .extend(client_ids.iter().map(|c| (*c).to_owned()));
+    }
+
+    /// Adds a rep of `company` (created if needed) who signs in with `password`.
+    pub fn add_rep(&self, company: &str, id: &str, password: &str) {
+        self.add(
+            company,
+            &format!("-->r_{id}"),
+            password,
+            &format!("Rep {id}"),
+            "10",
+        );
+    }
+
+    /// Adds a customer of `company` (created if needed) who signs in with `password`.
+    pub fn add_customer(&self, company: &str, id: &str, password: &str) {
+        self.add(
+            company,
+            &format!("-->c_{id}"),
+            password,
+            &format!("Customer {id}"),
+            "",
+        );
+    }
+
+    fn add(&self, company: &str, user: &str, password: &str, display_name: &str, rank: &str) {
+        let mut s = lock(&self.state);
+        s.bydesign
+            .companies
+            .entry(company.to_owned())
+            .or_default()
+            .accounts
+            .insert(
+                user.to_owned(),
+                Account {
+                    password: password.to_owned(),
+                    display_name: display_name.to_owned(),
+                    rank: rank.to_owned(),
+                },
+            );
+    }
+
+    /// Changes a rep's password: every earlier access and refresh token of the rep expires.
+    pub fn change_rep_password(&self, company: &str, id: &str, password: &str) {
+        self.change_password(company, &format!("-->r_{id}"), password);
+    }
+
+    /// Changes a customer's password: every earlier token of the customer expires.
+    pub fn change_customer_password(&self, company: &str, id: &str, password: &str) {
+        self.change_password(company, &format!("-->c_{id}"), password);
+    }
+
+    fn change_password(&self, company: &str, user: &str, password: &str) {
+        let mut s = lock(&self.state);
+        if let Some(co) = s.bydesign.companies.get_mut(company) {
+            if let Some(account) = co.accounts.get_mut(user) {
+                account.password = password.to_owned();
+            }
+            co.tokens.retain(|_, t| t.user != user);
+            co.refresh.retain(|_, r| r.user != user);
+        }
+    }
+
+    /// The lifetime of tokens issued from now on (default 48 h).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.state).bydesign.lifetime = Some(lifetime);
+    }
+}
+
+pub(crate) fn handle(s: &mut Sandbox, endpoint: Endpoint, req: &Req) -> Answer {
+    let company = req.path.split('/').nth(2).unwrap_or_default().to_owned();
+    if !s.bydesign.companies.contains_key(&company) {
+        return Answer::not_found();
+    }
+    match endpoint {
+        Endpoint::ByDesignToken => token(s, &company, req),
+        _ => api(s, &company, req),
+    }
+}
+
+fn invalid_grant() -> Answer {
+    Answer::oauth(
+        400,
+        "invalid_grant",
+        Some("The user name or password is incorrect."),
+    )
+}
+
+fn token(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
+    if req.header("authorization").is_some() {
+        // OWIN takes a Basic header as the OAuth client.
+        return Answer::oauth(400, "invalid_client", Some("Client authentication failed."));
+    }
+    // The OWIN handler reads the body as a form whatever the Content-Type.
+    let form = req.form();
+    let client = form.get("client_id").cloned();
+    let lifetime = s
+        .bydesign
+        .lifetime
+        .unwrap_or(Duration::from_secs(48 * 3600));
+    let Some(co) = s.bydesign.companies.get_mut(company) else {
+        return Answer::not_found();
+    };
+    if let Some(client) = &client
+        && !co.clients.contains(client)
+    {
+        return Answer::oauth(
+            400,
+            "invalid_clientId",
+            Some(&format!(
+                "Client '{client}' is not registered in the system."
+            )),
+        );
+    }
+    let user = match form.get("grant_type").map(String::as_str) {
+        Some("password") => {
+            let user = form.get("username").cloned().unwrap_or_default();
+            let password = form.get("password").cloned().unwrap_or_default();
+            let known = (user.starts_with("-->r_") || user.starts_with("-->c_"))
+                && co
+                    .accounts
+                    .get(&user)
+                    .is_some_and(|a| a.password == password);
+            if !known {
+                return invalid_grant();
+            }
+            user
+        }
+        Some("refresh_token") => {
+            let presented = form.get("refresh_token").cloned().unwrap_or_default();
+            match co.refresh.remove(&presented) {
+                Some(r) if Some(&r.client) == client.as_ref() => r.user,
+                _ => return Answer::oauth(400, "invalid_grant", None),
+            }
+        }
+        _ => return Answer::oauth(400, "unsupported_grant_type", None),
+    };
+    let n = co.tokens.len() + co.refresh.len() + 1;
+    let access = format!(
+        "sandbox-bydesign-access-{n}-{}",
+        user.trim_start_matches("-->")
+    );
+    co.tokens.insert(
+        access.clone(),
+        Issued {
+            user: user.clone(),
+            expires: expires(Some(lifetime)),
+        },
+    );
+    let Some(account) = co.accounts.get(&user) else {
+        return invalid_grant();
+    };
+    let is_rep = user.starts_with("-->r_");
+    let now = SystemTime::now();
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "userName": user,
+        "userType": if is_rep { "rep" } else { "customer" },
+        "userTypeID": if is_rep { "1" } else { "2" },
+        "displayName": account.display_name,
+        "hasReciprocalID": "False",
+        "canEnrollAsRep": if is_rep { "False" } else { "True" },
+        "rankTypeID": account.rank,
+        ".issued": httpdate::fmt_http_date(now),
+        ".expires": httpdate::fmt_http_date(now + lifetime),
+    });
+    // OWIN sends expires_in one second short, and only when positive.
+    let secs = lifetime.as_secs().saturating_sub(1);
+    if secs > 0 {
+        body["expires_in"] = secs.into();
+    }
+    // A refresh token only when the client said who it is.
+    if let Some(client) = client {
+        let refresh = format!("sandbox-bydesign-refresh-{n}");
+        co.refresh.insert(
+            refresh.clone(),
+            Refresh {
+                user,
+                client: client.clone(),
+            },
+        );
+        body["refresh_token"] = refresh.into();
+        body["as:client_id"] = client.into();
+    }
+    Answer::json(200, &body)
+}
+
+fn api(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
+    let live = s.bydesign.companies.get(company).and_then(|co| {
+        let issued = co.tokens.get(req.bearer()?)?;
+        (!expired(issued.expires)).then(|| issued.user.clone())
+    });
+    match live {
+        Some(user) => Answer::json(200, &json!({"user": user, "orders": []})),
+        None => Answer::json(
+            401,
+            &json!({"Message": "Authorization has been denied for this request."}),
+        ),
+    }
+}

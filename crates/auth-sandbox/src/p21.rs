@@ -1,0 +1,357 @@
+//! The P21 emulation: V2, V1 and consumer-key tokens (JSON or XML), one middleware session per
+//! token request that invalidates the credential's earlier tokens, the UI router, and a
+//! protected OData table that checks sessions, expiry, scope and permissions.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::wire::{exp, expired, expires, jwt};
+use crate::{Answer, Endpoint, Req, Shared, State as Sandbox, lock};
+
+const USER_LIFETIME: Duration = Duration::from_secs(86_400);
+/// "Never Expire" consumer keys.
+const CONSUMER_LIFETIME: Duration = Duration::from_secs(630_720_000);
+
+#[derive(Default)]
+pub(crate) struct State {
+    users: HashMap<String, User>,
+    keys: HashMap<String, ConsumerKey>,
+    tokens: HashMap<String, Issued>,
+    /// The live session of each credential.
+    sessions: HashMap<String, String>,
+    xml: bool,
+    redirect_router: bool,
+    lifetime: Option<Duration>,
+}
+
+struct User {
+    password: String,
+    api_permission: bool,
+}
+
+struct ConsumerKey {
+    scope: String,
+    uid: u32,
+}
+
+struct Issued {
+    credential: String,
+    session: String,
+    expires: Option<Instant>,
+    scope: Option<String>,
+    api_permission: bool,
+}
+
+/// Settings of a P21 user added with [`P21::add_user`].
+pub struct P21User {
+    state: Shared,
+    name: String,
+}
+
+impl std::fmt::Debug for P21User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P21User")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl P21User {
+    /// Takes away the user's API permissions (User Maintenance → Application Security): their
+    /// tokens are issued, but API calls answer "You are not authorized to access API".
+    pub fn without_api_permission(self) -> Self {
+        if let Some(user) = lock(&self.state).p21.users.get_mut(&self.name) {
+            user.api_permission = false;
+        }
+        self
+    }
+}
+
+/// Configures the P21 emulation; see [`Sandbox::p21`](crate::Sandbox::p21).
+#[derive(Clone)]
+pub struct P21 {
+    state: Shared,
+}
+
+impl std::fmt::Debug for P21 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("P21").finish_non_exhaustive()
+    }
+}
+
+impl P21 {
+    pub(crate) fn new(state: Shared) -> Self {
+        Self { state }
+    }
+
+    /// Adds a user who can sign in with `password` (with API permissions).
+    pub fn add_user(&self, name: &str, password: &str) -> P21User {
+        lock(&self.state).p21.users.insert(
+            name.to_owned(),
+            User {
+                password: password.to_owned(),
+                api_permission: true,
+            },
+        );
+        P21User {
+            state: self.state.clone(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Registers a consumer key with its API scope (e.g. `/api;/p21sdk` or
+    /// `/odata:supplier,price_page`).
+    pub fn add_consumer_key(&self, key: &str, scope: &str) {
+        let mut s = lock(&self.state);
+        let uid = s.p21.keys.len() as u32 + 8;
+        s.p21.keys.insert(
+            key.to_owned(),
+            ConsumerKey {
+                scope: scope.to_owned(),
+                uid,
+            },
+        );
+    }
+
+    /// Answers token requests in XML (as some middleware does, whatever `Accept` says).
+    pub fn answer_in_xml(&self, xml: bool) {
+        lock(&self.state).p21.xml = xml;
+    }
+
+    /// Makes the UI router answer 307 towards its `/v1/` form (as some installs do).
+    pub fn redirect_ui_router(&self, redirect: bool) {
+        lock(&self.state).p21.redirect_router = redirect;
+    }
+
+    /// The lifetime of tokens issued from now on (default: 24 h for users, "never expire"
+    /// (20 years) for consumer keys).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.state).p21.lifetime = Some(lifetime);
+    }
+
+    /// How many middleware sessions are live (one per credential that holds a token).
+    #[must_use]
+    pub fn live_sessions(&self) -> usize {
+        lock(&self.state).p21.sessions.len()
+    }
+}
+
+pub(crate) fn handle(s: &mut Sandbox, endpoint: Endpoint, req: &Req) -> Answer {
+    match endpoint {
+        Endpoint::P21TokenV2 => token_v2(s, req),
+        Endpoint::P21TokenV1 => token_v1(s, req),
+        Endpoint::P21UiRouter => ui_router(s, req),
+        _ => table(s, req),
+    }
+}
+
+fn invalid_grant() -> Answer {
+    Answer::oauth(
+        401,
+        "invalid_grant",
+        Some("The user name or password is incorrect."),
+    )
+}
+
+fn token_v2(s: &mut Sandbox, req: &Req) -> Answer {
+    if req.header("username").is_some() || req.header("password").is_some() {
+        // Credentials sent as headers to V2 make the real server fail.
+        return Answer::json(
+            500,
+            &json!({"ErrorMessage": "Object reference not set to an instance of an object.", "ErrorType": "System.NullReferenceException"}),
+        );
+    }
+    let Ok(serde_json::Value::Object(body)) =
+        serde_json::from_slice::<serde_json::Value>(&req.body)
+    else {
+        return Answer::json(
+            400,
+            &json!({"Error": "invalid_request", "Description": "The request body is not JSON.", "Uri": ""}),
+        );
+    };
+    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    if let Some(key) = text("ClientSecret") {
+        if text("GrantType").as_deref() != Some("client_credentials") {
+            return Answer::oauth(400, "unsupported_grant_type", None);
+        }
+        let Some(consumer) = s.p21.keys.get(&key) else {
+            return Answer::oauth(401, "invalid_client", Some("Client authentication failed."));
+        };
+        let (scope, uid) = (consumer.scope.clone(), consumer.uid);
+        let user = text("username").unwrap_or_default();
+        let lifetime = s.p21.lifetime.unwrap_or(CONSUMER_LIFETIME);
+        return issue(
+            s,
+            req,
+            &format!("key:{key}:{user}"),
+            &user,
+            Some((scope, uid)),
+            lifetime,
+            true,
+        );
+    }
+    let (Some(user), Some(password)) = (text("username"), text("password")) else {
+        return invalid_grant();
+    };
+    user_token(s, req, &user, &password)
+}
+
+fn token_v1(s: &mut Sandbox, req: &Req) -> Answer {
+    let (Some(user), Some(password)) = (req.header("username"), req.header("password")) else {
+        return invalid_grant();
+    };
+    let (user, password) = (user.to_owned(), password.to_owned());
+    user_token(s, req, &user, &password)
+}
+
+fn user_token(s: &mut Sandbox, req: &Req, user: &str, password: &str) -> Answer {
+    let Some(account) = s.p21.users.get(user).filter(|u| u.password == password) else {
+        return invalid_grant();
+    };
+    let permission = account.api_permission;
+    let lifetime = s.p21.lifetime.unwrap_or(USER_LIFETIME);
+    issue(
+        s,
+        req,
+        &format!("user:{user}"),
+        user,
+        None,
+        lifetime,
+        permission,
+    )
+}
+
+/// Opens a new session for `credential` (closing its earlier one) and answers with a token.
+fn issue(
+    s: &mut Sandbox,
+    req: &Req,
+    credential: &str,
+    user: &str,
+    consumer: Option<(String, u32)>,
+    lifetime: Duration,
+    api_permission: bool,
+) -> Answer {
+    let session = s.next_id("p21-session");
+    s.p21
+        .sessions
+        .insert(credential.to_owned(), session.clone());
+    let scope = consumer.as_ref().map(|(scope, _)| scope.clone());
+    let mut claims = json!({
+        "sub": user,
+        "aud": scope.clone().unwrap_or_else(|| "/api".into()),
+        "iss": "P21.Soa",
+        "exp": exp(Some(lifetime)),
+        "P21.SessionId": session,
+    });
+    if let Some((_, uid)) = &consumer {
+        claims["P21.ConsumerUid"] = uid.to_string().into();
+    }
+    let token = jwt(&claims);
+    s.p21.tokens.insert(
+        token.clone(),
+        Issued {
+            credential: credential.to_owned(),
+            session: session.clone(),
+            expires: expires(Some(lifetime)),
+            scope: scope.clone(),
+            api_permission,
+        },
+    );
+    let secs = lifetime.as_secs();
+    if s.p21.xml {
+        let mut xml = format!(
+            "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><TokenResponse xmlns=\"http://schemas.datacontract.org/2004/07/P21.Soa.Models\" xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\"><AccessToken>{token}</AccessToken><ExpiresIn>{secs}</ExpiresIn><SessionId>{session}</SessionId><TokenType>Bearer</TokenType>"
+        );
+        match &consumer {
+            Some((scope, uid)) => xml.push_str(&format!(
+                "<Scope>{scope}</Scope><ConsumerUid>{uid}</ConsumerUid><AppKey i:nil=\"true\"/>"
+            )),
+            None => xml.push_str(&format!("<UserName>{user}</UserName>")),
+        }
+        xml.push_str("</TokenResponse>");
+        return Answer::text(200, "application/xml; charset=utf-8", xml);
+    }
+    let _ = req;
+    match consumer {
+        Some((scope, uid)) => Answer::json(
+            200,
+            &json!({
+                "AccessToken": token, "TokenType": "Bearer", "UserName": user, "ExpiresIn": secs,
+                "RefreshToken": "", "Scope": scope, "SessionId": session,
+                "ConsumerUid": uid.to_string(), "AppKey": null,
+            }),
+        ),
+        None => Answer::json(
+            200,
+            &json!({
+                "AccessToken": token, "RefreshToken": s.next_id("p21-refresh"),
+                "ExpiresInSeconds": secs, "TokenType": "Bearer", "SessionId": session,
+            }),
+        ),
+    }
+}
+
+/// The token's record if it is live: issued here, not expired, its session still current.
+fn live<'a>(s: &'a Sandbox, req: &Req) -> Result<&'a Issued, Answer> {
+    let Some(token) = req.bearer() else {
+        return Err(Answer::json(
+            401,
+            &json!({"Description": "Authorization header was not present or 'Bearer' was missing.", "Error": "invalid_request", "Uri": ""}),
+        ));
+    };
+    match s.p21.tokens.get(token) {
+        Some(t) if !expired(t.expires) && s.p21.sessions.get(&t.credential) == Some(&t.session) => {
+            Ok(t)
+        }
+        _ => Err(Answer::json(
+            401,
+            &json!({"Description": "The token is expired or its session was closed.", "Error": "invalid_token", "Uri": ""}),
+        )),
+    }
+}
+
+fn ui_router(s: &mut Sandbox, req: &Req) -> Answer {
+    if s.p21.redirect_router && !req.path.ends_with('/') {
+        return Answer::text(307, "text/plain", "")
+            .header("location", "/p21/api/ui/router/v1/?urlType=external");
+    }
+    match live(s, req) {
+        Ok(_) => Answer::json(200, &json!({"Url": format!("{}/p21/uiserver0/", req.base)})),
+        Err(answer) => answer,
+    }
+}
+
+fn table(s: &mut Sandbox, req: &Req) -> Answer {
+    let table = req.path.rsplit('/').next().unwrap_or_default().to_owned();
+    let token = match live(s, req) {
+        Ok(t) => t,
+        Err(answer) => return answer,
+    };
+    if !token.api_permission {
+        return Answer::json(
+            401,
+            &json!({"ErrorMessage": "You are not authorized to access API", "ErrorType": "Unauthorized"}),
+        );
+    }
+    if let Some(scope) = &token.scope {
+        let allowed = scope.split(';').any(|part| {
+            part == "/api"
+                || part
+                    .strip_prefix("/odata:")
+                    .is_some_and(|tables| tables.split(',').any(|t| t.trim() == table))
+        });
+        if !allowed {
+            return Answer::oauth(
+                403,
+                "insufficient_scope",
+                Some("The consumer key's scope does not cover this resource."),
+            );
+        }
+    }
+    Answer::json(
+        200,
+        &json!({"value": [{"table": table, "id": 1, "name": "Sandbox Supply Co."}]}),
+    )
+}

@@ -1,0 +1,247 @@
+//! The sandbox's vendor rules over raw HTTP: what a client must meet, answered as the real
+//! services answer it.
+
+use auth_sandbox::{Endpoint, Fault, Sandbox};
+use serde_json::Value;
+
+async fn sandbox() -> Sandbox {
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    sandbox.p21().add_user("u", "pw");
+    sandbox
+        .personify()
+        .add_client("c", "s", &["idp_api"], &["t"]);
+    sandbox.apinizer().add_user("admin", "pw");
+    sandbox.bydesign().add_company("Co", &["Cart"]);
+    sandbox.bydesign().add_rep("Co", "1", "pw");
+    sandbox
+}
+
+fn http() -> reqwest::Client {
+    // A bare reqwest client: the TLS provider must be installed first (see auth-core).
+    auth_core::install_crypto_provider();
+    reqwest::Client::builder().build().expect("client")
+}
+
+async fn json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn p21_rejects_credentials_sent_as_headers_to_v2() {
+    let s = sandbox().await;
+    let resp = http()
+        .post(format!("{}/api/security/token/v2", s.p21_base_url()))
+        .header("username", "u")
+        .header("password", "pw")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 500);
+}
+
+#[tokio::test]
+async fn p21_each_sign_in_closes_the_previous_session() {
+    let s = sandbox().await;
+    let sign_in = || async {
+        let (_, body) = json(
+            http()
+                .post(format!("{}/api/security/token/v2", s.p21_base_url()))
+                .json(&serde_json::json!({"username": "u", "password": "pw"}))
+                .send()
+                .await
+                .expect("sent"),
+        )
+        .await;
+        body["AccessToken"].as_str().expect("token").to_owned()
+    };
+    let first = sign_in().await;
+    let table = format!("{}/odataservice/odata/table/supplier", s.p21_base_url());
+    let ok = http()
+        .get(&table)
+        .bearer_auth(&first)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ok.status(), 200);
+    let _second = sign_in().await;
+    let (status, body) = json(
+        http()
+            .get(&table)
+            .bearer_auth(&first)
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["Error"], "invalid_token");
+    let (status, body) = json(http().get(&table).send().await.expect("sent")).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["Error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn personify_answers_400_for_every_token_error() {
+    let s = sandbox().await;
+    let post = |body: &'static str, ct: &'static str| {
+        http()
+            .post(s.personify_token_url())
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    let form = "application/x-www-form-urlencoded";
+    let cases = [
+        (
+            post(r#"{"client_id":"c"}"#, "application/json").await,
+            "invalid_request",
+        ),
+        (
+            post(
+                "grant_type=client_credentials&client_id=c&client_secret=x",
+                form,
+            )
+            .await,
+            "invalid_client",
+        ),
+        (
+            post("grant_type=password&client_id=c&client_secret=s", form).await,
+            "unsupported_grant_type",
+        ),
+        (
+            post(
+                "grant_type=client_credentials&client_id=c&client_secret=s&scope=admin",
+                form,
+            )
+            .await,
+            "invalid_scope",
+        ),
+    ];
+    for (resp, code) in cases {
+        let (status, body) = json(resp.expect("sent")).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some(code)));
+        assert!(
+            body.get("error_description").is_none(),
+            "stock IdentityServer sends no description"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bydesign_reads_forms_only_and_refuses_authorization_headers() {
+    let s = sandbox().await;
+    let url = format!("{}/token", s.bydesign_base_url("Co"));
+    let (status, body) = json(
+        http()
+            .post(&url)
+            .json(&serde_json::json!({"grant_type": "password", "username": "-->r_1", "password": "pw", "client_id": "Cart"}))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    let (status, body) = json(
+        http()
+            .post(&url)
+            .basic_auth("Cart", Some("x"))
+            .body("grant_type=password&username=--%3Er_1&password=pw&client_id=Cart")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_client"))
+    );
+    // A form sent with a JSON content type is still read as a form.
+    let (status, body) = json(
+        http()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("grant_type=password&username=--%3Er_1&password=pw&client_id=Cart")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["userName"], "-->r_1");
+    assert_eq!(body["expires_in"], 172_799, "one second short of 48 h");
+    let refresh = body["refresh_token"].as_str().expect("refresh").to_owned();
+    let spend = || {
+        http()
+            .post(&url)
+            .body(format!(
+                "grant_type=refresh_token&refresh_token={refresh}&client_id=Cart"
+            ))
+            .send()
+    };
+    assert_eq!(spend().await.expect("sent").status(), 200);
+    let (status, body) = json(spend().await.expect("sent")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "single use"
+    );
+}
+
+#[tokio::test]
+async fn faults_and_the_request_log() {
+    let s = sandbox().await;
+    s.fail_next(
+        Endpoint::ApinizerHealthcheck,
+        [
+            Fault::Status(503),
+            Fault::Throttle(7),
+            Fault::Malformed,
+            Fault::Oversize(100_000),
+        ],
+    );
+    let url = format!("{}/apiops/test/healthcheck", s.apinizer_base_url());
+    let r = http().get(&url).send().await.expect("sent");
+    assert_eq!(r.status(), 503);
+    let r = http().get(&url).send().await.expect("sent");
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["retry-after"].to_str().ok()
+        ),
+        (429, Some("7"))
+    );
+    let r = http().get(&url).send().await.expect("sent");
+    assert!(serde_json::from_str::<Value>(&r.text().await.expect("body")).is_err());
+    let r = http().get(&url).send().await.expect("sent");
+    assert_eq!(r.bytes().await.expect("body").len(), 100_000);
+    let r = http().get(&url).send().await.expect("sent");
+    assert_eq!(r.text().await.expect("body"), "OK");
+    assert_eq!(s.count(Endpoint::ApinizerHealthcheck), 5);
+    assert_eq!(
+        s.requests(Endpoint::ApinizerHealthcheck)[0].target,
+        "/apinizer/apiops/test/healthcheck"
+    );
+    s.clear_log();
+    assert_eq!(s.count(Endpoint::ApinizerHealthcheck), 0);
+}
+
+#[tokio::test]
+async fn unknown_paths_get_the_iis_404() {
+    let s = sandbox().await;
+    let r = http()
+        .get(format!("{}/nowhere", s.url()))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 404);
+    let r = http()
+        .post(format!("{}/token", s.bydesign_base_url("NoSuchCo")))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 404);
+}

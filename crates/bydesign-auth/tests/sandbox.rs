@@ -1,0 +1,142 @@
+//! bydesign-auth against the sandbox: prefixes, rotating refresh tokens, password changes.
+
+use std::time::Duration;
+
+use auth_sandbox::{Endpoint, Sandbox};
+use bydesign_auth::{Client, Credentials, Secret, Session, UserType};
+
+async fn sandbox() -> Sandbox {
+    let sandbox = Sandbox::start().await.expect("sandbox");
+    sandbox.bydesign().add_company("Co", &["Cart"]);
+    sandbox.bydesign().add_rep("Co", "1001", "pw+1&2");
+    sandbox.bydesign().add_customer("Co", "1146820", "pw");
+    sandbox
+}
+
+fn client(sandbox: &Sandbox, credentials: Credentials) -> Client {
+    Client::builder()
+        .base_url(sandbox.bydesign_base_url("Co"))
+        .client_id("Cart")
+        .credentials(credentials)
+        .cache(|c| c.min_forced_refresh_interval(Duration::ZERO))
+        .build()
+        .expect("client")
+}
+
+fn rep() -> Credentials {
+    Credentials::rep("1001", Secret::new("pw+1&2"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_callers_cause_one_token_request() {
+    let sandbox = sandbox().await;
+    sandbox.set_latency(Endpoint::ByDesignToken, Duration::from_millis(50));
+    let bydesign = client(&sandbox, rep());
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let b = bydesign.clone();
+            tokio::spawn(async move { b.token().await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("token");
+    }
+    assert_eq!(sandbox.count(Endpoint::ByDesignToken), 1);
+}
+
+#[tokio::test]
+async fn reps_and_customers_with_their_sessions() {
+    let sandbox = sandbox().await;
+    let token = client(&sandbox, rep()).token().await.expect("rep");
+    let session = Session::of(&token).expect("session");
+    assert_eq!(session.user_name, "-->r_1001");
+    assert_eq!(session.user_type, UserType::Rep);
+    assert_eq!(session.rank_type_id.as_deref(), Some("10"));
+    assert!(session.expires.is_some() && token.refresh_token().is_some());
+    let token = client(
+        &sandbox,
+        Credentials::customer("1146820", Secret::new("pw")),
+    )
+    .token()
+    .await
+    .expect("customer");
+    let session = Session::of(&token).expect("session");
+    assert_eq!(session.user_type, UserType::Customer);
+    assert_eq!(session.rank_type_id, None);
+    assert_eq!(session.can_enroll_as_rep, Some(true));
+}
+
+#[tokio::test]
+async fn single_use_refresh_tokens_rotate() {
+    let sandbox = sandbox().await;
+    let bydesign = client(&sandbox, rep());
+    let mut token = bydesign.token().await.expect("token");
+    for _ in 0..3 {
+        assert!(bydesign.invalidate(&token));
+        token = bydesign.token().await.expect("refreshed");
+    }
+    let grants: Vec<String> = sandbox
+        .requests(Endpoint::ByDesignToken)
+        .iter()
+        .map(|r| {
+            form_urlencoded::parse(&r.body)
+                .find(|(k, _)| k == "grant_type")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            "password",
+            "refresh_token",
+            "refresh_token",
+            "refresh_token"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_expires_tokens_and_the_client_fails_closed() {
+    let sandbox = sandbox().await;
+    let bydesign = client(&sandbox, rep());
+    let api = format!("{}/api/orders", sandbox.bydesign_base_url("Co"));
+    let ok = bydesign
+        .send(bydesign.reqwest_client().get(&api))
+        .await
+        .expect("sent");
+    assert_eq!(ok.status(), 200);
+    sandbox.bydesign().change_rep_password("Co", "1001", "new");
+    let err = bydesign
+        .send(bydesign.reqwest_client().get(&api))
+        .await
+        .expect_err("old password refused");
+    assert_eq!(err.code(), Some("invalid_grant"));
+    assert_eq!(
+        sandbox.count(Endpoint::ByDesignApi),
+        2,
+        "not re-sent without a token"
+    );
+    let renewed = client(&sandbox, Credentials::rep("1001", Secret::new("new")));
+    let ok = renewed
+        .send(renewed.reqwest_client().get(&api))
+        .await
+        .expect("sent");
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn an_unregistered_client_id_is_rejected() {
+    let sandbox = sandbox().await;
+    let err = Client::builder()
+        .base_url(sandbox.bydesign_base_url("Co"))
+        .client_id("Unknown")
+        .credentials(rep())
+        .build()
+        .expect("client")
+        .token()
+        .await
+        .expect_err("rejected");
+    assert_eq!(err.code(), Some("invalid_clientId"));
+    assert!(err.to_string().contains("not registered"), "{err}");
+}
