@@ -805,9 +805,10 @@ impl Shared {
         if !is_current {
             return false;
         }
-        if let Some(last) = state.last_forced_refresh
-            && now.saturating_duration_since(last) < self.config.min_forced_refresh_interval
-        {
+        let too_soon = state.last_forced_refresh.is_some_and(|last| {
+            now.saturating_duration_since(last) < self.config.min_forced_refresh_interval
+        });
+        if too_soon {
             tracing::warn!(
                 vendor = self.vendor,
                 "forced refresh refused: the previous one was too recent"

@@ -169,9 +169,8 @@ fn token(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
     let Some(co) = s.bydesign.companies.get_mut(company) else {
         return Answer::not_found();
     };
-    if let Some(client) = &client
-        && !co.clients.contains(client)
-    {
+    let unknown_client = client.as_ref().filter(|c| !co.clients.contains(*c));
+    if let Some(client) = unknown_client {
         return Answer::oauth(
             400,
             "invalid_clientId",

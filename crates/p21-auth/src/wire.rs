@@ -291,9 +291,7 @@ fn read_xml(xml: &str) -> Result<HashMap<String, String>, String> {
             }
             Ok(Event::Empty(_)) => elements += 1,
             Ok(Event::End(_)) => {
-                if let Some((name, nil)) = current.take()
-                    && !nil
-                {
+                if let Some((name, false)) = current.take() {
                     fields.insert(name, text.trim().to_owned());
                 }
                 text.clear();

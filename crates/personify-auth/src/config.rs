@@ -173,9 +173,11 @@ impl ClientBuilder {
         if client_secret.is_empty() {
             return Err(invalid("client_secret", "it is empty"));
         }
-        if let Some(tenant) = &self.tenant_id
-            && reqwest::header::HeaderValue::from_str(tenant).is_err()
-        {
+        let tenant_is_header_safe = self
+            .tenant_id
+            .as_deref()
+            .is_none_or(|t| reqwest::header::HeaderValue::from_str(t).is_ok());
+        if !tenant_is_header_safe {
             return Err(invalid("tenant_id", "it cannot be sent as an HTTP header"));
         }
         let scope = self.scope.filter(|s| !s.trim().is_empty());
