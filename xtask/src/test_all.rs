@@ -40,6 +40,20 @@ const STEPS: &[Step] = &[
         ],
     },
     Step {
+        // The README's first command, with its own checks of every scenario.
+        name: "demo",
+        args: &[
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "auth-sandbox",
+            "--example",
+            "demo",
+        ],
+        env: &[],
+    },
+    Step {
         name: "doc",
         args: &["doc", "--workspace", "--no-deps", "--locked"],
         env: &[("RUSTDOCFLAGS", "-D warnings")],

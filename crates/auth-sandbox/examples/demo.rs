@@ -13,6 +13,18 @@ use auth_core::{Clock, HttpClient, TokenCache};
 use auth_sandbox::{Endpoint, Fault, Sandbox};
 
 const PASSWORD: &str = "sandbox-password";
+
+/// What the demo expected and did not see; any entry makes it exit 1 (CI runs it).
+static SURPRISES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn expect(holds: bool, what: &str) {
+    if !holds {
+        SURPRISES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(what.to_owned());
+    }
+}
 const CONSUMER_KEY: &str = "11111111-2222-3333-4444-555555555555";
 
 struct Row {
@@ -445,6 +457,10 @@ async fn concurrency(sandbox: &Sandbox) {
         }
     }
     sandbox.set_latency(Endpoint::P21TokenV2, Duration::ZERO);
+    expect(
+        ok == 1000 && sandbox.count(Endpoint::P21TokenV2) == 1,
+        "1000 callers, one token request",
+    );
     t.row(
         "p21",
         "1000 tasks call token() at once",
@@ -480,6 +496,10 @@ async fn lifecycle(sandbox: &Sandbox) {
     let served = c.token().await;
     let same = matches!((&first, &served), (Ok(a), Ok(b)) if a.same_as(b));
     settle(|| c.cache().stats().tokens_fetched == 2).await;
+    expect(
+        same && sandbox.count(Endpoint::PersonifyToken) == 2,
+        "soft window: cached token, one background refresh",
+    );
     t.row(
         "personify",
         "t = 56m40s: soft window",
@@ -497,6 +517,10 @@ async fn lifecycle(sandbox: &Sandbox) {
     let during = c.token().await;
     settle(|| c.cache().stats().refresh_failures >= 1).await;
     let later = c.token().await;
+    expect(
+        during.is_ok() && later.is_ok() && c.cache().stats().refresh_failures == 1,
+        "outage: the cached token keeps serving while the refresh fails",
+    );
     t.row(
         "personify",
         "outage inside the refresh window",
@@ -512,6 +536,10 @@ async fn lifecycle(sandbox: &Sandbox) {
     clock.advance(Duration::from_secs(31));
     let _ = c.token().await;
     settle(|| c.cache().stats().tokens_fetched == 3).await;
+    expect(
+        c.cache().stats().tokens_fetched == 3 && c.cache().last_error().is_none(),
+        "recovery 30 s after the failed refresh",
+    );
     t.row(
         "personify",
         "30 s later, service back",
@@ -550,6 +578,10 @@ async fn failures(sandbox: &Sandbox) {
                 .get(ours.url("odataservice/odata/table/supplier")),
         )
         .await;
+    expect(
+        matches!(&resp, Ok(r) if r.status() == 200) && sandbox.count(Endpoint::P21TokenV2) == 3,
+        "p21: one re-authentication after the session was closed",
+    );
     t.row(
         "p21",
         "session closed by another sign-in, API 401",
@@ -579,6 +611,12 @@ async fn failures(sandbox: &Sandbox) {
             ok += 1;
         }
     }
+    expect(
+        ok == 100
+            && sandbox.count(Endpoint::PersonifyToken) - before == 2
+            && c.cache().stats().invalidations == 1,
+        "personify: 100 concurrent 401s, one re-authentication",
+    );
     t.row(
         "personify",
         "100 concurrent API calls hit 401",
@@ -603,6 +641,10 @@ async fn failures(sandbox: &Sandbox) {
         .change_rep_password("SandboxCo", "1001", "changed-password");
     let api = format!("{}/api/orders", sandbox.bydesign_base_url("SandboxCo"));
     let stale = rep.send(rep.reqwest_client().get(&api)).await;
+    expect(
+        stale.as_ref().is_err_and(auth_core::Error::is_rejected),
+        "bydesign: after a password change the old password fails closed",
+    );
     t.row(
         "bydesign",
         "password changed elsewhere, API 401",
@@ -620,6 +662,10 @@ async fn failures(sandbox: &Sandbox) {
         &clock,
     );
     let fresh = rep.send(rep.reqwest_client().get(&api)).await;
+    expect(
+        matches!(&fresh, Ok(r) if r.status() == 200),
+        "bydesign: the new password works",
+    );
     t.row(
         "bydesign",
         "client given the new password",
@@ -669,6 +715,10 @@ async fn failures(sandbox: &Sandbox) {
     for _ in 0..50 {
         last = Some(c.token().await);
     }
+    expect(
+        sandbox.count(Endpoint::P21TokenV2) - before == 1,
+        "p21: a wrong password is asked once, then remembered",
+    );
     t.row(
         "p21",
         "wrong password, 50 calls",
@@ -720,5 +770,17 @@ async fn main() {
     concurrency(&sandbox).await;
     lifecycle(&sandbox).await;
     failures(&sandbox).await;
-    println!("\ndone.");
+    let surprises = SURPRISES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if surprises.is_empty() {
+        println!("\ndone: every scenario behaved as expected.");
+    } else {
+        println!("\nUNEXPECTED:");
+        for s in &surprises {
+            println!("  - {s}");
+        }
+        std::process::exit(1);
+    }
 }

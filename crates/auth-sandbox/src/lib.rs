@@ -59,6 +59,49 @@ pub enum Endpoint {
     ByDesignApi,
 }
 
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 12] = [
+        Endpoint::P21TokenV2,
+        Endpoint::P21TokenV1,
+        Endpoint::P21UiRouter,
+        Endpoint::P21Api,
+        Endpoint::PersonifyToken,
+        Endpoint::PersonifyApi,
+        Endpoint::ApinizerToken,
+        Endpoint::ApinizerHello,
+        Endpoint::ApinizerHealthcheck,
+        Endpoint::ApinizerApi,
+        Endpoint::ByDesignToken,
+        Endpoint::ByDesignApi,
+    ];
+
+    /// A short name for flags and logs: `p21-token`, `personify-api`, ...
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::P21TokenV2 => "p21-token",
+            Endpoint::P21TokenV1 => "p21-token-v1",
+            Endpoint::P21UiRouter => "p21-ui-router",
+            Endpoint::P21Api => "p21-api",
+            Endpoint::PersonifyToken => "personify-token",
+            Endpoint::PersonifyApi => "personify-api",
+            Endpoint::ApinizerToken => "apinizer-token",
+            Endpoint::ApinizerHello => "apinizer-hello",
+            Endpoint::ApinizerHealthcheck => "apinizer-healthcheck",
+            Endpoint::ApinizerApi => "apinizer-api",
+            Endpoint::ByDesignToken => "bydesign-token",
+            Endpoint::ByDesignApi => "bydesign-api",
+        }
+    }
+
+    /// The endpoint with [`name`](Self::name) `name`.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Endpoint> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+}
+
 /// A fault to inject into an endpoint's next answers; see [`Sandbox::fail_next`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -71,6 +114,24 @@ pub enum Fault {
     Malformed,
     /// Answer 200 with a body of this many bytes.
     Oversize(usize),
+}
+
+impl Fault {
+    /// Parses `503`, `429:SECS`, `malformed` or `oversize:BYTES`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Fault> {
+        match text.split_once(':') {
+            Some(("429", secs)) => secs.parse().ok().map(Fault::Throttle),
+            Some(("oversize", bytes)) => bytes.parse().ok().map(Fault::Oversize),
+            None if text == "malformed" => Some(Fault::Malformed),
+            None => text
+                .parse()
+                .ok()
+                .filter(|s| (100..600).contains(s))
+                .map(Fault::Status),
+            _ => None,
+        }
+    }
 }
 
 /// A request as the sandbox received it.

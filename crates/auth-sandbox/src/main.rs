@@ -7,6 +7,7 @@
 //!              [--apinizer-user NAME:PASSWORD] [--apinizer-personal-token]
 //!              [--bydesign-client COMPANY:CLIENT_ID]
 //!              [--bydesign-rep COMPANY:ID:PASSWORD] [--bydesign-customer COMPANY:ID:PASSWORD]
+//!              [--latency ENDPOINT:MILLIS] [--fail ENDPOINT:FAULT[:COUNT]]
 //! ```
 //! With no account flags it starts with a demo account of each kind. SCOPES are separated by
 //! commas.
@@ -14,7 +15,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use auth_sandbox::Sandbox;
+use auth_sandbox::{Endpoint, Fault, Sandbox};
 
 const USAGE: &str = "usage: auth-sandbox [--port N] [--xml] [--lifetime SECS]
          [--p21-user NAME:PASSWORD] [--p21-consumer-key KEY:SCOPE]
@@ -22,7 +23,19 @@ const USAGE: &str = "usage: auth-sandbox [--port N] [--xml] [--lifetime SECS]
          [--apinizer-user NAME:PASSWORD] [--apinizer-personal-token]
          [--bydesign-client COMPANY:CLIENT_ID]
          [--bydesign-rep COMPANY:ID:PASSWORD] [--bydesign-customer COMPANY:ID:PASSWORD]
-With no account flags it starts with a demo account of each kind; SCOPES are comma-separated.";
+         [--latency ENDPOINT:MILLIS] [--fail ENDPOINT:FAULT[:COUNT]]
+With no account flags it starts with a demo account of each kind; SCOPES are comma-separated.
+ENDPOINT: p21-token, p21-token-v1, p21-ui-router, p21-api, personify-token, personify-api,
+  apinizer-token, apinizer-hello, apinizer-healthcheck, apinizer-api, bydesign-token, bydesign-api.
+FAULT: a status (503), 429/SECS (throttle with Retry-After), malformed, oversize/BYTES.";
+
+/// Prints a line; a closed stdout (the reader went away) is not worth dying for.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -57,7 +70,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             }
             "--xml" | "--apinizer-personal-token" => setup.push((flag, None)),
             "-h" | "--help" => {
-                println!("{USAGE}");
+                say!("{USAGE}");
                 return Ok(());
             }
             _ if flag.starts_with("--") => setup.push((flag, args.next())),
@@ -128,7 +141,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 sandbox.apinizer().add_user(&name, &pw);
             }
             "--apinizer-personal-token" => {
-                println!(
+                say!(
                     "apinizer personal token: {}",
                     sandbox.apinizer().create_personal_token(None)
                 );
@@ -141,6 +154,29 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                 let [company, id, pw] = split(&flag, value)?;
                 sandbox.bydesign().add_rep(&company, &id, &pw);
             }
+            "--latency" => {
+                let [endpoint, millis] = split(&flag, value)?;
+                let endpoint =
+                    Endpoint::from_name(&endpoint).ok_or(format!("unknown endpoint {endpoint}"))?;
+                let millis: u64 = millis.parse().map_err(|_| "--latency needs milliseconds")?;
+                sandbox.set_latency(endpoint, Duration::from_millis(millis));
+            }
+            "--fail" => {
+                let value = value.ok_or("--fail needs ENDPOINT:FAULT[:COUNT]")?;
+                let (endpoint, rest) = value
+                    .split_once(':')
+                    .ok_or("--fail needs ENDPOINT:FAULT[:COUNT]")?;
+                let endpoint =
+                    Endpoint::from_name(endpoint).ok_or(format!("unknown endpoint {endpoint}"))?;
+                // FAULT uses '/' for its own parameter (429/SECS), ':' only before COUNT.
+                let (fault_text, count) = match rest.split_once(':') {
+                    Some((f, n)) => (f, n.parse::<usize>().map_err(|_| "COUNT must be a number")?),
+                    None => (rest, 1),
+                };
+                let fault = Fault::parse(&fault_text.replace('/', ":"))
+                    .ok_or(format!("unknown fault {fault_text}"))?;
+                sandbox.fail_next(endpoint, std::iter::repeat_n(fault, count));
+            }
             "--bydesign-customer" => {
                 let [company, id, pw] = split(&flag, value)?;
                 sandbox.bydesign().add_customer(&company, &id, &pw);
@@ -148,26 +184,27 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    println!("auth-sandbox listening on {}", sandbox.url());
-    println!("  P21 base URL:          {}", sandbox.p21_base_url());
-    println!("  Personify token URL:   {}", sandbox.personify_token_url());
-    println!("  Apinizer base URL:     {}", sandbox.apinizer_base_url());
-    println!(
+    say!("auth-sandbox listening on {}", sandbox.url());
+    say!("  P21 base URL:          {}", sandbox.p21_base_url());
+    say!("  Personify token URL:   {}", sandbox.personify_token_url());
+    say!("  Apinizer base URL:     {}", sandbox.apinizer_base_url());
+    say!(
         "  ByDesign base URL:     {}",
         sandbox.bydesign_base_url("<Company>")
     );
     if demo {
-        println!(
+        say!(
             "demo accounts: P21 api_user / sandbox-password, consumer key 11111111-2222-3333-4444-555555555555;"
         );
-        println!(
+        say!(
             "  Personify sandbox-client / sandbox-secret (tenant sandbox-tenant); Apinizer admin / sandbox-password;"
         );
-        println!(
+        say!(
             "  ByDesign company SandboxCo, client SandboxCart, rep 1001 and customer 1146820 / sandbox-password"
         );
     }
-    println!("Ctrl-C stops it.");
+    say!("Ctrl-C stops it.");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     Ok(())
 }

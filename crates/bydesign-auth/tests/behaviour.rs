@@ -384,3 +384,17 @@ async fn the_example_prints_the_token_alone() {
     assert_eq!(example::run(&env, &mut out, &mut err).await, 1);
     assert!(String::from_utf8_lossy(&err).contains("invalid_grant"));
 }
+
+#[test]
+fn debug_output_never_shows_credentials() {
+    let creds = Credentials::rep("1001", Secret::new("SENTINEL-PW"));
+    let builder = Client::builder()
+        .base_url("https://webapi.securefreedom.com/Co")
+        .client_id("Cart")
+        .credentials(creds.clone());
+    let shown = format!("{creds:?} {builder:?}");
+    assert!(shown.contains("-->r_1001"), "{shown}");
+    assert!(!shown.contains("SENTINEL"), "{shown}");
+    let client = builder.build().expect("client");
+    assert!(!format!("{client:?}").contains("SENTINEL"));
+}
