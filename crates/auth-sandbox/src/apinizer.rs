@@ -77,6 +77,11 @@ pub(crate) fn handle(s: &mut Sandbox, endpoint: Endpoint, req: &Req) -> Answer {
             }
             Err(answer) => answer,
         },
+        // Resource paths need their trailing slash (`/apiops/projects/`).
+        _ if !req.path.ends_with('/') => Answer::json(
+            404,
+            &json!({"timestamp": "2026-01-01T00:00:00.000+00:00", "status": 404, "error": "Not Found", "path": req.path}),
+        ),
         _ => match authorized(s, req) {
             Ok(()) => Answer::json(200, &json!([{"projectName": "sandbox-project"}])),
             Err(answer) => answer,

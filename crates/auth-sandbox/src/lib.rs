@@ -114,16 +114,24 @@ pub enum Fault {
     Malformed,
     /// Answer 200 with a body of this many bytes.
     Oversize(usize),
+    /// Answer with this status and an RFC 6749 error body carrying this code (as Spring and
+    /// IdentityServer do for `server_error` and `temporarily_unavailable`).
+    OAuthError(u16, &'static str),
 }
 
 impl Fault {
-    /// Parses `503`, `429:SECS`, `malformed` or `oversize:BYTES`.
+    /// Parses `503`, `429:SECS`, `malformed`, `oversize:BYTES`, `server_error` (500) or
+    /// `temporarily_unavailable` (503).
     #[must_use]
     pub fn parse(text: &str) -> Option<Fault> {
         match text.split_once(':') {
             Some(("429", secs)) => secs.parse().ok().map(Fault::Throttle),
             Some(("oversize", bytes)) => bytes.parse().ok().map(Fault::Oversize),
             None if text == "malformed" => Some(Fault::Malformed),
+            None if text == "server_error" => Some(Fault::OAuthError(500, "server_error")),
+            None if text == "temporarily_unavailable" => {
+                Some(Fault::OAuthError(503, "temporarily_unavailable"))
+            }
             None => text
                 .parse()
                 .ok()
@@ -552,6 +560,7 @@ fn fault_answer(fault: &Fault) -> Answer {
         Fault::Throttle(secs) => Answer::text(429, "text/plain", "Too Many Requests")
             .header("retry-after", secs.to_string()),
         Fault::Malformed => Answer::text(200, "application/json", "{\"AccessToken\": <<not json"),
+        Fault::OAuthError(status, code) => Answer::oauth(*status, code, None),
         Fault::Oversize(len) => Answer {
             status: 200,
             headers: vec![("content-type", "application/json".into())],

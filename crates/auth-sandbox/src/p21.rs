@@ -181,16 +181,7 @@ fn token_v2(s: &mut Sandbox, req: &Req) -> Answer {
         };
         let (scope, uid) = (consumer.scope.clone(), consumer.uid);
         let user = text("username").unwrap_or_default();
-        let lifetime = s.p21.lifetime.unwrap_or(CONSUMER_LIFETIME);
-        return issue(
-            s,
-            req,
-            &format!("key:{key}:{user}"),
-            &user,
-            Some((scope, uid)),
-            lifetime,
-            true,
-        );
+        return consumer_token(s, req, &key, &user, scope, uid);
     }
     let (Some(user), Some(password)) = (text("username"), text("password")) else {
         return invalid_grant();
@@ -198,7 +189,41 @@ fn token_v2(s: &mut Sandbox, req: &Req) -> Answer {
     user_token(s, req, &user, &password)
 }
 
+/// A consumer-key token. "Never Expire" keys (the default here) carry `ExpiresIn` 630720000 and
+/// the JWT `exp` 2147483647, as P21 sends them.
+fn consumer_token(
+    s: &mut Sandbox,
+    req: &Req,
+    key: &str,
+    user: &str,
+    scope: String,
+    uid: u32,
+) -> Answer {
+    let lifetime = s.p21.lifetime;
+    issue(
+        s,
+        req,
+        Grant {
+            credential: format!("key:{key}:{user}"),
+            user,
+            consumer: Some((scope, uid)),
+            lifetime: lifetime.unwrap_or(CONSUMER_LIFETIME),
+            never_expire: lifetime.is_none(),
+            api_permission: true,
+        },
+    )
+}
+
 fn token_v1(s: &mut Sandbox, req: &Req) -> Answer {
+    // Some clients send a consumer key over V1 as an `appkey` header.
+    if let Some(key) = req.header("appkey").map(str::to_owned) {
+        let Some(consumer) = s.p21.keys.get(&key) else {
+            return Answer::oauth(401, "invalid_client", Some("Client authentication failed."));
+        };
+        let (scope, uid) = (consumer.scope.clone(), consumer.uid);
+        let user = req.header("username").unwrap_or_default().to_owned();
+        return consumer_token(s, req, &key, &user, scope, uid);
+    }
     let (Some(user), Some(password)) = (req.header("username"), req.header("password")) else {
         return invalid_grant();
     };
@@ -215,24 +240,42 @@ fn user_token(s: &mut Sandbox, req: &Req, user: &str, password: &str) -> Answer 
     issue(
         s,
         req,
-        &format!("user:{user}"),
-        user,
-        None,
-        lifetime,
-        permission,
+        Grant {
+            credential: format!("user:{user}"),
+            user,
+            consumer: None,
+            lifetime,
+            never_expire: false,
+            api_permission: permission,
+        },
     )
 }
 
-/// Opens a new session for `credential` (closing its earlier one) and answers with a token.
-fn issue(
-    s: &mut Sandbox,
-    req: &Req,
-    credential: &str,
-    user: &str,
+/// What a successful sign-in grants.
+struct Grant<'a> {
+    /// The credential whose earlier session the new one closes.
+    credential: String,
+    user: &'a str,
+    /// The consumer key's scope and uid, for consumer-key tokens.
     consumer: Option<(String, u32)>,
     lifetime: Duration,
+    /// Whether the JWT `exp` is the "never expire" 2147483647.
+    never_expire: bool,
     api_permission: bool,
-) -> Answer {
+}
+
+/// Opens a new session for the grant's credential (closing its earlier one) and answers with a
+/// token.
+fn issue(s: &mut Sandbox, req: &Req, grant: Grant<'_>) -> Answer {
+    let Grant {
+        credential,
+        user,
+        consumer,
+        lifetime,
+        never_expire,
+        api_permission,
+    } = grant;
+    let credential = credential.as_str();
     let session = s.next_id("p21-session");
     s.p21
         .sessions
@@ -242,7 +285,7 @@ fn issue(
         "sub": user,
         "aud": scope.clone().unwrap_or_else(|| "/api".into()),
         "iss": "P21.Soa",
-        "exp": exp(Some(lifetime)),
+        "exp": exp((!never_expire).then_some(lifetime)),
         "P21.SessionId": session,
     });
     if let Some((_, uid)) = &consumer {

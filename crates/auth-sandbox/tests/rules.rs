@@ -245,3 +245,66 @@ async fn unknown_paths_get_the_iis_404() {
         .expect("sent");
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn p21_consumer_keys_over_v1_and_never_expiring_keys() {
+    let s = sandbox().await;
+    s.p21()
+        .add_consumer_key("11111111-2222-3333-4444-555555555555", "/api");
+    let (status, body) = json(
+        http()
+            .post(format!("{}/api/security/token", s.p21_base_url()))
+            .header("appkey", "11111111-2222-3333-4444-555555555555")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ExpiresIn"], 630_720_000);
+    let token = auth_core::Token::builder(auth_core::Secret::new(
+        body["AccessToken"].as_str().expect("token"),
+    ))
+    .build();
+    let claims = p21_auth::decode_claims_unverified(&token).expect("a JWT");
+    assert_eq!(claims.exp, Some(2_147_483_647), "Never Expire");
+    assert_eq!(claims.iss.as_deref(), Some("P21.Soa"));
+    assert_eq!(claims.aud.as_deref(), Some("/api"));
+}
+
+#[tokio::test]
+async fn apinizer_paths_need_their_trailing_slash_and_faults_speak_oauth() {
+    let s = sandbox().await;
+    let token = s.apinizer().create_personal_token(None);
+    let r = http()
+        .get(format!("{}/apiops/projects", s.apinizer_base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 404);
+    let r = http()
+        .get(format!("{}/apiops/projects/", s.apinizer_base_url()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 200);
+    s.fail_next(
+        Endpoint::ApinizerToken,
+        [Fault::parse("server_error").expect("fault")],
+    );
+    let (status, body) = json(
+        http()
+            .post(format!("{}/apiops/auth/token", s.apinizer_base_url()))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("server_error"))
+    );
+}
