@@ -240,3 +240,152 @@ async fn a_401_on_an_api_call_with_a_static_token_is_clean() {
     assert!(matches!(err.kind(), ErrorKind::TokenRevoked { .. }));
     assert_error_clean("revoked", &err);
 }
+
+/// Records every event and span field as text, to check that log lines carry no secret.
+mod recording {
+    use std::fmt::Debug;
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    #[derive(Clone, Default)]
+    pub struct Recorder(pub Arc<Mutex<Vec<String>>>);
+
+    struct Fields<'a>(&'a mut String);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+            self.0.push_str(&format!("{}={value:?} ", field.name()));
+        }
+    }
+
+    impl Recorder {
+        fn push(&self, line: String) {
+            self.0.lock().expect("lines").push(line);
+        }
+    }
+
+    impl Subscriber for Recorder {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            let mut line = format!("span {} ", span.metadata().name());
+            span.record(&mut Fields(&mut line));
+            self.push(line);
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            let mut line = String::from("record ");
+            values.record(&mut Fields(&mut line));
+            self.push(line);
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut line = format!("{} ", event.metadata().level());
+            event.record(&mut Fields(&mut line));
+            self.push(line);
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
+
+#[derive(Debug)]
+struct EchoSource {
+    http: HttpClient,
+    url: String,
+    minted: std::sync::atomic::AtomicUsize,
+}
+
+#[auth_core::async_trait]
+impl auth_core::TokenSource for EchoSource {
+    fn vendor(&self) -> &'static str {
+        "v"
+    }
+    async fn fetch(&self, _: Option<&Token>) -> Result<Token, auth_core::Error> {
+        let resp = self.http.send("v", &request(self.url.clone())).await?;
+        if resp.is_success() {
+            let n = self
+                .minted
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Token::builder(Secret::new(format!("{ACCESS}-{n}")))
+                .lifetime(resp.sent_at(), Some(Duration::from_secs(3600)))
+                .build())
+        } else {
+            Err(resp.to_error("v"))
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn log_lines_never_carry_a_secret() {
+    let recorder = recording::Recorder::default();
+    let _guard = tracing::subscriber::set_default(recorder.clone());
+
+    let server = TestServer::start().await;
+    // The token endpoint fails once with the request echoed back, then succeeds; the API
+    // answers 401 once with the bearer token echoed back.
+    let echo = |req: &auth_core::test_util::Received| {
+        let mut text = String::from_utf8_lossy(&req.body).into_owned();
+        for (n, v) in &req.headers {
+            text.push_str(&format!(" {n}={v}"));
+        }
+        text
+    };
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    server.route_fn("POST", "/t", move |req| {
+        match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Reply::json(503, serde_json::json!({"error": "temporarily_unavailable", "error_description": echo(req)}).to_string()),
+            1 => Reply::json(400, serde_json::json!({"error": "invalid_grant", "error_description": echo(req)}).to_string()),
+            _ => Reply::json(200, "{}"),
+        }
+    });
+    server.route_sequence(
+        "GET",
+        "/api",
+        vec![Reply::json(
+            401,
+            format!(r#"{{"error":"invalid_token","error_description":"{ACCESS}"}}"#),
+        )],
+        Reply::json(200, "{}"),
+    );
+    let clock = ManualClock::auto_advance();
+    let http = HttpClient::builder()
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .expect("client");
+    let cache = TokenCache::builder(EchoSource {
+        http,
+        url: server.url("/t"),
+        minted: Default::default(),
+    })
+    .clock(Arc::new(clock.clone()))
+    .build();
+    // Retried once (503), then rejected (400): the failure is logged with its error.
+    let err = cache.token().await.expect_err("rejected");
+    assert!(err.is_rejected());
+    clock.advance(Duration::from_secs(31));
+    cache.token().await.expect("token");
+    let resp = cache
+        .send(reqwest::Client::new().get(server.url("/api")))
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), 200);
+
+    let lines = recorder.0.lock().expect("lines").clone();
+    assert!(
+        lines.iter().any(|l| l.contains("token fetch failed")),
+        "the failure was logged: {lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("token invalidated")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("retrying")), "{lines:#?}");
+    for line in &lines {
+        assert_clean("log line", line);
+    }
+}
