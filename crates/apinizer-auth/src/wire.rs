@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use auth_core::{Error, HttpRequest, HttpResponse, Secret, Token, endpoint, lifetime_from_json};
+use auth_core::{Error, HttpRequest, HttpResponse, Secret, Token, endpoint};
 use reqwest::Url;
-use serde_json::{Map, Value};
 
 use crate::VENDOR;
 
@@ -58,39 +57,7 @@ fn form_path_segment(name: &str) -> String {
 /// 401 `unauthorized_client` ("Bad credentials") and 400 `unsupported_grant_type` are
 /// rejections; 500 `server_error` is transient (already retried by the HTTP plumbing).
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
-    if !response.is_success() {
-        return Err(response.to_error(VENDOR));
-    }
-    let map: Map<String, Value> = serde_json::from_str(response.text().trim()).map_err(|_| {
-        Error::malformed(
-            VENDOR,
-            "the response is not a JSON object",
-            response.content_type(),
-        )
-    })?;
-    let access = map
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Error::malformed(
-                VENDOR,
-                "the response has no access_token",
-                response.content_type(),
-            )
-        })?;
-    let lifetime = map
-        .get("expires_in")
-        .and_then(lifetime_from_json)
-        .unwrap_or(DEFAULT_LIFETIME);
-    Ok(Token::builder(Secret::new(access))
-        .token_type(
-            map.get("token_type")
-                .and_then(Value::as_str)
-                .unwrap_or("Bearer"),
-        )
-        .lifetime(response.sent_at(), Some(lifetime))
-        .build())
+    auth_core::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }
 
 /// Checks a hello response: 200 with text `Hello {name}`.

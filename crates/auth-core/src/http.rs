@@ -465,6 +465,64 @@ impl ErrorBody {
     }
 }
 
+/// Parses an RFC 6749 §5.1 token response: a JSON object with `access_token`, `token_type`
+/// (default `Bearer`), `expires_in` (a number or numeric string; `default_lifetime` when absent
+/// or unusable), and optionally `refresh_token` and `scope`. A failure status is classified with
+/// [`HttpResponse::to_error`]; a 200 without a token is a malformed-response error naming the
+/// content type. The lifetime is measured from when the request was sent.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use auth_core::{HttpResponse, parse_oauth_token};
+///
+/// let resp = HttpResponse::new(200, Default::default(),
+///     r#"{"access_token":"t","token_type":"bearer","expires_in":"60","scope":"a b"}"#, Instant::now());
+/// let token = parse_oauth_token("example", &resp, Duration::from_secs(3600)).unwrap();
+/// assert_eq!(token.lifetime(), Some(Duration::from_secs(60)));
+/// assert_eq!(token.scope(), Some("a b"));
+/// ```
+pub fn parse_oauth_token(
+    vendor: &'static str,
+    response: &HttpResponse,
+    default_lifetime: Duration,
+) -> Result<crate::Token, Error> {
+    if !response.is_success() {
+        return Err(response.to_error(vendor));
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(response.text().trim()).map_err(|_| {
+            Error::malformed(
+                vendor,
+                "the response is not a JSON object",
+                response.content_type(),
+            )
+        })?;
+    let text = |key: &str| {
+        map.get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let access = text("access_token").ok_or_else(|| {
+        Error::malformed(
+            vendor,
+            "the response has no access_token",
+            response.content_type(),
+        )
+    })?;
+    let lifetime = map
+        .get("expires_in")
+        .and_then(crate::lifetime_from_json)
+        .unwrap_or(default_lifetime);
+    let mut token = crate::Token::builder(Secret::new(access))
+        .token_type(text("token_type").unwrap_or("Bearer"))
+        .lifetime(response.sent_at(), Some(lifetime))
+        .refresh_token(text("refresh_token").map(Secret::new));
+    if let Some(scope) = text("scope") {
+        token = token.scope(scope);
+    }
+    Ok(token.build())
+}
+
 /// Whether `code` is one of the token-endpoint error codes of RFC 6749 §5.2 (compared
 /// case-insensitively): `invalid_request`, `invalid_client`, `invalid_grant`,
 /// `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`.

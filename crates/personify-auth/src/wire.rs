@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use auth_core::{Error, HttpRequest, HttpResponse, Secret, Token, lifetime_from_json};
-use serde_json::{Map, Value};
+use auth_core::{Error, HttpRequest, HttpResponse, Token};
 
 use crate::VENDOR;
 use crate::config::{ClientAuth, Settings};
@@ -33,46 +32,11 @@ pub(crate) fn token_request(settings: &Settings) -> HttpRequest {
     }
 }
 
-/// Parses a token response. IdentityServer answers 400 for every token error, `invalid_client`
-/// included, often without a description: errors are classified by their code, not the status.
+/// Parses a token response (RFC 6749 §5.1; `expires_in` defaults to one hour). IdentityServer
+/// answers 400 for every token error, `invalid_client` included, often without a description:
+/// errors are classified by their code, not the status (see [`error_for`]).
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
-    if !response.is_success() {
-        return Err(error_for(response));
-    }
-    let text = response.text();
-    let map: Map<String, Value> = serde_json::from_str(text.trim()).map_err(|_| {
-        Error::malformed(
-            VENDOR,
-            "the response is not a JSON object",
-            response.content_type(),
-        )
-    })?;
-    let access = map
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            Error::malformed(
-                VENDOR,
-                "the response has no access_token",
-                response.content_type(),
-            )
-        })?;
-    let lifetime = map
-        .get("expires_in")
-        .and_then(lifetime_from_json)
-        .unwrap_or(DEFAULT_LIFETIME);
-    let mut token = Token::builder(Secret::new(access))
-        .token_type(
-            map.get("token_type")
-                .and_then(Value::as_str)
-                .unwrap_or("Bearer"),
-        )
-        .lifetime(response.sent_at(), Some(lifetime));
-    if let Some(scope) = map.get("scope").and_then(Value::as_str) {
-        token = token.scope(scope);
-    }
-    Ok(token.build())
+    auth_core::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }
 
 /// The error a failed token response means. IdentityServer answers 400 for every token error
