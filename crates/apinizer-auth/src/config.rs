@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use auth_core::{
     CacheConfig, ConfigProblem, EnvLookup, Error, HttpClient, Secret, TokenCacheBuilder,
-    optional_var, parse_base_url, required_var,
+    optional_var, required_base_url, required_var,
 };
 
 use crate::VENDOR;
@@ -178,21 +178,16 @@ impl ClientBuilder {
 
     /// Validates the configuration and builds the client. Nothing is sent yet.
     pub fn build(self) -> Result<Client, Error> {
-        let base_url = self
-            .base_url
-            .ok_or_else(|| Error::config(VENDOR, "base_url", ConfigProblem::Missing))?;
-        let base_url = parse_base_url(VENDOR, "base_url", &base_url)?;
+        let base_url = required_base_url(VENDOR, "base_url", self.base_url.as_deref())?;
         let credentials = self
             .credentials
             .ok_or_else(|| Error::config(VENDOR, "credentials", ConfigProblem::Missing))?;
         credentials.validate()?;
-        let http = match self.http {
-            Some(http) => http,
-            None => HttpClient::builder()
-                .user_agent(concat!("apinizer-auth/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.for_vendor(VENDOR))?,
-        };
+        let http = HttpClient::given_or_default(
+            self.http,
+            VENDOR,
+            concat!("apinizer-auth/", env!("CARGO_PKG_VERSION")),
+        )?;
         http.check_url(VENDOR, "base_url", &base_url)?;
         Ok(Client::new(base_url, credentials, http, self.cache))
     }

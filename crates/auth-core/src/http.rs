@@ -921,6 +921,22 @@ impl HttpClient {
         HttpClientBuilder::default()
     }
 
+    /// The caller's client if one was given, else a client with the defaults and
+    /// `user_agent`; errors are said of `vendor`. What every vendor builder does.
+    pub fn given_or_default(
+        given: Option<HttpClient>,
+        vendor: &'static str,
+        user_agent: &str,
+    ) -> Result<Self, Error> {
+        match given {
+            Some(http) => Ok(http),
+            None => Self::builder()
+                .user_agent(user_agent)
+                .build()
+                .map_err(|e| e.for_vendor(vendor)),
+        }
+    }
+
     /// A client with the defaults.
     pub fn new() -> Result<Self, Error> {
         Self::builder().build()
@@ -1066,6 +1082,17 @@ pub fn parse_base_url(vendor: &'static str, setting: &str, value: &str) -> Resul
         ));
     }
     Ok(url)
+}
+
+/// A required base URL: a configuration error naming `setting` if it was not given, else
+/// [`parse_base_url`].
+pub fn required_base_url(
+    vendor: &'static str,
+    setting: &str,
+    value: Option<&str>,
+) -> Result<Url, Error> {
+    let value = value.ok_or_else(|| Error::config(vendor, setting, ConfigProblem::Missing))?;
+    parse_base_url(vendor, setting, value)
 }
 
 /// `base` joined with `path`: any path prefix in `base` is kept, exactly one `/` separates them,

@@ -26,7 +26,7 @@ pub use http::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ErrorBody, HttpClient,
     HttpClientBuilder, HttpRequest, HttpResponse, RetryPolicy, check_url, endpoint,
     install_crypto_provider, is_loopback, is_oauth_token_error, parse_base_url, parse_oauth_token,
-    scrub,
+    required_base_url, scrub,
 };
 pub use reqwest;
 pub use secret::{REDACTED, Secret};

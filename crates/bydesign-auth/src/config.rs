@@ -4,7 +4,7 @@ use std::fmt;
 
 use auth_core::{
     CacheConfig, ConfigProblem, EnvLookup, Error, HttpClient, Secret, TokenCacheBuilder,
-    optional_var, parse_base_url, required_var,
+    optional_var, required_base_url, required_var,
 };
 
 use crate::VENDOR;
@@ -207,10 +207,7 @@ impl ClientBuilder {
 
     /// Validates the configuration and builds the client. Nothing is sent yet.
     pub fn build(self) -> Result<Client, Error> {
-        let base_url = self
-            .base_url
-            .ok_or_else(|| Error::config(VENDOR, "base_url", ConfigProblem::Missing))?;
-        let base_url = parse_base_url(VENDOR, "base_url", &base_url)?;
+        let base_url = required_base_url(VENDOR, "base_url", self.base_url.as_deref())?;
         let client_id = self
             .client_id
             .filter(|c| !c.trim().is_empty())
@@ -227,13 +224,11 @@ impl ClientBuilder {
             ));
         }
         let token_url = auth_core::endpoint(&base_url, &self.token_path);
-        let http = match self.http {
-            Some(http) => http,
-            None => HttpClient::builder()
-                .user_agent(concat!("bydesign-auth/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.for_vendor(VENDOR))?,
-        };
+        let http = HttpClient::given_or_default(
+            self.http,
+            VENDOR,
+            concat!("bydesign-auth/", env!("CARGO_PKG_VERSION")),
+        )?;
         http.check_url(VENDOR, "base_url", &base_url)?;
         Ok(Client::new(
             token_url,

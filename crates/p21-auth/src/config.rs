@@ -6,7 +6,7 @@ use crate::VENDOR;
 use crate::client::Client;
 use auth_core::{
     CacheConfig, ConfigProblem, EnvLookup, Error, HttpClient, Secret, TokenCacheBuilder,
-    optional_var, parse_base_url, required_var,
+    optional_var, required_base_url, required_var,
 };
 
 /// How to authenticate to P21.
@@ -242,10 +242,7 @@ impl ClientBuilder {
 
     /// Validates the configuration and builds the client. Nothing is sent yet.
     pub fn build(self) -> Result<Client, Error> {
-        let base_url = self
-            .base_url
-            .ok_or_else(|| Error::config(VENDOR, "base_url", ConfigProblem::Missing))?;
-        let base_url = parse_base_url(VENDOR, "base_url", &base_url)?;
+        let base_url = required_base_url(VENDOR, "base_url", self.base_url.as_deref())?;
         let credentials = self
             .credentials
             .ok_or_else(|| Error::config(VENDOR, "credentials", ConfigProblem::Missing))?;

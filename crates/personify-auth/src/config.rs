@@ -182,13 +182,11 @@ impl ClientBuilder {
         }
         let scope = self.scope.filter(|s| !s.trim().is_empty());
         let token_url = parse_base_url(VENDOR, "token_url", &self.token_url)?;
-        let http = match self.http {
-            Some(http) => http,
-            None => HttpClient::builder()
-                .user_agent(concat!("personify-auth/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.for_vendor(VENDOR))?,
-        };
+        let http = HttpClient::given_or_default(
+            self.http,
+            VENDOR,
+            concat!("personify-auth/", env!("CARGO_PKG_VERSION")),
+        )?;
         http.check_url(VENDOR, "token_url", &token_url)?;
         let settings = Settings {
             token_url,
