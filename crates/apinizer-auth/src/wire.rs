@@ -69,11 +69,7 @@ pub fn parse_hello_response(response: &HttpResponse, name: &str) -> Result<(), E
     if text.trim() == format!("Hello {name}") {
         Ok(())
     } else {
-        Err(Error::malformed(
-            VENDOR,
-            "the hello endpoint did not answer with its greeting",
-            response.content_type(),
-        ))
+        Err(response.malformed(VENDOR, "the hello endpoint did not answer with its greeting"))
     }
 }
 
@@ -85,10 +81,6 @@ pub fn parse_healthcheck_response(response: &HttpResponse) -> Result<(), Error> 
     if response.text().trim().eq_ignore_ascii_case("ok") {
         Ok(())
     } else {
-        Err(Error::malformed(
-            VENDOR,
-            "the health check did not answer OK",
-            response.content_type(),
-        ))
+        Err(response.malformed(VENDOR, "the health check did not answer OK"))
     }
 }

@@ -15,7 +15,7 @@ use reqwest::header::AUTHORIZATION;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, later};
 use crate::error::{ConfigProblem, Error, ErrorKind};
 use crate::http::{check_url, transport_error};
 use crate::token::{Token, TokenSource};
@@ -32,6 +32,16 @@ pub const DEFAULT_REJECTION_TTL: Duration = Duration::from_secs(30);
 pub const DEFAULT_MIN_FORCED_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
 /// First wait before retrying a failed refresh while the cached token is still valid.
 pub const DEFAULT_REFRESH_RETRY_BACKOFF: Duration = Duration::from_secs(30);
+/// First wait after a failed fetch before another may start; it doubles with each failure in a
+/// row, up to [`DEFAULT_MAX_FAILURE_BACKOFF`], and a success resets it.
+pub const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait after failed fetches.
+pub const DEFAULT_MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest one fetch (one token acquisition, retries and all) may take.
+pub const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(30);
+/// A fetched token with less life left than this on arrival is not usable: it is refused as a
+/// malformed response, never cached, and the failure backoff applies.
+pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(1);
 /// The fraction of the soft window used as jitter.
 const SOFT_JITTER: f64 = 0.1;
 /// The longest time a `Retry-After` is remembered.
@@ -110,7 +120,7 @@ struct State {
     /// After a failed refresh with a valid token: no new attempt before this.
     next_attempt_at: Option<Instant>,
     failures_in_a_row: u32,
-    /// A remembered rejection or throttling, and until when.
+    /// The last failure, and until when it is returned without a new fetch.
     negative: Option<(Error, Instant)>,
     /// The newest token ever fetched, for sources that spend refresh tokens.
     last_token: Option<Token>,
@@ -132,6 +142,9 @@ struct Config {
     rejection_ttl: Duration,
     min_forced_refresh_interval: Duration,
     refresh_retry_backoff: Duration,
+    failure_backoff: Duration,
+    max_failure_backoff: Duration,
+    fetch_deadline: Duration,
     allow_plain_http: bool,
 }
 
@@ -144,6 +157,9 @@ impl Default for Config {
             rejection_ttl: DEFAULT_REJECTION_TTL,
             min_forced_refresh_interval: DEFAULT_MIN_FORCED_REFRESH_INTERVAL,
             refresh_retry_backoff: DEFAULT_REFRESH_RETRY_BACKOFF,
+            failure_backoff: DEFAULT_FAILURE_BACKOFF,
+            max_failure_backoff: DEFAULT_MAX_FAILURE_BACKOFF,
+            fetch_deadline: DEFAULT_FETCH_DEADLINE,
             allow_plain_http: false,
         }
     }
@@ -289,6 +305,29 @@ impl TokenCacheBuilder {
     /// it doubles on each failure (default 30 s).
     pub fn refresh_retry_backoff(mut self, backoff: Duration) -> Self {
         self.config.refresh_retry_backoff = backoff;
+        self
+    }
+
+    /// After a failed fetch, how long the failure is returned to callers at once before another
+    /// fetch may start (default 1 s); it doubles with each failure in a row, with jitter, up to
+    /// [`max_failure_backoff`](Self::max_failure_backoff), and a success resets it. A rejection
+    /// waits at least the [`rejection_ttl`](Self::rejection_ttl), throttling at least its
+    /// `Retry-After`.
+    pub fn failure_backoff(mut self, backoff: Duration) -> Self {
+        self.config.failure_backoff = backoff;
+        self
+    }
+
+    /// The longest wait after failed fetches (default 60 s).
+    pub fn max_failure_backoff(mut self, backoff: Duration) -> Self {
+        self.config.max_failure_backoff = backoff;
+        self
+    }
+
+    /// The longest one fetch may take, every request and wait of it included (default 30 s);
+    /// past it the fetch ends with a [`Timeout`](ErrorKind::Timeout) for every waiting caller.
+    pub fn fetch_deadline(mut self, deadline: Duration) -> Self {
+        self.config.fetch_deadline = deadline;
         self
     }
 
@@ -457,8 +496,25 @@ impl TokenCache {
         )?;
         let retry = request.try_clone();
         let token = self.token().await?;
+        let sent_at = self.shared.clock.now();
         let response = execute(&client, request, &token, vendor).await?;
-        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+        let status = response.status().as_u16();
+        if status != 401 && status != 403 {
+            return Ok(response);
+        }
+        let response = if self.shared.source.reads_refusals() {
+            let headers = response.headers().clone();
+            let body = crate::http::read_prefix(vendor, response, REFUSAL_BYTES).await?;
+            let seen = crate::HttpResponse::new(status, headers.clone(), body.clone(), sent_at)
+                .with_secrets(vec![token.access_token().clone()]);
+            if let Some(err) = self.shared.source.refusal(&seen) {
+                return Err(err);
+            }
+            rebuilt(status, headers, body)
+        } else {
+            response
+        };
+        if status == 403 {
             return Ok(response);
         }
         if !self.shared.source.can_renew() {
@@ -492,6 +548,12 @@ impl TokenCache {
         let vendor = self.shared.vendor;
         let token = self.token().await?;
         let response = http.send(vendor, &build(&token)).await?;
+        let source = &self.shared.source;
+        if matches!(response.status(), 401 | 403) && source.reads_refusals() {
+            if let Some(err) = source.refusal(&response) {
+                return Err(err);
+            }
+        }
         if response.status() != 401 {
             return Ok(response);
         }
@@ -544,6 +606,20 @@ impl TokenCache {
     }
 }
 
+/// How much of a refused API call's body is read when the source wants to see refusals.
+const REFUSAL_BYTES: usize = 16 * 1024;
+
+/// A response rebuilt from a status, headers and a body that was read already.
+fn rebuilt(status: u16, mut headers: reqwest::header::HeaderMap, body: Vec<u8>) -> reqwest::Response {
+    headers.remove(reqwest::header::CONTENT_LENGTH);
+    headers.remove(reqwest::header::TRANSFER_ENCODING);
+    let mut response = http::Response::new(body);
+    *response.status_mut() =
+        reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::UNAUTHORIZED);
+    *response.headers_mut() = headers;
+    reqwest::Response::from(response)
+}
+
 async fn execute(
     client: &reqwest::Client,
     mut request: reqwest::Request,
@@ -575,6 +651,20 @@ impl Shared {
     }
 
     async fn slow_path(self: Arc<Self>) -> Result<Token, Error> {
+        // A token that expired while its caller waited is not handed out: decide once more (a
+        // caller then joins or starts the next fetch, within the same limits as anyone).
+        for _ in 0..2 {
+            match self.clone().once().await {
+                Ok(token) if token.is_expired_at(self.clock.now()) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::new(self.vendor, ErrorKind::Timeout).with_source(std::io::Error::other(
+            "the fetched token expired before it could be handed out",
+        )))
+    }
+
+    async fn once(self: Arc<Self>) -> Result<Token, Error> {
         let now = self.clock.now();
         let next = {
             let mut state = self.lock_state();
@@ -676,11 +766,23 @@ impl Shared {
                 shared: &shared,
                 id,
             };
-            let result = shared
+            let fetch = shared
                 .source
                 .fetch(previous.as_ref())
-                .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor))
-                .await;
+                .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor));
+            let deadline = shared.config.fetch_deadline;
+            let result = match tokio::time::timeout(deadline, fetch).await {
+                Ok(result) => result.and_then(|token| shared.usable(token)),
+                Err(_) => Err(Error::new(shared.vendor, ErrorKind::Timeout).with_source(
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the token fetch took longer than its {} ms deadline",
+                            deadline.as_millis()
+                        ),
+                    ),
+                )),
+            };
             // The outcome is stored and the flight retired under one lock, before the result
             // is published: a caller arriving after this joins nothing stale.
             shared.finish_flight(id, &result);
@@ -732,26 +834,22 @@ impl Shared {
                 retire(&mut state);
                 state.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
                 state.last_error = Some(err.clone());
-                match err.kind() {
-                    ErrorKind::Rejected { .. } => {
-                        state.negative = Some((err.clone(), now + self.config.rejection_ttl));
-                    }
-                    ErrorKind::Throttled { retry_after } => {
-                        let wait = retry_after
-                            .unwrap_or(self.config.rejection_ttl)
-                            .min(MAX_THROTTLE);
-                        state.negative = Some((err.clone(), now + wait));
-                    }
-                    _ => {}
-                }
+                // Every failure is remembered: until the wait ends, callers without a valid
+                // token get it at once and no fetch starts.
+                let wait = failure_wait(
+                    &self.config,
+                    err.kind(),
+                    state.failures_in_a_row,
+                    crate::http::random_fraction(),
+                );
+                state.negative = Some((err.clone(), later(now, wait)));
                 let current = self.current();
                 match current.filter(|e| e.is_valid_at(now)) {
                     Some(entry) => {
-                        let exp = self
-                            .config
-                            .refresh_retry_backoff
-                            .saturating_mul(1 << (state.failures_in_a_row - 1).min(16));
-                        let mut at = now + exp;
+                        let exp = self.config.refresh_retry_backoff.saturating_mul(
+                            1u32 << (state.failures_in_a_row - 1).min(16),
+                        );
+                        let mut at = later(now, exp);
                         // Never later than the hard window (or, inside it, the expiry).
                         let limit = match entry.hard_at {
                             Some(hard) if now < hard => Some(hard),
@@ -768,28 +866,64 @@ impl Shared {
                             "token refresh failed; serving the cached token until it expires"
                         );
                     }
-                    None => {
-                        tracing::warn!(vendor = self.vendor, error = %err, "token fetch failed")
-                    }
+                    None => tracing::warn!(
+                        vendor = self.vendor,
+                        error = %err,
+                        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "token fetch failed"
+                    ),
                 }
             }
         }
     }
 
-    /// The windows of a new token.
+    /// `token` if it can be cached and handed out: sendable in a header, and with at least
+    /// [`MIN_TOKEN_LIFETIME`] left. Otherwise a malformed response of the source's vendor.
+    fn usable(&self, token: Token) -> Result<Token, Error> {
+        if token.authorization_value().is_err() {
+            return Err(Error::malformed(
+                self.vendor,
+                "the access token cannot be sent in an HTTP header",
+                None,
+            ));
+        }
+        let left = token
+            .expires_at()
+            .map(|at| at.saturating_duration_since(self.clock.now()));
+        if left.is_some_and(|left| left < MIN_TOKEN_LIFETIME) && self.source.can_renew() {
+            return Err(Error::malformed(
+                self.vendor,
+                format!(
+                    "the token had less than {} s to live when it arrived",
+                    MIN_TOKEN_LIFETIME.as_secs()
+                ),
+                None,
+            ));
+        }
+        Ok(token)
+    }
+
+    /// The windows of a new token. A token that cannot be renewed has none: it is served until
+    /// it expires, since fetching it again early would only return it again.
     fn entry_for(&self, token: Token) -> Entry {
-        let Some(lifetime) = token.lifetime() else {
+        let (Some(lifetime), Some(expires)) = (token.lifetime(), token.expires_at()) else {
             return Entry {
                 token,
                 soft_at: None,
                 hard_at: None,
             };
         };
+        if !self.source.can_renew() {
+            return Entry {
+                token,
+                soft_at: Some(expires),
+                hard_at: Some(expires),
+            };
+        }
         let (soft, hard) = windows(&self.config, lifetime, crate::http::random_fraction());
-        let expires = token.expires_at();
         Entry {
-            soft_at: expires.and_then(|e| e.checked_sub(soft)),
-            hard_at: expires.and_then(|e| e.checked_sub(hard)),
+            soft_at: Some(expires.checked_sub(soft).unwrap_or(expires)),
+            hard_at: Some(expires.checked_sub(hard).unwrap_or(expires)),
             token,
         }
     }
@@ -822,6 +956,28 @@ impl Shared {
         tracing::info!(vendor = self.vendor, "token invalidated");
         true
     }
+}
+
+/// How long a failure is remembered (no fetch, the error returned at once): the failure
+/// backoff doubling with each failure in a row (`failures` ≥ 1), up to its maximum, shortened by
+/// up to a fifth with `jitter` in `[0, 1)` so that a fleet spreads out; at least the rejection
+/// memory for a rejection, and at least the server's `Retry-After` (at most 15 minutes) for
+/// throttling.
+fn failure_wait(config: &Config, kind: &ErrorKind, failures: u32, jitter: f64) -> Duration {
+    let doubled = config
+        .failure_backoff
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(31))
+        .min(config.max_failure_backoff)
+        .min(crate::MAX_LIFETIME);
+    let backoff = doubled.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0));
+    let floor = match kind {
+        ErrorKind::Rejected { .. } => config.rejection_ttl,
+        ErrorKind::Throttled { retry_after } => retry_after
+            .unwrap_or(config.rejection_ttl)
+            .min(MAX_THROTTLE),
+        _ => Duration::ZERO,
+    };
+    backoff.max(floor)
 }
 
 /// How far before expiry the soft and hard windows open, for a token living `lifetime`.

@@ -25,13 +25,18 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn sleep(&self, duration: Duration) -> Sleep;
 }
 
-/// The real clock: [`Instant::now`], [`SystemTime::now`] and [`tokio::time::sleep`].
+/// The real clock: tokio's [`Instant::now`](tokio::time::Instant::now), [`SystemTime::now`]
+/// and [`tokio::time::sleep`].
+///
+/// Monotonic time is read through tokio, which is the standard library's clock unless tokio's
+/// `test-util` is on and the runtime's time is paused: then expiry, windows, backoff and
+/// deadlines follow the paused clock just as sleeps and timeouts do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Instant {
-        Instant::now()
+        tokio::time::Instant::now().into_std()
     }
 
     fn system_now(&self) -> SystemTime {
@@ -51,5 +56,30 @@ pub fn instant_from_system_time(clock: &dyn Clock, at: SystemTime) -> Option<Ins
     match at.duration_since(wall) {
         Ok(ahead) => now.checked_add(ahead),
         Err(behind) => now.checked_sub(behind.duration()),
+    }
+}
+
+/// `now + wait`, saturating: a wait too long for the platform's `Instant` ends 100 years from
+/// now (or as far as the platform allows), never panics.
+pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
+    let mut wait = wait.min(crate::MAX_LIFETIME);
+    loop {
+        if let Some(at) = now.checked_add(wait) {
+            return at;
+        }
+        wait /= 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_saturates() {
+        let now = Instant::now();
+        assert_eq!(later(now, Duration::ZERO), now);
+        assert_eq!(later(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        assert!(later(now, Duration::MAX) >= now + Duration::from_secs(365 * 24 * 3600));
     }
 }

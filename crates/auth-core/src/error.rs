@@ -122,6 +122,81 @@ pub enum ErrorKind {
     },
 }
 
+/// The most characters an error keeps of any text it carries (a description, an excerpt, a
+/// header value, an identity); longer texts are cut and end with `…`.
+pub const MAX_TEXT_CHARS: usize = 256;
+
+/// `text` cut to [`MAX_TEXT_CHARS`] characters, control characters replaced by spaces.
+pub(crate) fn bound(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(MAX_TEXT_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().nth(MAX_TEXT_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+impl ErrorKind {
+    fn bounded(self) -> Self {
+        let b = |s: String| bound(&s);
+        let ob = |s: Option<String>| s.map(b);
+        match self {
+            ErrorKind::Rejected {
+                status,
+                code,
+                description,
+            } => ErrorKind::Rejected {
+                status,
+                code: ob(code),
+                description: ob(description),
+            },
+            ErrorKind::Forbidden {
+                status,
+                code,
+                description,
+            } => ErrorKind::Forbidden {
+                status,
+                code: ob(code),
+                description: ob(description),
+            },
+            ErrorKind::UnexpectedStatus {
+                status,
+                code,
+                description,
+                excerpt,
+            } => ErrorKind::UnexpectedStatus {
+                status,
+                code: ob(code),
+                description: ob(description),
+                excerpt: b(excerpt),
+            },
+            ErrorKind::MalformedResponse { what, content_type } => ErrorKind::MalformedResponse {
+                what: b(what),
+                content_type: ob(content_type),
+            },
+            ErrorKind::IdentityMismatch { expected, actual } => ErrorKind::IdentityMismatch {
+                expected: b(expected),
+                actual: b(actual),
+            },
+            ErrorKind::TokenRevoked { description } => ErrorKind::TokenRevoked {
+                description: ob(description),
+            },
+            ErrorKind::Configuration { setting, problem } => ErrorKind::Configuration {
+                setting: b(setting),
+                problem: match problem {
+                    ConfigProblem::Invalid(why) => ConfigProblem::Invalid(b(why)),
+                    ConfigProblem::Conflict(why) => ConfigProblem::Conflict(b(why)),
+                    other => other,
+                },
+            },
+            other => other,
+        }
+    }
+}
+
 /// What is wrong with a setting; see [`ErrorKind::Configuration`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -138,12 +213,28 @@ pub enum ConfigProblem {
 
 impl Error {
     /// An error of `kind` concerning `vendor` (a short lower-case name such as `"p21"`).
+    ///
+    /// Every text in `kind` may come from a server, so each is bounded here, whoever built it:
+    /// cut to [`MAX_TEXT_CHARS`] characters (with `…`), control characters (line breaks that
+    /// could forge log lines among them) replaced by spaces.
+    ///
+    /// ```
+    /// use auth_core::{Error, ErrorKind, MAX_TEXT_CHARS};
+    ///
+    /// let err = Error::new("v", ErrorKind::IdentityMismatch {
+    ///     expected: "-->r_1".into(),
+    ///     actual: "x\n".repeat(10_000),
+    /// });
+    /// let ErrorKind::IdentityMismatch { actual, .. } = err.kind() else { unreachable!() };
+    /// assert_eq!(actual.chars().count(), MAX_TEXT_CHARS + 1);
+    /// assert!(!err.to_string().contains('\n'));
+    /// ```
     #[must_use]
     pub fn new(vendor: &'static str, kind: ErrorKind) -> Self {
         Self {
             inner: Arc::new(Inner {
                 vendor,
-                kind,
+                kind: kind.bounded(),
                 hint: None,
                 source: None,
             }),

@@ -14,12 +14,15 @@ use reqwest::{Method, Url};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{ConfigProblem, Error, ErrorKind, is_transient_code, is_transient_status};
+use crate::scrub::{scrub, scrub_bytes};
 use crate::secret::{REDACTED, Secret};
 
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default timeout for a whole request, body included.
+/// Default timeout for one attempt of a request, body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default deadline of one [`HttpClient::send`], across its attempts and waits.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 /// Default cap on a response body: 64 KiB. Token responses are a few hundred bytes.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// How many characters of an unexpected body an error keeps.
@@ -57,7 +60,18 @@ pub struct HttpRequest {
     url: Url,
     headers: HeaderMap,
     body: Vec<u8>,
+    json: Option<serde_json::Map<String, serde_json::Value>>,
     secrets: Vec<Secret>,
+    /// Why the request cannot be sent as described (a header that could not be set): reported by
+    /// [`HttpClient::send`] instead of sending a request with a part silently missing.
+    problem: Option<Problem>,
+}
+
+#[derive(Clone, Debug)]
+enum Problem {
+    HeaderName(String),
+    HeaderValue(String),
+    Token,
 }
 
 impl HttpRequest {
@@ -68,7 +82,9 @@ impl HttpRequest {
             url,
             headers: HeaderMap::new(),
             body: Vec::new(),
+            json: None,
             secrets: Vec::new(),
+            problem: None,
         }
     }
 
@@ -82,29 +98,52 @@ impl HttpRequest {
         Self::new(Method::GET, url)
     }
 
-    /// Adds a header. Invalid names or values are dropped: vendor crates add only constant
-    /// names and values they have checked.
-    pub fn header(mut self, name: &'static str, value: &str) -> Self {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            self.headers.append(HeaderName::from_static(name), value);
+    /// Adds a header. A name or value that HTTP cannot carry is not sent, and neither is the
+    /// request: [`HttpClient::send`] then fails with a configuration error naming the header.
+    pub fn header(self, name: &str, value: &str) -> Self {
+        match HeaderValue::from_str(value) {
+            Ok(value) => self.append(name, value),
+            Err(_) => self.fail(Problem::HeaderValue(name.to_owned())),
         }
-        self
     }
 
     /// Adds a header carrying a secret: marked sensitive, and the secret remembered for scrubbing.
-    /// A secret that is not a valid header value is not sent; sending then fails at the server.
-    pub fn secret_header(mut self, name: &'static str, secret: &Secret) -> Self {
-        if let Ok(mut value) = HeaderValue::from_str(secret.expose_secret()) {
-            value.set_sensitive(true);
-            self.headers.append(HeaderName::from_static(name), value);
+    /// A secret that HTTP cannot carry in a header fails the request as [`header`](Self::header)
+    /// does (the error names the header, never the value).
+    pub fn secret_header(self, name: &str, secret: &Secret) -> Self {
+        let this = self.remember(secret);
+        match HeaderValue::from_str(secret.expose_secret()) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                this.append(name, value)
+            }
+            Err(_) => this.fail(Problem::HeaderValue(name.to_owned())),
         }
-        self.remember(secret)
     }
 
-    /// Adds `Authorization: Bearer <token>`, marked sensitive.
+    fn append(mut self, name: &str, value: HeaderValue) -> Self {
+        match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(name) => {
+                self.headers.append(name, value);
+                self
+            }
+            Err(_) => self.fail(Problem::HeaderName(name.to_owned())),
+        }
+    }
+
+    fn fail(mut self, problem: Problem) -> Self {
+        self.problem.get_or_insert(problem);
+        self
+    }
+
+    /// Adds `Authorization: Bearer <token>`, marked sensitive. A token that cannot travel in a
+    /// header fails the request as a malformed token when it is sent; it is never dropped.
     pub fn bearer(mut self, token: &crate::Token) -> Self {
-        if let Ok(value) = token.authorization_value() {
-            self.headers.insert(header::AUTHORIZATION, value);
+        match token.authorization_value() {
+            Ok(value) => {
+                self.headers.insert(header::AUTHORIZATION, value);
+            }
+            Err(_) => self.problem = Some(Problem::Token),
         }
         self.remember(token.access_token())
     }
@@ -114,11 +153,15 @@ impl HttpRequest {
     pub fn basic_auth(mut self, client_id: &str, client_secret: &Secret) -> Self {
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         let pair = format!("{}:{}", enc(client_id), enc(client_secret.expose_secret()));
-        let mut value = HeaderValue::try_from(format!("Basic {}", base64(pair.as_bytes())))
-            .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
-        value.set_sensitive(true);
-        self.headers.insert(header::AUTHORIZATION, value);
-        self.remember(client_secret)
+        let encoded = Secret::new(base64(pair.as_bytes()));
+        // Base64 is always a valid header value.
+        if let Ok(mut value) = HeaderValue::try_from(format!("Basic {}", encoded.expose_secret()))
+        {
+            value.set_sensitive(true);
+            self.headers.insert(header::AUTHORIZATION, value);
+        }
+        // The encoded pair is as secret as the secret: a server echoing the header shows it.
+        self.remember(client_secret).remember(&encoded)
     }
 
     /// Appends form fields (`application/x-www-form-urlencoded`, every reserved character
@@ -150,14 +193,37 @@ impl HttpRequest {
         self.body.extend_from_slice(pair.as_bytes());
     }
 
-    /// Sets a JSON body and `Content-Type: application/json`. Secrets inside must also be passed
-    /// to [`remember`](Self::remember).
-    pub fn json(mut self, body: &serde_json::Value) -> Self {
+    /// Sets field `name` of a JSON object body (and `Content-Type: application/json`). Fields
+    /// are written in name order. Secrets go in with [`json_secret`](Self::json_secret), which
+    /// remembers them: a JSON body has no other way in.
+    pub fn json_field(self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.set_json(name, value.into())
+    }
+
+    /// Sets field `name` of a JSON object body to a secret, remembered for scrubbing.
+    ///
+    /// ```
+    /// use auth_core::{HttpRequest, Secret};
+    ///
+    /// let url = "https://erp.example.com/api/token".parse().unwrap();
+    /// let req = HttpRequest::post(url)
+    ///     .json_field("username", "api")
+    ///     .json_secret("password", &Secret::new("p\"w"));
+    /// assert_eq!(req.body(), br#"{"password":"p\"w","username":"api"}"#);
+    /// ```
+    pub fn json_secret(self, name: &str, secret: &Secret) -> Self {
+        self.remember(secret)
+            .set_json(name, secret.expose_secret().into())
+    }
+
+    fn set_json(mut self, name: &str, value: serde_json::Value) -> Self {
         self.headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        self.body = body.to_string().into_bytes();
+        let map = self.json.get_or_insert_with(serde_json::Map::new);
+        map.insert(name.to_owned(), value);
+        self.body = serde_json::to_vec(map).unwrap_or_default();
         self
     }
 
@@ -237,6 +303,13 @@ impl HttpResponse {
         }
     }
 
+    /// The same response, knowing the secrets its request carried (scrubbed from its errors).
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: Vec<Secret>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
     /// The HTTP status code.
     #[must_use]
     pub fn status(&self) -> u16 {
@@ -273,6 +346,25 @@ impl HttpResponse {
         self.headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
+    }
+
+    /// A malformed-response error saying `what` was wrong, with this response's content type
+    /// (scrubbed of the request's secrets and cut short). `what` must not quote the body.
+    #[must_use]
+    pub fn malformed(&self, vendor: &'static str, what: impl Into<String>) -> Error {
+        let content_type = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| scrub_bytes(v.as_bytes(), &self.secrets));
+        Error::malformed(vendor, what, content_type.as_deref())
+    }
+
+    /// The server's `Date` header, if it has a valid one: the server's own clock, against
+    /// which its absolute expiry dates are judged.
+    #[must_use]
+    pub fn date(&self) -> Option<std::time::SystemTime> {
+        let value = self.headers.get(header::DATE)?.to_str().ok()?;
+        httpdate::parse_http_date(value.trim()).ok()
     }
 
     /// The body without a UTF-8 byte-order mark, as text (invalid UTF-8 replaced).
@@ -394,9 +486,9 @@ impl ErrorBody {
     #[must_use]
     pub fn parse(content_type: Option<&str>, body: &[u8], secrets: &[Secret]) -> Self {
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
-        // Scrub the whole body before anything is parsed or cut, so that no secret survives
-        // in part at a cut; the parsed fields are scrubbed again below (JSON escapes decode).
-        let text = scrub(&String::from_utf8_lossy(body), secrets);
+        // Scrub the whole body, as bytes, before anything is decoded, parsed or cut, so that no
+        // secret survives in part at a cut; the parsed fields are scrubbed again below.
+        let text = scrub_bytes(body, secrets);
         let trimmed = text.trim();
         let mut out = ErrorBody::default();
         if trimmed.is_empty() {
@@ -490,30 +582,21 @@ pub fn parse_oauth_token(
         return Err(response.to_error(vendor));
     }
     let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(response.text().trim()).map_err(|_| {
-            Error::malformed(
-                vendor,
-                "the response is not a JSON object",
-                response.content_type(),
-            )
-        })?;
+        serde_json::from_str(response.text().trim())
+            .map_err(|_| response.malformed(vendor, "the response is not a JSON object"))?;
     let text = |key: &str| {
         map.get(key)
             .and_then(serde_json::Value::as_str)
             .filter(|v| !v.is_empty())
     };
-    let access = text("access_token").ok_or_else(|| {
-        Error::malformed(
-            vendor,
-            "the response has no access_token",
-            response.content_type(),
-        )
-    })?;
+    let access = text("access_token")
+        .ok_or_else(|| response.malformed(vendor, "the response has no access_token"))?;
+    let access = access_token(vendor, response, access)?;
     let lifetime = map
         .get("expires_in")
         .and_then(crate::lifetime_from_json)
         .unwrap_or(default_lifetime);
-    let mut token = crate::Token::builder(Secret::new(access))
+    let mut token = crate::Token::builder(access)
         .token_type(text("token_type").unwrap_or("Bearer"))
         .lifetime(response.sent_at(), Some(lifetime))
         .refresh_token(text("refresh_token").map(Secret::new));
@@ -521,6 +604,82 @@ pub fn parse_oauth_token(
         token = token.scope(scope);
     }
     Ok(token.build())
+}
+
+/// The access token of a token response, checked to be usable as `Authorization: Bearer`:
+/// surrounding white space is trimmed, and a token that is empty, or has white space or control
+/// characters inside (CR, LF, NUL...), is a malformed response of `vendor`. Such a token could
+/// not be sent, so it is refused before anything caches it.
+///
+/// ```
+/// use std::time::Instant;
+/// use auth_core::{HttpResponse, access_token};
+///
+/// let resp = HttpResponse::new(200, Default::default(), "", Instant::now());
+/// assert!(access_token("example", &resp, " eyJ.abc.def\n").is_ok());
+/// for bad in ["", "   ", "a\r\nSet-Cookie: x", "a\0b", "a b"] {
+///     let err = access_token("example", &resp, bad).unwrap_err();
+///     assert_eq!(err.vendor(), "example");
+/// }
+/// ```
+pub fn access_token(
+    vendor: &'static str,
+    response: &HttpResponse,
+    raw: &str,
+) -> Result<Secret, Error> {
+    let token = raw.trim();
+    if token.is_empty() {
+        return Err(response.malformed(vendor, "the access token is empty"));
+    }
+    if token
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(response.malformed(
+            vendor,
+            "the access token has white space or control characters and cannot be sent in an HTTP header",
+        ));
+    }
+    Ok(Secret::new(token))
+}
+
+/// The lifetime of a token whose server gave an absolute expiry date, measured from when the
+/// request was sent.
+///
+/// The date is judged on the server's own clock when the response says what time it was there
+/// (`issued`, the server's issue date, else its `Date` header), so that a skewed clock on either
+/// side does not shorten or lengthen the token; otherwise on `clock`. An expiry at or before the
+/// issue time is a malformed response: the token was dead on arrival.
+///
+/// ```
+/// use std::time::{Duration, Instant, SystemTime};
+/// use auth_core::{HttpResponse, SystemClock, lifetime_until};
+///
+/// let resp = HttpResponse::new(200, Default::default(), "", Instant::now());
+/// let issued = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+/// let expires = issued + Duration::from_secs(1_800);
+/// let lifetime = lifetime_until("example", &resp, expires, Some(issued), &SystemClock);
+/// assert_eq!(lifetime.unwrap(), Duration::from_secs(1_800));
+/// assert!(lifetime_until("example", &resp, issued, Some(issued), &SystemClock).is_err());
+/// ```
+pub fn lifetime_until(
+    vendor: &'static str,
+    response: &HttpResponse,
+    expires: std::time::SystemTime,
+    issued: Option<std::time::SystemTime>,
+    clock: &dyn Clock,
+) -> Result<Duration, Error> {
+    let lifetime = match issued.or_else(|| response.date()) {
+        Some(server_now) => expires.duration_since(server_now).ok(),
+        None => crate::instant_from_system_time(clock, expires)
+            .map(|at| at.saturating_duration_since(response.sent_at())),
+    };
+    lifetime.filter(|l| !l.is_zero()).ok_or_else(|| {
+        response.malformed(
+            vendor,
+            "the token's expiry date is not after its issue time (compare the server's clock with this host's)",
+        )
+    })
 }
 
 /// Whether `code` is one of the token-endpoint error codes of RFC 6749 §5.2 (compared
@@ -538,28 +697,6 @@ pub fn is_oauth_token_error(code: &str) -> bool {
     ]
     .iter()
     .any(|c| code.eq_ignore_ascii_case(c))
-}
-
-/// Replaces every occurrence of each secret (raw, form-encoded and JSON-escaped) with
-/// `[redacted]`.
-#[must_use]
-pub fn scrub(text: &str, secrets: &[Secret]) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets {
-        let raw = secret.expose_secret();
-        if raw.is_empty() {
-            continue;
-        }
-        let form: String = form_urlencoded::byte_serialize(raw.as_bytes()).collect();
-        let json = serde_json::to_string(raw).unwrap_or_default();
-        let json = json.trim_matches('"');
-        for variant in [raw, form.as_str(), json] {
-            if !variant.is_empty() && out.contains(variant) {
-                out = out.replace(variant, REDACTED);
-            }
-        }
-    }
-    out
 }
 
 fn strip_tags(html: &str) -> String {
@@ -712,6 +849,7 @@ pub struct HttpClient {
 struct HttpInner {
     client: reqwest::Client,
     timeout: Duration,
+    deadline: Duration,
     max_response_bytes: usize,
     retry: RetryPolicy,
     allow_plain_http: bool,
@@ -722,6 +860,7 @@ impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
             .field("timeout", &self.inner.timeout)
+            .field("deadline", &self.inner.deadline)
             .field("max_response_bytes", &self.inner.max_response_bytes)
             .field("retry", &self.inner.retry)
             .field("allow_plain_http", &self.inner.allow_plain_http)
@@ -730,56 +869,89 @@ impl fmt::Debug for HttpClient {
 }
 
 /// Builds an [`HttpClient`]; see [`HttpClient::builder`].
-#[derive(Debug)]
+///
+/// There is deliberately no way to hand in a `reqwest::Client` built elsewhere: its redirect
+/// policy would decide where a token request body goes, and a `307` to another origin would
+/// carry the password there. What such a client is usually built for is here instead: a
+/// [`proxy`](Self::proxy), extra [root certificates](Self::add_root_certificates_pem), a client
+/// [identity](Self::identity_pem) for mutual TLS, and the choice of the
+/// [platform verifier](Self::platform_verifier).
 #[must_use]
 pub struct HttpClientBuilder {
-    client: Option<reqwest::Client>,
     connect_timeout: Duration,
     timeout: Duration,
+    deadline: Duration,
     max_response_bytes: usize,
     retry: RetryPolicy,
     allow_plain_http: bool,
     accept_invalid_certs: bool,
     http1_only: bool,
     user_agent: Option<String>,
+    proxies: Vec<reqwest::Proxy>,
+    root_certificates: Vec<Vec<u8>>,
+    platform_verifier: bool,
+    identity: Option<Secret>,
     clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClientBuilder")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("retry", &self.retry)
+            .field("allow_plain_http", &self.allow_plain_http)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("http1_only", &self.http1_only)
+            .field("proxies", &self.proxies.len())
+            .field("root_certificates", &self.root_certificates.len())
+            .field("platform_verifier", &self.platform_verifier)
+            .field("identity", &self.identity.as_ref().map(|_| REDACTED))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for HttpClientBuilder {
     fn default() -> Self {
         Self {
-            client: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
+            deadline: DEFAULT_DEADLINE,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             retry: RetryPolicy::default(),
             allow_plain_http: false,
             accept_invalid_certs: false,
             http1_only: false,
             user_agent: None,
+            proxies: Vec::new(),
+            root_certificates: Vec::new(),
+            platform_verifier: true,
+            identity: None,
             clock: Arc::new(SystemClock),
         }
     }
 }
 
 impl HttpClientBuilder {
-    /// Sends through the caller's own `reqwest::Client` (connection pool, proxy, TLS roots).
-    /// The request timeout is still applied to each request; connect timeout, certificate and
-    /// HTTP-version settings are then the caller's.
-    pub fn client(mut self, client: reqwest::Client) -> Self {
-        self.client = Some(client);
-        self
-    }
-
     /// Connect timeout (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
 
-    /// Timeout for one whole request, response body included (default 30 s).
+    /// Timeout for one attempt, response body included (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The longest one [`send`](HttpClient::send) takes, across its attempts, backoff and
+    /// `Retry-After` waits (default 30 s). An attempt is cut short to fit, and a wait that would
+    /// end past it is not started: the last outcome is returned instead.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
         self
     }
 
@@ -792,6 +964,43 @@ impl HttpClientBuilder {
     /// How transient failures are retried.
     pub fn retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Sends through a proxy (`reqwest::Proxy::https("http://proxy:3128")`, with
+    /// `basic_auth` if it needs it). Call it again for more proxies; the first that matches a
+    /// request's URL is used. Without it, no proxy is used (the environment is not read).
+    pub fn proxy(mut self, proxy: reqwest::Proxy) -> Self {
+        self.proxies.push(proxy);
+        self
+    }
+
+    /// Trusts the certificates in `pem` (one or more `-----BEGIN CERTIFICATE-----` blocks) as
+    /// roots, for a private CA or a test tenant's self-signed certificate, in addition to the
+    /// platform's roots (or instead of them, with [`platform_verifier(false)`](Self::platform_verifier)).
+    /// A PEM that does not parse fails [`build`](Self::build).
+    ///
+    /// Prefer this to [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs): it
+    /// trusts one certificate, not every certificate.
+    pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// Verifies server certificates with the platform's verifier and trust store (the default:
+    /// the operating system's certificate store and revocation checks, through
+    /// `rustls-platform-verifier` or the native TLS library). With `false`, only the roots added
+    /// with [`add_root_certificates_pem`](Self::add_root_certificates_pem) are trusted.
+    pub fn platform_verifier(mut self, enabled: bool) -> Self {
+        self.platform_verifier = enabled;
+        self
+    }
+
+    /// Presents a client certificate (mutual TLS): `pem` holds the certificate chain and its
+    /// PKCS #8 private key as PEM blocks. It is kept as a [`Secret`]; a PEM that does not parse
+    /// fails [`build`](Self::build) without quoting it.
+    pub fn identity_pem(mut self, pem: Secret) -> Self {
+        self.identity = Some(pem);
         self
     }
 
@@ -821,46 +1030,164 @@ impl HttpClientBuilder {
         self
     }
 
-    /// The clock used for backoff sleeps and `Retry-After` dates (default: the real one).
+    /// The clock used for backoff sleeps, the deadline and `Retry-After` dates (default: the
+    /// real one).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
     }
 
     /// Builds the client.
+    ///
+    /// # Errors
+    /// A configuration error if a root certificate or the identity does not parse, if TLS
+    /// settings were given to a build without a TLS feature, or if the TLS backend cannot be
+    /// set up.
     pub fn build(self) -> Result<HttpClient, Error> {
-        let client = match self.client {
-            Some(client) => client,
-            None => {
-                install_crypto_provider();
-                let agent = self
-                    .user_agent
-                    .unwrap_or_else(|| concat!("auth-core/", env!("CARGO_PKG_VERSION")).to_owned());
-                let mut builder = reqwest::Client::builder()
-                    .connect_timeout(self.connect_timeout)
-                    .timeout(self.timeout)
-                    .user_agent(agent)
-                    .redirect(same_origin_redirects())
-                    .danger_accept_invalid_certs(self.accept_invalid_certs);
-                if self.http1_only {
-                    builder = builder.http1_only();
-                }
-                builder.build().map_err(|e| {
-                    Error::config(VENDOR, "http client", ConfigProblem::Invalid(e.to_string()))
-                        .with_source(e.without_url())
-                })?
-            }
-        };
+        install_crypto_provider();
+        let agent = self
+            .user_agent
+            .unwrap_or_else(|| concat!("auth-core/", env!("CARGO_PKG_VERSION")).to_owned());
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .user_agent(agent)
+            .redirect(same_origin_redirects())
+            .no_proxy();
+        for proxy in self.proxies {
+            builder = builder.proxy(proxy);
+        }
+        builder = tls::configure(
+            builder,
+            &self.root_certificates,
+            self.platform_verifier,
+            self.identity.as_ref(),
+            self.accept_invalid_certs,
+        )?;
+        if self.http1_only {
+            builder = builder.http1_only();
+        }
+        let client = builder.build().map_err(|e| {
+            Error::config(
+                VENDOR,
+                "http client",
+                ConfigProblem::Invalid("the HTTP client could not be built".into()),
+            )
+            .with_source(e.without_url())
+        })?;
         Ok(HttpClient {
             inner: Arc::new(HttpInner {
                 client,
                 timeout: self.timeout,
+                deadline: self.deadline,
                 max_response_bytes: self.max_response_bytes,
                 retry: self.retry,
                 allow_plain_http: self.allow_plain_http,
                 clock: self.clock,
             }),
         })
+    }
+}
+
+/// The TLS settings, with each backend's way of reading PEM.
+mod tls {
+    use super::{ConfigProblem, Error, Secret, VENDOR};
+
+    fn invalid(setting: &str, why: &str) -> Error {
+        Error::config(VENDOR, setting, ConfigProblem::Invalid(why.into()))
+    }
+
+    #[cfg(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc-rs",
+        feature = "native-tls"
+    ))]
+    pub(super) fn configure(
+        mut builder: reqwest::ClientBuilder,
+        roots: &[Vec<u8>],
+        platform_verifier: bool,
+        identity: Option<&Secret>,
+        accept_invalid_certs: bool,
+    ) -> Result<reqwest::ClientBuilder, Error> {
+        let mut certificates = Vec::new();
+        for pem in roots {
+            let parsed = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    invalid(
+                        "root certificates",
+                        "not one or more PEM certificates (-----BEGIN CERTIFICATE-----)",
+                    )
+                })?;
+            certificates.extend(parsed);
+        }
+        builder = if platform_verifier {
+            builder.tls_certs_merge(certificates)
+        } else {
+            builder.tls_certs_only(certificates)
+        };
+        if let Some(pem) = identity {
+            builder = builder.identity(identity_from_pem(pem.expose_secret().as_bytes())?);
+        }
+        Ok(builder.tls_danger_accept_invalid_certs(accept_invalid_certs))
+    }
+
+    #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc-rs"))]
+    fn identity_from_pem(pem: &[u8]) -> Result<reqwest::Identity, Error> {
+        reqwest::Identity::from_pem(pem)
+            .map_err(|_| invalid("identity", "not a PEM certificate chain with its private key"))
+    }
+
+    #[cfg(all(
+        feature = "native-tls",
+        not(any(feature = "rustls-ring", feature = "rustls-aws-lc-rs"))
+    ))]
+    fn identity_from_pem(pem: &[u8]) -> Result<reqwest::Identity, Error> {
+        // The native backend wants the certificates and the key apart.
+        let text = std::str::from_utf8(pem)
+            .map_err(|_| invalid("identity", "the PEM is not text"))?;
+        let (mut certs, mut key) = (String::new(), String::new());
+        let mut block: Option<&mut String> = None;
+        for line in text.lines() {
+            if line.starts_with("-----BEGIN ") {
+                block = Some(if line.contains("PRIVATE KEY") {
+                    &mut key
+                } else {
+                    &mut certs
+                });
+            }
+            if let Some(into) = block.as_deref_mut() {
+                into.push_str(line);
+                into.push('\n');
+            }
+            if line.starts_with("-----END ") {
+                block = None;
+            }
+        }
+        let key = Secret::new(key);
+        reqwest::Identity::from_pkcs8_pem(certs.as_bytes(), key.expose_secret().as_bytes())
+            .map_err(|_| invalid("identity", "not a PEM certificate chain with its PKCS #8 key"))
+    }
+
+    #[cfg(not(any(
+        feature = "rustls-ring",
+        feature = "rustls-aws-lc-rs",
+        feature = "native-tls"
+    )))]
+    pub(super) fn configure(
+        builder: reqwest::ClientBuilder,
+        roots: &[Vec<u8>],
+        _platform_verifier: bool,
+        identity: Option<&Secret>,
+        accept_invalid_certs: bool,
+    ) -> Result<reqwest::ClientBuilder, Error> {
+        if roots.is_empty() && identity.is_none() && !accept_invalid_certs {
+            return Ok(builder);
+        }
+        Err(invalid(
+            "tls",
+            "this build has no TLS feature (rustls-ring, rustls-aws-lc-rs or native-tls)",
+        ))
     }
 }
 
@@ -977,29 +1304,46 @@ impl HttpClient {
         request: &HttpRequest,
     ) -> Result<HttpResponse, Error> {
         self.check_url(vendor, "request URL", &request.url)?;
+        if let Some(problem) = &request.problem {
+            return Err(problem.to_error(vendor));
+        }
+        let clock = &self.inner.clock;
+        let deadline = crate::clock::later(clock.now(), self.inner.deadline);
         let retry = &self.inner.retry;
         let mut attempt = 1;
         loop {
-            let outcome = self.send_once(vendor, request).await;
+            let remaining = deadline.saturating_duration_since(clock.now());
+            if remaining.is_zero() {
+                return Err(deadline_passed(vendor, self.inner.deadline));
+            }
+            let outcome = self
+                .send_once(vendor, request, self.inner.timeout.min(remaining))
+                .await;
             let wait = match &outcome {
                 _ if attempt >= retry.attempts() => None,
                 Ok(resp) => self.retry_wait(resp, attempt),
                 Err(err) if err.is_retryable() => Some(retry.backoff(attempt)),
                 Err(_) => None,
             };
-            match wait {
-                Some(wait) => {
-                    tracing::debug!(
-                        vendor,
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "transient failure, retrying"
-                    );
-                    self.inner.clock.sleep(wait).await;
-                    attempt += 1;
-                }
-                None => return outcome,
+            let Some(wait) = wait else {
+                return outcome;
+            };
+            if wait >= deadline.saturating_duration_since(clock.now()) {
+                tracing::debug!(
+                    vendor,
+                    attempt,
+                    "transient failure; no time left before the deadline to retry"
+                );
+                return outcome;
             }
+            tracing::debug!(
+                vendor,
+                attempt,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "transient failure, retrying"
+            );
+            clock.sleep(wait).await;
+            attempt += 1;
         }
     }
 
@@ -1027,6 +1371,7 @@ impl HttpClient {
         &self,
         vendor: &'static str,
         request: &HttpRequest,
+        timeout: Duration,
     ) -> Result<HttpResponse, Error> {
         let sent_at = self.inner.clock.now();
         let response = self
@@ -1035,7 +1380,7 @@ impl HttpClient {
             .request(request.method.clone(), request.url.clone())
             .headers(request.headers.clone())
             .body(request.body.clone())
-            .timeout(self.inner.timeout)
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| transport_error(vendor, e))?;
@@ -1144,6 +1489,38 @@ pub fn check_url(
     }
 }
 
+impl Problem {
+    fn to_error(&self, vendor: &'static str) -> Error {
+        match self {
+            Problem::HeaderName(name) => Error::config(
+                vendor,
+                format!("request header {name:?}"),
+                ConfigProblem::Invalid("not a valid HTTP header name".into()),
+            ),
+            Problem::HeaderValue(name) => Error::config(
+                vendor,
+                format!("request header {name:?}"),
+                ConfigProblem::Invalid(
+                    "its value cannot be sent in an HTTP header (control characters or line breaks)"
+                        .into(),
+                ),
+            ),
+            Problem::Token => Error::malformed(
+                vendor,
+                "the access token cannot be sent in an HTTP header",
+                None,
+            ),
+        }
+    }
+}
+
+fn deadline_passed(vendor: &'static str, deadline: Duration) -> Error {
+    Error::new(vendor, ErrorKind::Timeout).with_source(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("the {} ms deadline passed", deadline.as_millis()),
+    ))
+}
+
 /// Maps a reqwest error to a transport or timeout error, without the URL.
 pub(crate) fn transport_error(vendor: &'static str, e: reqwest::Error) -> Error {
     let kind = if e.is_timeout() {
@@ -1189,6 +1566,28 @@ pub(crate) async fn read_capped(
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Reads at most `max` bytes of a response body and drops the rest (for refusals, whose start
+/// is all that is needed).
+pub(crate) async fn read_prefix(
+    vendor: &'static str,
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(vendor, e))?
+    {
+        let room = max - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == max {
+            break;
+        }
     }
     Ok(body)
 }

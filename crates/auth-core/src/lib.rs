@@ -7,6 +7,7 @@ mod clock;
 mod env;
 mod error;
 mod http;
+mod scrub;
 mod secret;
 mod token;
 
@@ -21,13 +22,16 @@ pub use cache::{
 };
 pub use clock::{Clock, Sleep, SystemClock, instant_from_system_time};
 pub use env::{EnvLookup, optional_var, process as process_env, required_var};
-pub use error::{ConfigProblem, Error, ErrorKind, Result, is_transient_code, is_transient_status};
-pub use http::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, ErrorBody, HttpClient,
-    HttpClientBuilder, HttpRequest, HttpResponse, RetryPolicy, check_url, endpoint,
-    install_crypto_provider, is_loopback, is_oauth_token_error, parse_base_url, parse_oauth_token,
-    required_base_url, scrub,
+pub use error::{
+    ConfigProblem, Error, ErrorKind, MAX_TEXT_CHARS, Result, is_transient_code, is_transient_status,
 };
+pub use http::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
+    ErrorBody, HttpClient, HttpClientBuilder, HttpRequest, HttpResponse, RetryPolicy, access_token,
+    check_url, endpoint, install_crypto_provider, is_loopback, is_oauth_token_error, parse_base_url,
+    lifetime_until, parse_oauth_token, required_base_url,
+};
+pub use scrub::{scrub, scrub_bytes};
 pub use reqwest;
 pub use secret::{REDACTED, Secret};
 pub use token::{

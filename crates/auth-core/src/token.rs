@@ -352,6 +352,22 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
     fn can_renew(&self) -> bool {
         true
     }
+
+    /// Whether [`refusal`](Self::refusal) wants to read API calls' refusals. Only then does
+    /// [`TokenCache::send`](crate::TokenCache::send) read the body of a 401 or 403 (within a
+    /// small cap) before deciding what it means.
+    fn reads_refusals(&self) -> bool {
+        false
+    }
+
+    /// What a refusal of an API call (a 401 or 403, body read) really means, when the vendor
+    /// knows better than the status: `Some(error)` is returned to the caller as it is, with no
+    /// new token fetched (a missing permission that a new session would not cure); `None` (the
+    /// default) lets a 401 invalidate the token and retry once. Called only when
+    /// [`reads_refusals`](Self::reads_refusals) is true.
+    fn refusal(&self, _response: &crate::HttpResponse) -> Option<crate::Error> {
+        None
+    }
 }
 
 /// A token that is given, not fetched (a personal access token created in a console).

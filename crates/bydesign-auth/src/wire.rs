@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use auth_core::{
-    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, instant_from_system_time,
-    lifetime_from_json,
+    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, access_token,
+    lifetime_from_json, lifetime_until,
 };
 use reqwest::Url;
 use serde_json::{Map, Value};
@@ -88,26 +88,17 @@ pub fn parse_token_response(
     if !response.is_success() {
         return Err(response.to_error(VENDOR));
     }
-    let map: Map<String, Value> = serde_json::from_str(response.text().trim()).map_err(|_| {
-        Error::malformed(
-            VENDOR,
-            "the response is not a JSON object",
-            response.content_type(),
-        )
-    })?;
+    let map: Map<String, Value> = serde_json::from_str(response.text().trim())
+        .map_err(|_| response.malformed(VENDOR, "the response is not a JSON object"))?;
     let text = |key: &str| match map.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
         Some(Value::Number(n)) => Some(n.to_string()),
         Some(Value::Bool(b)) => Some(b.to_string()),
         _ => None,
     };
-    let access = text("access_token").ok_or_else(|| {
-        Error::malformed(
-            VENDOR,
-            "the response has no access_token",
-            response.content_type(),
-        )
-    })?;
+    let access = text("access_token")
+        .ok_or_else(|| response.malformed(VENDOR, "the response has no access_token"))?;
+    let access = access_token(VENDOR, response, &access)?;
 
     let wanted = expected.username();
     let user_name = text("userName").unwrap_or_default();
@@ -123,15 +114,13 @@ pub fn parse_token_response(
     }
 
     let date = |key: &str| text(key).and_then(|d| httpdate::parse_http_date(&d).ok());
-    let expires = date(".expires");
-    let lifetime = map
-        .get("expires_in")
-        .and_then(lifetime_from_json)
-        .or_else(|| {
-            let at = instant_from_system_time(clock, expires?)?;
-            Some(at.saturating_duration_since(response.sent_at())).filter(|d| !d.is_zero())
-        })
-        .unwrap_or(DEFAULT_LIFETIME);
+    let (issued, expires) = (date(".issued"), date(".expires"));
+    let lifetime = match (map.get("expires_in").and_then(lifetime_from_json), expires) {
+        (Some(lifetime), _) => lifetime,
+        // `.expires` is judged against `.issued`: both are the server's clock.
+        (None, Some(expires)) => lifetime_until(VENDOR, response, expires, issued, clock)?,
+        (None, None) => DEFAULT_LIFETIME,
+    };
     let session = Session {
         user_name,
         user_type: expected.user_type(),
@@ -141,10 +130,10 @@ pub fn parse_token_response(
         can_enroll_as_rep: text("canEnrollAsRep").and_then(|b| parse_bool(&b)),
         rank_type_id: text("rankTypeID"),
         client_id: text("as:client_id"),
-        issued: date(".issued"),
+        issued,
         expires,
     };
-    Ok(Token::builder(Secret::new(access))
+    Ok(Token::builder(access)
         .token_type(text("token_type").unwrap_or_else(|| "bearer".into()))
         .lifetime(response.sent_at(), Some(lifetime))
         .refresh_token(text("refresh_token").map(Secret::new))

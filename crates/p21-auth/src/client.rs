@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use auth_core::{
-    CacheConfig, EnvLookup, Error, HttpClient, Token, TokenCache, TokenSource, async_trait,
+    CacheConfig, EnvLookup, Error, HttpClient, HttpResponse, Token, TokenCache, TokenSource,
+    async_trait,
 };
 use reqwest::Url;
 
@@ -62,6 +63,16 @@ impl TokenSource for Source {
         let request = wire::token_request(&self.base_url, &self.credentials);
         let response = self.http.send(VENDOR, &request).await?;
         wire::parse_token_response(&response, &**self.http.clock())
+    }
+
+    fn reads_refusals(&self) -> bool {
+        true
+    }
+
+    /// "You are not authorized to access API" is a missing permission: a new session (which
+    /// would also close the current one) cannot cure it.
+    fn refusal(&self, response: &HttpResponse) -> Option<Error> {
+        wire::permission_refusal(response)
     }
 }
 
@@ -123,7 +134,10 @@ impl Client {
     }
 
     /// Sends `request` with the bearer token; on a 401 re-authenticates and retries once. If no
-    /// token can be had, nothing is sent.
+    /// token can be had, nothing is sent. A refusal saying "You are not authorized to access
+    /// API" (401 or 403) is a missing permission, not a bad token: it is returned as
+    /// [`ErrorKind::Forbidden`](crate::ErrorKind::Forbidden) with the permissions hint, and no
+    /// new P21 session is opened for it.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         self.inner.cache.send(request).await
     }
@@ -140,7 +154,7 @@ impl Client {
                 wire::ui_server_request(base, token)
             })
             .await?;
-        wire::parse_ui_server_response(&response)
+        wire::parse_ui_server_response(&response, self.inner.http.allows_plain_http())
     }
 
     /// `path` on the P21 API host (e.g. `odataservice/odata/table/supplier`).

@@ -2,11 +2,11 @@
 //! with no I/O. The client sends the requests through `auth_core`.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_core::{
-    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, endpoint,
-    instant_from_system_time, lifetime_from_json, lifetime_from_str,
+    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, access_token, check_url,
+    endpoint, lifetime_from_json, lifetime_from_str, lifetime_until,
 };
 use quick_xml::events::Event;
 use reqwest::Url;
@@ -70,23 +70,17 @@ pub fn token_request(base: &Url, credentials: &Credentials) -> HttpRequest {
     match &credentials.kind {
         Kind::User { username, password } => HttpRequest::post(endpoint(base, TOKEN_PATH_V2))
             .header("accept", "application/json")
-            .json(&serde_json::json!({
-                "username": username,
-                "password": password.expose_secret(),
-            }))
-            .remember(password),
+            .json_field("username", username.as_str())
+            .json_secret("password", password),
         Kind::ConsumerKey { key, username } => {
-            let mut body = serde_json::json!({
-                "ClientSecret": key.expose_secret(),
-                "GrantType": "client_credentials",
-            });
-            if let (Some(user), Some(obj)) = (username, body.as_object_mut()) {
-                obj.insert("username".into(), Value::String(user.clone()));
-            }
-            HttpRequest::post(endpoint(base, TOKEN_PATH_V2))
+            let request = HttpRequest::post(endpoint(base, TOKEN_PATH_V2))
                 .header("accept", "application/json")
-                .json(&body)
-                .remember(key)
+                .json_secret("ClientSecret", key)
+                .json_field("GrantType", "client_credentials");
+            match username {
+                Some(user) => request.json_field("username", user.as_str()),
+                None => request,
+            }
         }
         Kind::UserV1 { username, password } => HttpRequest::post(endpoint(base, TOKEN_PATH_V1))
             .header("accept", "application/json")
@@ -116,19 +110,18 @@ pub fn parse_token_response(response: &HttpResponse, clock: &dyn Clock) -> Resul
     let access = fields
         .get("accesstoken")
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            Error::malformed(
-                VENDOR,
-                "the response has no AccessToken",
-                response.content_type(),
-            )
-        })?;
-    let access = Secret::new(access.clone());
-    let lifetime = ["expiresinseconds", "expiresin"]
+        .ok_or_else(|| response.malformed(VENDOR, "the response has no AccessToken"))?;
+    let access = access_token(VENDOR, response, access)?;
+    let stated = ["expiresinseconds", "expiresin"]
         .iter()
-        .find_map(|k| fields.get(*k).and_then(|v| lifetime_from_str(v)))
-        .or_else(|| jwt_lifetime(access.expose_secret(), response, clock))
-        .unwrap_or(DEFAULT_LIFETIME);
+        .find_map(|k| fields.get(*k).and_then(|v| lifetime_from_str(v)));
+    let lifetime = match stated {
+        Some(lifetime) => lifetime,
+        None => match jwt_expiry(access.expose_secret()) {
+            Some(exp) => lifetime_until(VENDOR, response, exp, None, clock)?,
+            None => DEFAULT_LIFETIME,
+        },
+    };
     let text = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
     let session = Session {
         scope: text("scope"),
@@ -147,19 +140,21 @@ pub fn parse_token_response(response: &HttpResponse, clock: &dyn Clock) -> Resul
     Ok(token.build())
 }
 
-/// The lifetime left by the access token's `exp`, if it is a JWT with one.
-fn jwt_lifetime(access: &str, response: &HttpResponse, clock: &dyn Clock) -> Option<Duration> {
-    let exp = decode_payload(access)
-        .ok()?
-        .get("exp")
-        .and_then(Value::as_u64)?;
-    let at = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(exp))?;
-    let at = instant_from_system_time(clock, at)?;
-    Some(at.saturating_duration_since(response.sent_at())).filter(|d| !d.is_zero())
+/// The access token's `exp`, if it is a JWT with one.
+fn jwt_expiry(access: &str) -> Option<SystemTime> {
+    let exp = decode_payload(access).ok()?.get("exp").and_then(Value::as_u64)?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(exp))
 }
 
 /// Parses the UI server router response (`{"Url": ...}` or XML `<Url>`), without a trailing `/`.
-pub fn parse_ui_server_response(response: &HttpResponse) -> Result<Url, Error> {
+///
+/// The URL is where the token will be sent next, so it is held to the same rule as the base URL:
+/// https, or plain http only to a loopback host (or anywhere with `allow_plain_http`), and no
+/// user name or password in it.
+pub fn parse_ui_server_response(
+    response: &HttpResponse,
+    allow_plain_http: bool,
+) -> Result<Url, Error> {
     if !response.is_success() {
         return Err(error_for(response));
     }
@@ -168,16 +163,15 @@ pub fn parse_ui_server_response(response: &HttpResponse) -> Result<Url, Error> {
         .get("url")
         .map(|u| u.trim().trim_end_matches('/'))
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            Error::malformed(VENDOR, "the response has no Url", response.content_type())
-        })?;
-    Url::parse(url).map_err(|e| {
-        Error::malformed(
-            VENDOR,
-            format!("the Url is not a URL ({e})"),
-            response.content_type(),
-        )
-    })
+        .ok_or_else(|| response.malformed(VENDOR, "the response has no Url"))?;
+    let url = Url::parse(url)
+        .map_err(|e| response.malformed(VENDOR, format!("the Url is not a URL ({e})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(response.malformed(VENDOR, "the Url carries a user name or password"));
+    }
+    check_url(VENDOR, "UI server URL", &url, allow_plain_http)
+        .map_err(|_| response.malformed(VENDOR, "the Url is not https (plain http is allowed only to loopback)"))?;
+    Ok(url)
 }
 
 /// The error a failed P21 response means: 401 rejected credentials, 403 forbidden with the
@@ -205,16 +199,24 @@ pub fn error_for(response: &HttpResponse) -> Error {
     }
 }
 
+/// The error an API call's refusal (401 or 403) means when P21 says "You are not authorized to
+/// access API": a permission problem that a new session would not cure, returned as
+/// [`Forbidden`](ErrorKind::Forbidden) with the permissions hint. `None` for any other refusal.
+#[must_use]
+pub fn permission_refusal(response: &HttpResponse) -> Option<Error> {
+    let says_not_authorized = response.text().to_lowercase().contains(NOT_AUTHORIZED_TEXT);
+    (matches!(response.status(), 401 | 403) && says_not_authorized).then(|| error_for(response))
+}
+
 /// Reads a JSON object or an XML element tree into lower-cased field names and text values.
 fn read_fields(response: &HttpResponse) -> Result<HashMap<String, String>, Error> {
     let text = response.text();
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         let map: Map<String, Value> = serde_json::from_str(trimmed).map_err(|e| {
-            Error::malformed(
+            response.malformed(
                 VENDOR,
                 format!("invalid JSON at line {} column {}", e.line(), e.column()),
-                response.content_type(),
             )
         })?;
         Ok(map
@@ -230,25 +232,20 @@ fn read_fields(response: &HttpResponse) -> Result<HashMap<String, String>, Error
             })
             .collect())
     } else if trimmed.starts_with('<') {
-        read_xml(trimmed).map_err(|what| Error::malformed(VENDOR, what, response.content_type()))
+        read_xml(trimmed).map_err(|what| response.malformed(VENDOR, what))
     } else if trimmed.is_empty() {
-        Err(Error::malformed(
-            VENDOR,
-            "the response body is empty",
-            response.content_type(),
-        ))
+        Err(response.malformed(VENDOR, "the response body is empty"))
     } else {
-        Err(Error::malformed(
-            VENDOR,
-            "the response is neither JSON nor XML",
-            response.content_type(),
-        ))
+        Err(response.malformed(VENDOR, "the response is neither JSON nor XML"))
     }
 }
 
 /// The text of every leaf element, by lower-cased local name (namespaces and prefixes ignored;
 /// `i:nil="true"` elements left out).
-fn read_xml(xml: &str) -> Result<HashMap<String, String>, String> {
+///
+/// Errors say where and what kind of problem, never what the document says there: a successful
+/// response holds the new tokens, and the parser's own messages quote names and entities.
+fn read_xml(xml: &str) -> Result<HashMap<String, String>, &'static str> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut fields = HashMap::new();
     let mut current: Option<(String, bool)> = None;
@@ -278,7 +275,7 @@ fn read_xml(xml: &str) -> Result<HashMap<String, String>, String> {
                         _ => {
                             let entity = format!("&{};", &*r);
                             let resolved = quick_xml::escape::unescape(&entity)
-                                .map_err(|_| format!("unknown XML entity {entity}"))?;
+                                .map_err(|_| "the XML uses an unknown entity")?;
                             text.push_str(&resolved);
                         }
                     }
@@ -298,19 +295,14 @@ fn read_xml(xml: &str) -> Result<HashMap<String, String>, String> {
             }
             Ok(Event::Eof) => break,
             Ok(_) => {}
-            Err(e) => {
-                return Err(format!(
-                    "invalid XML at byte {} ({e})",
-                    reader.buffer_position()
-                ));
-            }
+            Err(_) => return Err("the response is not well-formed XML"),
         }
         if elements > 10_000 {
-            return Err("the XML has too many elements".into());
+            return Err("the XML has too many elements");
         }
     }
     if elements == 0 {
-        return Err("the XML has no elements".into());
+        return Err("the XML has no elements");
     }
     Ok(fields)
 }

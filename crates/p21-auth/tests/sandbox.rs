@@ -122,16 +122,25 @@ async fn consumer_key_scope_and_user_permissions_are_enforced() {
         Credentials::user("no_api", Secret::new("pw")),
         &clock,
     );
+    let sessions_before = sandbox.count(Endpoint::P21TokenV2);
     let denied = user
         .send(
             user.reqwest_client()
                 .get(user.url("odataservice/odata/table/supplier")),
         )
         .await
-        .expect("sent");
-    assert_eq!(denied.status(), 401);
-    let body = denied.text().await.expect("body");
-    assert!(body.contains("You are not authorized to access API"));
+        .expect_err("a permission problem");
+    assert!(
+        matches!(denied.kind(), ErrorKind::Forbidden { status: 401, .. }),
+        "{denied:?}"
+    );
+    assert!(denied.hint().is_some_and(|h| h.contains("Allow OData API Service")));
+    assert_eq!(
+        sandbox.count(Endpoint::P21TokenV2),
+        sessions_before + 1,
+        "one sign-in, and no second session opened for a permission problem"
+    );
+    assert_eq!(user.cache().stats().invalidations, 0);
 }
 
 #[tokio::test]

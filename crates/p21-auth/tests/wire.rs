@@ -209,7 +209,7 @@ fn ui_router_responses() {
     for (name, status, ct, body) in cases {
         let clock = clock();
         let resp = response(status, ct, body, &clock);
-        let rendered = match wire::parse_ui_server_response(&resp) {
+        let rendered = match wire::parse_ui_server_response(&resp, false) {
             Ok(url) => format!("Ok\nurl: {url}\n"),
             Err(e) => render_error(&e),
         };
