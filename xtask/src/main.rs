@@ -5,10 +5,12 @@
 //! - `snapshots [--accept | --reject]`: review and accept changed wire snapshots.
 //! - `bench`: the cached-token hot path beside its baseline, medians and ratios.
 //! - `budget [rounds]`: dependency count and clean build time of each vendor crate vs the floor.
+//! - `features`: the vendor crates' TLS feature matrix, compile-checked (part of `test-all`).
 
 mod bench;
 mod budget;
 mod demo;
+mod features;
 mod snapshots;
 mod test_all;
 #[cfg(test)]
@@ -25,9 +27,10 @@ fn main() -> ExitCode {
         Some("snapshots") => snapshots::run(&args[1..]),
         Some("bench") => bench::run(),
         Some("budget") => budget::run(&args[1..]),
+        Some("features") => features::run(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test-all | demo | snapshots [--accept|--reject] | bench>"
+                "usage: cargo xtask <test-all | demo | snapshots [--accept|--reject] | bench | budget [rounds] | features>"
             );
             return ExitCode::from(2);
         }
@@ -66,4 +69,30 @@ pub(crate) fn exec(cmd: &mut Command, what: &str) -> Result<(), String> {
     } else {
         Err(format!("{what} failed ({status})"))
     }
+}
+
+/// The `Cargo.toml` of every crate under `crates/`, sorted.
+pub(crate) fn member_manifests() -> Result<Vec<PathBuf>, String> {
+    let dir = project_root().join("crates");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    let mut manifests: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path().join("Cargo.toml"))
+        .filter(|p| p.is_file())
+        .collect();
+    manifests.sort();
+    Ok(manifests)
+}
+
+/// The `name` of the `[package]` in a manifest's text.
+pub(crate) fn package_name(manifest: &str) -> Option<String> {
+    manifest
+        .lines()
+        .skip_while(|l| l.trim() != "[package]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == "name").then(|| v.trim().trim_matches('"').to_owned())
+        })
 }

@@ -1,0 +1,76 @@
+//! `cargo xtask features`: the TLS feature matrix of the vendor crates, compile-checked.
+//!
+//! Each TLS feature alone must build every vendor crate, and no TLS feature at all must fail
+//! with exactly one error per crate: the crate's own `compile_error!` naming the features.
+
+use std::process::Command;
+
+use crate::cargo;
+
+const TLS_FEATURES: &[&str] = &["rustls-ring", "rustls-aws-lc-rs", "native-tls"];
+
+/// The vendor crates: members whose TLS features forward to auth-core's.
+fn vendor_crates() -> Result<Vec<String>, String> {
+    let mut crates = Vec::new();
+    for manifest in crate::member_manifests()? {
+        let text = std::fs::read_to_string(&manifest)
+            .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
+        if text.contains("\"auth-core/rustls-ring\"") {
+            crates.push(crate::package_name(&text).ok_or_else(|| {
+                format!("{} has no package name", manifest.display())
+            })?);
+        }
+    }
+    crates.sort();
+    if crates.is_empty() {
+        return Err("no vendor crate found under crates/".into());
+    }
+    Ok(crates)
+}
+
+fn check(crates: &[String], features: Option<&str>) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["check", "--locked", "--keep-going", "--no-default-features"]);
+    for name in crates {
+        cmd.args(["-p", name]);
+    }
+    if let Some(feature) = features {
+        let list: Vec<String> = crates.iter().map(|c| format!("{c}/{feature}")).collect();
+        cmd.args(["--features", &list.join(",")]);
+    }
+    cmd
+}
+
+pub(crate) fn run() -> Result<(), String> {
+    let crates = vendor_crates()?;
+    for feature in TLS_FEATURES {
+        println!("features: {feature} alone, for {}", crates.join(", "));
+        crate::exec(&mut check(&crates, Some(feature)), &format!("check with {feature}"))?;
+    }
+    println!("features: none, for {}: one clear compile error each", crates.join(", "));
+    let output = check(&crates, None)
+        .output()
+        .map_err(|e| format!("check without TLS: could not start: {e}"))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() {
+        return Err("the vendor crates built without a TLS feature; expected a compile error".into());
+    }
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error") && !l.contains("could not compile"))
+        .filter(|l| !l.starts_with("error: ") || !l.contains("previous error"))
+        .collect();
+    for name in &crates {
+        let wanted = format!("error: {name} needs a TLS backend");
+        if !errors.iter().any(|l| l.starts_with(&wanted)) {
+            return Err(format!("{name} without TLS did not say so:\n{stderr}"));
+        }
+    }
+    if errors.len() != crates.len() {
+        return Err(format!(
+            "expected exactly one error per vendor crate without TLS, got {}:\n{stderr}",
+            errors.len()
+        ));
+    }
+    Ok(())
+}
