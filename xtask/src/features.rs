@@ -16,9 +16,10 @@ fn vendor_crates() -> Result<Vec<String>, String> {
         let text = std::fs::read_to_string(&manifest)
             .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
         if text.contains("\"auth-core/rustls-ring\"") {
-            crates.push(crate::package_name(&text).ok_or_else(|| {
-                format!("{} has no package name", manifest.display())
-            })?);
+            crates.push(
+                crate::package_name(&text)
+                    .ok_or_else(|| format!("{} has no package name", manifest.display()))?,
+            );
         }
     }
     crates.sort();
@@ -45,15 +46,23 @@ pub(crate) fn run() -> Result<(), String> {
     let crates = vendor_crates()?;
     for feature in TLS_FEATURES {
         println!("features: {feature} alone, for {}", crates.join(", "));
-        crate::exec(&mut check(&crates, Some(feature)), &format!("check with {feature}"))?;
+        crate::exec(
+            &mut check(&crates, Some(feature)),
+            &format!("check with {feature}"),
+        )?;
     }
-    println!("features: none, for {}: one clear compile error each", crates.join(", "));
+    println!(
+        "features: none, for {}: one clear compile error each",
+        crates.join(", ")
+    );
     let output = check(&crates, None)
         .output()
         .map_err(|e| format!("check without TLS: could not start: {e}"))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.success() {
-        return Err("the vendor crates built without a TLS feature; expected a compile error".into());
+        return Err(
+            "the vendor crates built without a TLS feature; expected a compile error".into(),
+        );
     }
     let errors: Vec<&str> = stderr
         .lines()

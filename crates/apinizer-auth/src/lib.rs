@@ -1,7 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-#[cfg(not(any(feature = "rustls-ring", feature = "rustls-aws-lc-rs", feature = "native-tls")))]
+#[cfg(not(any(
+    feature = "rustls-ring",
+    feature = "rustls-aws-lc-rs",
+    feature = "native-tls"
+)))]
 compile_error!(
     "apinizer-auth needs a TLS backend: enable one of its features `rustls-ring` (the default), \
      `rustls-aws-lc-rs` or `native-tls`, for example \

@@ -69,7 +69,10 @@ pub fn parse_hello_response(response: &HttpResponse, name: &str) -> Result<(), E
     if text.trim() == format!("Hello {name}") {
         Ok(())
     } else {
-        Err(response.malformed(VENDOR, "the hello endpoint did not answer with its greeting"))
+        Err(response.malformed(
+            VENDOR,
+            "the hello endpoint did not answer with its greeting",
+        ))
     }
 }
 

@@ -41,7 +41,7 @@ pub const DEFAULT_MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(60);
 pub const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(30);
 /// A fetched token with less life left than this on arrival is not usable: it is refused as a
 /// malformed response, never cached, and the failure backoff applies.
-pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(1);
+pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(5);
 /// The fraction of the soft window used as jitter.
 const SOFT_JITTER: f64 = 0.1;
 /// The longest time a `Retry-After` is remembered.
@@ -610,7 +610,11 @@ impl TokenCache {
 const REFUSAL_BYTES: usize = 16 * 1024;
 
 /// A response rebuilt from a status, headers and a body that was read already.
-fn rebuilt(status: u16, mut headers: reqwest::header::HeaderMap, body: Vec<u8>) -> reqwest::Response {
+fn rebuilt(
+    status: u16,
+    mut headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+) -> reqwest::Response {
     headers.remove(reqwest::header::CONTENT_LENGTH);
     headers.remove(reqwest::header::TRANSFER_ENCODING);
     let mut response = http::Response::new(body);
@@ -659,9 +663,11 @@ impl Shared {
                 other => return other,
             }
         }
-        Err(Error::new(self.vendor, ErrorKind::Timeout).with_source(std::io::Error::other(
-            "the fetched token expired before it could be handed out",
-        )))
+        Err(
+            Error::new(self.vendor, ErrorKind::Timeout).with_source(std::io::Error::other(
+                "the fetched token expired before it could be handed out",
+            )),
+        )
     }
 
     async fn once(self: Arc<Self>) -> Result<Token, Error> {
@@ -846,9 +852,10 @@ impl Shared {
                 let current = self.current();
                 match current.filter(|e| e.is_valid_at(now)) {
                     Some(entry) => {
-                        let exp = self.config.refresh_retry_backoff.saturating_mul(
-                            1u32 << (state.failures_in_a_row - 1).min(16),
-                        );
+                        let exp = self
+                            .config
+                            .refresh_retry_backoff
+                            .saturating_mul(1u32 << (state.failures_in_a_row - 1).min(16));
                         let mut at = later(now, exp);
                         // Never later than the hard window (or, inside it, the expiry).
                         let limit = match entry.hard_at {

@@ -79,7 +79,10 @@ mod tests {
     fn later_saturates() {
         let now = Instant::now();
         assert_eq!(later(now, Duration::ZERO), now);
-        assert_eq!(later(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
         assert!(later(now, Duration::MAX) >= now + Duration::from_secs(365 * 24 * 3600));
     }
 }

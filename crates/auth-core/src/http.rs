@@ -155,8 +155,7 @@ impl HttpRequest {
         let pair = format!("{}:{}", enc(client_id), enc(client_secret.expose_secret()));
         let encoded = Secret::new(base64(pair.as_bytes()));
         // Base64 is always a valid header value.
-        if let Ok(mut value) = HeaderValue::try_from(format!("Basic {}", encoded.expose_secret()))
-        {
+        if let Ok(mut value) = HeaderValue::try_from(format!("Basic {}", encoded.expose_secret())) {
             value.set_sensitive(true);
             self.headers.insert(header::AUTHORIZATION, value);
         }
@@ -631,10 +630,7 @@ pub fn access_token(
     if token.is_empty() {
         return Err(response.malformed(vendor, "the access token is empty"));
     }
-    if token
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace())
-    {
+    if !crate::token::is_sendable(token) {
         return Err(response.malformed(
             vendor,
             "the access token has white space or control characters and cannot be sent in an HTTP header",
@@ -1134,8 +1130,12 @@ mod tls {
 
     #[cfg(any(feature = "rustls-ring", feature = "rustls-aws-lc-rs"))]
     fn identity_from_pem(pem: &[u8]) -> Result<reqwest::Identity, Error> {
-        reqwest::Identity::from_pem(pem)
-            .map_err(|_| invalid("identity", "not a PEM certificate chain with its private key"))
+        reqwest::Identity::from_pem(pem).map_err(|_| {
+            invalid(
+                "identity",
+                "not a PEM certificate chain with its private key",
+            )
+        })
     }
 
     #[cfg(all(
@@ -1144,8 +1144,8 @@ mod tls {
     ))]
     fn identity_from_pem(pem: &[u8]) -> Result<reqwest::Identity, Error> {
         // The native backend wants the certificates and the key apart.
-        let text = std::str::from_utf8(pem)
-            .map_err(|_| invalid("identity", "the PEM is not text"))?;
+        let text =
+            std::str::from_utf8(pem).map_err(|_| invalid("identity", "the PEM is not text"))?;
         let (mut certs, mut key) = (String::new(), String::new());
         let mut block: Option<&mut String> = None;
         for line in text.lines() {
@@ -1165,8 +1165,14 @@ mod tls {
             }
         }
         let key = Secret::new(key);
-        reqwest::Identity::from_pkcs8_pem(certs.as_bytes(), key.expose_secret().as_bytes())
-            .map_err(|_| invalid("identity", "not a PEM certificate chain with its PKCS #8 key"))
+        reqwest::Identity::from_pkcs8_pem(certs.as_bytes(), key.expose_secret().as_bytes()).map_err(
+            |_| {
+                invalid(
+                    "identity",
+                    "not a PEM certificate chain with its PKCS #8 key",
+                )
+            },
+        )
     }
 
     #[cfg(not(any(

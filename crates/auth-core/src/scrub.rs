@@ -127,7 +127,9 @@ fn utf8_char(bytes: &[u8]) -> Option<(char, usize)> {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    char::from(b).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// `%HH` as a byte (an ASCII or Latin-1 character), and up to four `%HH` as one UTF-8 character.
@@ -298,7 +300,9 @@ mod tests {
         let dotnet: String = secret
             .encode_utf16()
             .map(|u| match u {
-                0x20..=0x7E if !b"+&<>'\"\\".contains(&(u as u8)) => char::from(u as u8).to_string(),
+                0x20..=0x7E if !b"+&<>'\"\\".contains(&(u as u8)) => {
+                    char::from(u as u8).to_string()
+                }
                 _ => format!("\\u{u:04X}"),
             })
             .collect();
@@ -348,6 +352,9 @@ mod tests {
     #[test]
     fn unrelated_escapes_are_kept() {
         assert_eq!(scrubbed("&amp; %41 \\u0041 +", "zz"), "&amp; %41 \\u0041 +");
-        assert_eq!(scrubbed("&bogus; &#xZZ; %G1 \\uD800", "zz"), "&bogus; &#xZZ; %G1 \\uD800");
+        assert_eq!(
+            scrubbed("&bogus; &#xZZ; %G1 \\uD800", "zz"),
+            "&bogus; &#xZZ; %G1 \\uD800"
+        );
     }
 }

@@ -136,11 +136,13 @@ impl Clock for ManualClock {
         let deadline = {
             let mut s = lock(&self.inner);
             s.sleeps.push(duration);
+            let at = crate::clock::later(s.now, duration);
             if s.auto {
-                s.now += duration;
-                s.wall += duration;
+                let moved = at - s.now;
+                s.wall += moved;
+                s.now = at;
             }
-            s.now + duration * u32::from(!s.auto)
+            at
         };
         Box::pin(ManualSleep {
             clock: self.clone(),

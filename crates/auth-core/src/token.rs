@@ -128,19 +128,23 @@ impl Token {
     /// The `Authorization` header value, `Bearer <token>`, marked sensitive so that HTTP
     /// libraries do not print it. Whatever case the server used for the type, `Bearer` is sent.
     ///
-    /// Fails only if the token contains bytes that are not allowed in a header.
+    /// Fails if the token is empty or has white space or control characters: it could not be
+    /// sent, or would be sent mangled. Token sources refuse such tokens when they parse them
+    /// (see [`access_token`](crate::access_token)), so a cached token never fails here.
     pub fn authorization_value(&self) -> Result<HeaderValue, crate::Error> {
-        let mut value = HeaderValue::try_from(format!(
-            "Bearer {}",
-            self.inner.access_token.expose_secret()
-        ))
-        .map_err(|_| {
+        let token = self.inner.access_token.expose_secret();
+        let unsendable = || {
             crate::Error::malformed(
-                "auth-core",
-                "the access token contains characters not allowed in an HTTP header",
+                "token",
+                "the access token cannot be sent in an HTTP header",
                 None,
             )
-        })?;
+        };
+        if !is_sendable(token) {
+            return Err(unsendable());
+        }
+        let mut value =
+            HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| unsendable())?;
         value.set_sensitive(true);
         Ok(value)
     }
@@ -254,6 +258,12 @@ impl TokenBuilder {
             }),
         }
     }
+}
+
+/// Whether `token` can travel as `Authorization: Bearer <token>` unchanged: not empty, and no
+/// white space or control characters (CR, LF, NUL, DEL...) anywhere.
+pub(crate) fn is_sendable(token: &str) -> bool {
+    !token.is_empty() && !token.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 /// Reads a lifetime in seconds as servers really send it: a JSON number, a numeric string, or a

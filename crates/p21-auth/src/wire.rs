@@ -142,7 +142,10 @@ pub fn parse_token_response(response: &HttpResponse, clock: &dyn Clock) -> Resul
 
 /// The access token's `exp`, if it is a JWT with one.
 fn jwt_expiry(access: &str) -> Option<SystemTime> {
-    let exp = decode_payload(access).ok()?.get("exp").and_then(Value::as_u64)?;
+    let exp = decode_payload(access)
+        .ok()?
+        .get("exp")
+        .and_then(Value::as_u64)?;
     UNIX_EPOCH.checked_add(Duration::from_secs(exp))
 }
 
@@ -169,8 +172,12 @@ pub fn parse_ui_server_response(
     if !url.username().is_empty() || url.password().is_some() {
         return Err(response.malformed(VENDOR, "the Url carries a user name or password"));
     }
-    check_url(VENDOR, "UI server URL", &url, allow_plain_http)
-        .map_err(|_| response.malformed(VENDOR, "the Url is not https (plain http is allowed only to loopback)"))?;
+    check_url(VENDOR, "UI server URL", &url, allow_plain_http).map_err(|_| {
+        response.malformed(
+            VENDOR,
+            "the Url is not https (plain http is allowed only to loopback)",
+        )
+    })?;
     Ok(url)
 }
 

@@ -134,7 +134,11 @@ async fn consumer_key_scope_and_user_permissions_are_enforced() {
         matches!(denied.kind(), ErrorKind::Forbidden { status: 401, .. }),
         "{denied:?}"
     );
-    assert!(denied.hint().is_some_and(|h| h.contains("Allow OData API Service")));
+    assert!(
+        denied
+            .hint()
+            .is_some_and(|h| h.contains("Allow OData API Service"))
+    );
     assert_eq!(
         sandbox.count(Endpoint::P21TokenV2),
         sessions_before + 1,
