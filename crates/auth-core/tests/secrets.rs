@@ -241,58 +241,6 @@ async fn a_401_on_an_api_call_with_a_static_token_is_clean() {
     assert_error_clean("revoked", &err);
 }
 
-/// Records every event and span field as text, to check that log lines carry no secret.
-mod recording {
-    use std::fmt::Debug;
-    use std::sync::{Arc, Mutex};
-
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Metadata, Subscriber};
-
-    #[derive(Clone, Default)]
-    pub struct Recorder(pub Arc<Mutex<Vec<String>>>);
-
-    struct Fields<'a>(&'a mut String);
-
-    impl Visit for Fields<'_> {
-        fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-            self.0.push_str(&format!("{}={value:?} ", field.name()));
-        }
-    }
-
-    impl Recorder {
-        fn push(&self, line: String) {
-            self.0.lock().expect("lines").push(line);
-        }
-    }
-
-    impl Subscriber for Recorder {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, span: &Attributes<'_>) -> Id {
-            let mut line = format!("span {} ", span.metadata().name());
-            span.record(&mut Fields(&mut line));
-            self.push(line);
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, values: &Record<'_>) {
-            let mut line = String::from("record ");
-            values.record(&mut Fields(&mut line));
-            self.push(line);
-        }
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let mut line = format!("{} ", event.metadata().level());
-            event.record(&mut Fields(&mut line));
-            self.push(line);
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
-}
-
 #[derive(Debug)]
 struct EchoSource {
     http: HttpClient,
@@ -322,7 +270,7 @@ impl auth_core::TokenSource for EchoSource {
 
 #[tokio::test(flavor = "current_thread")]
 async fn log_lines_never_carry_a_secret() {
-    let recorder = recording::Recorder::default();
+    let recorder = auth_core::test_util::LogRecorder::default();
     let _guard = tracing::subscriber::set_default(recorder.clone());
 
     let server = TestServer::start().await;
@@ -375,7 +323,7 @@ async fn log_lines_never_carry_a_secret() {
         .expect("sent");
     assert_eq!(resp.status(), 200);
 
-    let lines = recorder.0.lock().expect("lines").clone();
+    let lines = recorder.lines();
     assert!(
         lines.iter().any(|l| l.contains("token fetch failed")),
         "the failure was logged: {lines:#?}"
