@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_core::test_util::{ManualClock, Reply, TestServer};
-use auth_core::{Clock, Error, HttpClient, HttpResponse, Secret, Token};
+use auth_core::{Clock, Error, ErrorKind, HttpClient, HttpResponse, Secret, Token};
 use p21_auth::{Credentials, Session, decode_claims_unverified, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
@@ -257,4 +257,35 @@ fn claims_of_an_opaque_token_are_an_error_but_the_token_is_usable() {
     let err = decode_claims_unverified(&token).expect_err("not a JWT");
     assert!(err.to_string().contains("not a JWT"), "{err}");
     assert!(token.authorization_value().is_ok());
+}
+
+#[test]
+fn the_ui_server_url_is_held_to_the_https_rule() {
+    let clock = clock();
+    let parse = |url: &str, allow_plain_http: bool| {
+        let body = serde_json::json!({ "Url": url }).to_string();
+        wire::parse_ui_server_response(&response(200, JSON, &body, &clock), allow_plain_http)
+    };
+    assert!(parse("https://play.p21server.com/uiserver0", false).is_ok());
+    assert!(parse("http://127.0.0.1:8080/ui", false).is_ok());
+    assert!(parse("http://localhost/ui", false).is_ok());
+    for bad in [
+        "http://play.p21server.com/uiserver0",
+        "https://user:secret@play.p21server.com/ui",
+        "https://user@play.p21server.com/ui",
+        "ftp://play.p21server.com/ui",
+        "javascript:alert(1)",
+    ] {
+        let err = parse(bad, false).expect_err(bad);
+        assert!(
+            matches!(err.kind(), ErrorKind::MalformedResponse { .. }),
+            "{bad}: {err:?}"
+        );
+        assert!(!err.to_string().contains("secret"), "{err}");
+    }
+    assert!(
+        parse("http://play.p21server.com/uiserver0", true).is_ok(),
+        "the loud opt-in"
+    );
+    assert!(parse("https://user:secret@play.p21server.com/ui", true).is_err());
 }
