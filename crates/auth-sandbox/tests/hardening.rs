@@ -35,14 +35,12 @@ const FLOWS: &[Flow] = &[
     Flow::ByDesignRep,
 ];
 
+type TokenFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Token, Error>> + Send>>;
+
 /// One client of any vendor, reduced to what the tests need.
 struct Any {
-    token: Box<
-        dyn Fn()
-                -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Token, Error>> + Send>>
-            + Send
-            + Sync,
-    >,
+    token: Box<dyn Fn() -> TokenFuture + Send + Sync>,
     path: &'static str,
 }
 
@@ -139,6 +137,18 @@ fn understood(req: &Received) -> Vec<String> {
 
 type Encode = fn(&str) -> Vec<u8>;
 
+/// Every character but letters and digits as an HTML numeric entity, decimal or hex.
+fn numeric_entities(s: &str, hex: bool) -> Vec<u8> {
+    s.chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() => c.to_string(),
+            c if hex => format!("&#x{:X};", u32::from(c)),
+            c => format!("&#{};", u32::from(c)),
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
 fn encodings() -> Vec<(&'static str, Encode)> {
     fn text(s: String) -> Vec<u8> {
         s.into_bytes()
@@ -212,32 +222,8 @@ fn encodings() -> Vec<(&'static str, Encode)> {
                     .collect(),
             )
         }),
-        ("html decimal", |s| {
-            text(
-                s.chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_string()
-                        } else {
-                            format!("&#{};", u32::from(c))
-                        }
-                    })
-                    .collect(),
-            )
-        }),
-        ("html hex", |s| {
-            text(
-                s.chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() {
-                            c.to_string()
-                        } else {
-                            format!("&#x{:X};", u32::from(c))
-                        }
-                    })
-                    .collect(),
-            )
-        }),
+        ("html decimal", |s| numeric_entities(s, false)),
+        ("html hex", |s| numeric_entities(s, true)),
         ("latin-1 bytes", |s| {
             s.chars()
                 .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
@@ -246,7 +232,9 @@ fn encodings() -> Vec<(&'static str, Encode)> {
     ]
 }
 
-fn shapes() -> Vec<(&'static str, fn(Vec<u8>) -> Reply)> {
+type Shape = (&'static str, fn(Vec<u8>) -> Reply);
+
+fn shapes() -> Vec<Shape> {
     fn wrap(before: &str, echo: Vec<u8>, after: &str) -> Vec<u8> {
         let mut body = before.as_bytes().to_vec();
         body.extend(echo);
