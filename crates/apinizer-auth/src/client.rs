@@ -1,15 +1,19 @@
-//! [`Client`]: the value users hold, over either kind of Apinizer credential.
+//! [`Client`]: the value users hold, over either kind of Apinizer credential, and the
+//! [`ClientBuilder`] that configures it. The shared skeleton is `auth_core::vendor`; what is
+//! here is what Apinizer adds (personal tokens, `verify` and `healthcheck`).
 
-use std::sync::Arc;
-
+use auth_core::clock::instant_from_system_time;
+use auth_core::env::{EnvLookup, optional_var, required_var};
+use auth_core::http::required_base_url;
+use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
-    CacheConfig, EnvLookup, Error, ErrorKind, HttpClient, Secret, StaticToken, Token, TokenCache,
-    TokenSource, async_trait, instant_from_system_time,
+    CacheOptions, ConfigProblem, Error, ErrorKind, HttpClient, Secret, StaticToken, Token,
+    TokenCache, TokenSource, async_trait,
 };
 use reqwest::Url;
 
 use crate::VENDOR;
-use crate::config::{ClientBuilder, Credentials, Kind};
+use crate::credentials::{Credentials, Kind};
 use crate::wire;
 
 /// The name greeted by [`Client::verify`].
@@ -28,20 +32,13 @@ const VERIFY_NAME: &str = "apinizer-auth";
 ///     .build()?;
 /// apinizer.verify().await?;
 /// let projects = apinizer
-///     .send(apinizer.reqwest_client().get(apinizer.url("apiops/projects/")))
+///     .send(apinizer.reqwest_client().get(apinizer.url("apiops/projects/")?))
 ///     .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    cache: TokenCache,
-    http: HttpClient,
-    base_url: Url,
+    core: VendorClient,
 }
 
 /// Exchanges an Apinizer user's name and password for a token.
@@ -69,82 +66,44 @@ impl TokenSource for Issued {
 impl Client {
     /// Starts configuring a client.
     pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// A client configured from the environment: `APINIZER_BASE_URL`, and either
-    /// `APINIZER_TOKEN` (a personal token) or `APINIZER_USERNAME` and `APINIZER_PASSWORD`.
-    /// A missing or contradictory setting is a configuration error naming it.
-    pub fn from_env() -> Result<Self, Error> {
-        Self::from_vars(&auth_core::process_env())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading variables from `vars`.
-    pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
-        ClientBuilder::from_vars(vars)?.build()
-    }
-
-    pub(crate) fn new(
-        base_url: Url,
-        credentials: Credentials,
-        http: HttpClient,
-        configure: Option<CacheConfig>,
-    ) -> Self {
-        let cache = match credentials.kind {
-            Kind::Issued { username, password } => {
-                let source = Issued {
-                    http: http.clone(),
-                    base_url: base_url.clone(),
-                    username,
-                    password,
-                };
-                TokenCache::for_http(source, &http, configure)
-            }
-            Kind::Personal { token, expires } => {
-                let clock = http.clock().clone();
-                let expires = expires.and_then(|at| instant_from_system_time(&*clock, at));
-                let source = StaticToken::new(VENDOR, token, expires).with_clock(clock);
-                TokenCache::for_http(source, &http, configure)
-            }
-        };
-        Self {
-            inner: Arc::new(Inner {
-                cache,
-                http,
-                base_url,
-            }),
-        }
+        ClientBuilder::default()
     }
 
     /// A valid access token. An issued token is cached and renewed ahead of expiry; a personal
     /// token is returned as it is (an error once its known expiry date has passed).
     pub async fn token(&self) -> Result<Token, Error> {
-        self.inner.cache.token().await
+        self.core.token().await
     }
 
     /// Drops `rejected` if it is still the cached token (after a 401). Returns whether it was.
     pub fn invalidate(&self, rejected: &Token) -> bool {
-        self.inner.cache.invalidate(rejected)
+        self.core.invalidate(rejected)
     }
 
     /// Sends `request` with the bearer token. With an issued token, a 401 fetches a new one and
     /// retries once; with a personal token, a 401 is [`ErrorKind::TokenRevoked`] ("expired or
     /// revoked"), never retried.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
-        self.inner.cache.send(request).await
+        self.core.send(request).await
+    }
+
+    /// Adds `Authorization: Bearer …` to `request` without sending it, for callers who send
+    /// requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
+    pub async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        self.core.authorize(request).await
     }
 
     /// Checks the token cheaply with `GET /apiops/test/hello/{name}`. If that fails for a reason
     /// other than the token, `GET /apiops/test/healthcheck` tells a server that is down (the
     /// health check's error, with a hint) from one that is up (the hello error).
     pub async fn verify(&self) -> Result<(), Error> {
-        let base = &self.inner.base_url;
+        let base = self.core.api_base()?;
         let hello = self
-            .inner
-            .cache
-            .execute(&self.inner.http, |token| {
-                wire::hello_request(base, VERIFY_NAME, token)
-            })
+            .core
+            .execute(|token| wire::hello_request(base, VERIFY_NAME, token))
             .await
             .and_then(|response| wire::parse_hello_response(&response, VERIFY_NAME));
         match hello {
@@ -171,27 +130,165 @@ impl Client {
 
     /// `GET /apiops/test/healthcheck` (no authentication): whether the server answers `OK`.
     pub async fn healthcheck(&self) -> Result<(), Error> {
-        let request = wire::healthcheck_request(&self.inner.base_url);
-        let response = self.inner.http.send(VENDOR, &request).await?;
+        let request = wire::healthcheck_request(self.core.api_base()?);
+        let response = self.core.http_client().send(VENDOR, &request).await?;
         wire::parse_healthcheck_response(&response)
     }
 
     /// `path` on the console host (resource paths end with `/`, e.g. `apiops/projects/`).
-    #[must_use]
-    pub fn url(&self, path: &str) -> Url {
-        auth_core::endpoint(&self.inner.base_url, path)
+    pub fn url(&self, path: &str) -> Result<Url, Error> {
+        self.core.url(path)
     }
 
     /// The `reqwest::Client` tokens are fetched with (share its connection pool).
     #[must_use]
     pub fn reqwest_client(&self) -> &reqwest::Client {
-        self.inner.http.reqwest_client()
+        self.core.reqwest_client()
     }
 
     /// The token cache (for its [`stats`](TokenCache::stats) and
     /// [`last_error`](TokenCache::last_error)).
     #[must_use]
     pub fn cache(&self) -> &TokenCache {
-        &self.inner.cache
+        self.core.cache()
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`] and [`ClientBuilder::from_env`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    credentials: Option<Credentials>,
+    options: ClientOptions,
+}
+
+impl ClientBuilder {
+    /// A builder with the settings found in the environment, to combine with settings in code
+    /// (`ClientBuilder::from_env()?.http_client(http).build()`): `APINIZER_BASE_URL`, and either
+    /// `APINIZER_TOKEN` (a personal token) or `APINIZER_USERNAME` and `APINIZER_PASSWORD`.
+    /// A missing or contradictory variable is a configuration error naming it, and so is a
+    /// value that [`build`](Self::build) finds invalid.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&auth_core::env::process())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables from `vars`.
+    pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
+        let base_url = required_var(vars, VENDOR, "APINIZER_BASE_URL")?;
+        let token = optional_var(vars, "APINIZER_TOKEN");
+        let username = optional_var(vars, "APINIZER_USERNAME");
+        let credentials = match (token, username) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    VENDOR,
+                    "APINIZER_TOKEN",
+                    ConfigProblem::Conflict(
+                        "set either APINIZER_TOKEN or APINIZER_USERNAME and APINIZER_PASSWORD, not both".into(),
+                    ),
+                ));
+            }
+            (Some(token), None) => Credentials::personal(Secret::new(token)),
+            (None, Some(username)) => Credentials::issued(
+                username,
+                Secret::new(required_var(vars, VENDOR, "APINIZER_PASSWORD")?),
+            ),
+            (None, None) => {
+                return Err(Error::config(VENDOR, "APINIZER_TOKEN", ConfigProblem::Missing)
+                    .with_hint("set APINIZER_TOKEN (a personal API access token), or APINIZER_USERNAME and APINIZER_PASSWORD"));
+            }
+        };
+        let mut builder = Self::default().base_url(base_url).credentials(credentials);
+        builder.options = builder
+            .options
+            .read_from("base_url", "APINIZER_BASE_URL")
+            .read_from("username", "APINIZER_USERNAME")
+            .read_from("password", "APINIZER_PASSWORD")
+            .read_from("token", "APINIZER_TOKEN");
+        Ok(builder)
+    }
+
+    /// The Management Console host, e.g. `https://demo.apinizer.com` (API paths live under
+    /// `/apiops/`). A trailing slash is fine.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self.options = self.options.set_in_code("base_url");
+        self
+    }
+
+    /// How to authenticate.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self.options = ["username", "password", "token"]
+            .into_iter()
+            .fold(self.options, ClientOptions::set_in_code);
+        self
+    }
+
+    /// Sends through this [`HttpClient`] (your timeouts, retry policy, proxy, roots, clock).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.options = self.options.http_client(http);
+        self
+    }
+
+    /// Speaks only HTTP/1.1, in the HTTP client this crate builds.
+    pub fn http1_only(mut self, only: bool) -> Self {
+        self.options = self.options.http1_only(only);
+        self
+    }
+
+    /// **Dangerous**: accepts any TLS certificate, in the HTTP client this crate builds. Anyone
+    /// on the network path can then read the password or token. Prefer
+    /// `HttpClientBuilder::add_root_certificates_pem`.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.options = self.options.danger_accept_invalid_certs(accept);
+        self
+    }
+
+    /// Tunes the token cache (windows, failure memory, deadline, `on_token` hook).
+    pub fn cache(mut self, options: CacheOptions) -> Self {
+        self.options = self.options.cache(options);
+        self
+    }
+
+    /// Validates the configuration and builds the client. Nothing is sent yet.
+    pub fn build(self) -> Result<Client, Error> {
+        let Self {
+            base_url,
+            credentials,
+            options,
+        } = self;
+        let build = || {
+            let base_url = required_base_url(VENDOR, "base_url", base_url.as_deref())?;
+            let credentials = credentials
+                .ok_or_else(|| Error::config(VENDOR, "credentials", ConfigProblem::Missing))?;
+            credentials.validate()?;
+            let http = options
+                .http_client_for(VENDOR, concat!("apinizer-auth/", env!("CARGO_PKG_VERSION")))?;
+            http.check_url(VENDOR, "base_url", &base_url)?;
+            let core = match credentials.kind {
+                Kind::Issued { username, password } => {
+                    let source = Issued {
+                        http: http.clone(),
+                        base_url: base_url.clone(),
+                        username,
+                        password,
+                    };
+                    VendorClient::new(source, http, &options)
+                }
+                Kind::Personal { token, expires } => {
+                    let clock = http.clock().clone();
+                    let expires = expires.and_then(|at| instant_from_system_time(&*clock, at));
+                    let source = StaticToken::new(VENDOR, token, expires).with_clock(clock);
+                    VendorClient::new(source, http, &options)
+                }
+            };
+            Ok(Client {
+                core: core
+                    .with_api_base_setting("base_url")
+                    .with_api_base(base_url),
+            })
+        };
+        build().map_err(|e| options.name_variable(e))
     }
 }

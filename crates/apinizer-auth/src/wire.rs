@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use auth_core::{Error, HttpRequest, HttpResponse, Secret, Token, endpoint};
+use auth_core::http::{HttpRequest, HttpResponse, endpoint};
+use auth_core::{Error, Secret, Token};
 use reqwest::Url;
 
 use crate::VENDOR;
@@ -57,7 +58,7 @@ fn form_path_segment(name: &str) -> String {
 /// 401 `unauthorized_client` ("Bad credentials") and 400 `unsupported_grant_type` are
 /// rejections; 500 `server_error` is transient (already retried by the HTTP plumbing).
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
-    auth_core::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
+    auth_core::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }
 
 /// Checks a hello response: 200 with text `Hello {name}`.

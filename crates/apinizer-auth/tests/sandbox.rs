@@ -73,7 +73,7 @@ async fn a_revoked_personal_token_is_reported_not_retried() {
         .send(
             apinizer
                 .reqwest_client()
-                .get(apinizer.url("apiops/projects/")),
+                .get(apinizer.url("apiops/projects/").expect("url")),
         )
         .await
         .expect_err("revoked");
@@ -97,7 +97,7 @@ async fn an_expired_issued_token_is_renewed_after_a_401() {
         .send(
             apinizer
                 .reqwest_client()
-                .get(apinizer.url("apiops/projects/")),
+                .get(apinizer.url("apiops/projects/").expect("url")),
         )
         .await
         .expect("sent");

@@ -1,11 +1,9 @@
 //! Wire snapshots: the token request and an authorized API request as a loopback server
 //! received them, and every response variant with its parsed result or error.
 
-use std::time::Instant;
-
 use apinizer_auth::{Client, Credentials, Secret, wire};
 use auth_core::test_util::{Reply, TestServer};
-use auth_core::{HttpClient, HttpResponse};
+use auth_core::{HttpClient, http::HttpResponse};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 const TOKEN_OK: &str =
@@ -51,7 +49,11 @@ async fn request_api_call_with_personal_token() {
         .build()
         .expect("client");
     client
-        .send(client.reqwest_client().get(client.url("apiops/projects/")))
+        .send(
+            client
+                .reqwest_client()
+                .get(client.url("apiops/projects/").expect("url")),
+        )
         .await
         .expect("sent");
     insta::assert_snapshot!(server.requests()[0].render());
@@ -80,7 +82,7 @@ fn response(status: u16, content_type: Option<&str>, body: &str) -> HttpResponse
     if let Some(ct) = content_type {
         headers.insert(CONTENT_TYPE, HeaderValue::from_str(ct).expect("header"));
     }
-    HttpResponse::new(status, headers, body, Instant::now())
+    HttpResponse::new(status, headers, body, &auth_core::SystemClock)
 }
 
 #[test]

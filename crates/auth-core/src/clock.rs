@@ -62,7 +62,7 @@ pub fn instant_from_system_time(clock: &dyn Clock, at: SystemTime) -> Option<Ins
 /// `now + wait`, saturating: a wait too long for the platform's `Instant` ends 100 years from
 /// now (or as far as the platform allows), never panics.
 pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
-    let mut wait = wait.min(crate::MAX_LIFETIME);
+    let mut wait = wait.min(crate::token::MAX_LIFETIME);
     loop {
         if let Some(at) = now.checked_add(wait) {
             return at;

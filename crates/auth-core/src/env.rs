@@ -23,7 +23,7 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
 /// The value of `name`, trimmed; `None` when unset or blank.
 ///
 /// ```
-/// use auth_core::optional_var;
+/// use auth_core::env::optional_var;
 /// let vars = |name: &str| (name == "A").then(|| " x ".to_owned());
 /// assert_eq!(optional_var(&vars, "A"), Some("x".to_owned()));
 /// assert_eq!(optional_var(&vars, "B"), None);

@@ -30,11 +30,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///         _ => "see the message",
 ///     }
 /// }
-/// let err = Error::new("p21", ErrorKind::Rejected {
-///     status: Some(401),
-///     code: Some("invalid_grant".into()),
-///     description: None,
-/// });
+/// let err = Error::rejected("p21", Some(401), Some("invalid_grant".into()), None);
 /// assert_eq!(explain(&err), "check the credentials");
 /// assert_eq!(err.to_string(), "p21 rejected the credentials (invalid_grant)");
 /// ```
@@ -44,18 +40,21 @@ pub struct Error {
 }
 
 struct Inner {
-    vendor: &'static str,
+    /// `None` for errors of the shared plumbing that concern no vendor (building an HTTP client).
+    vendor: Option<&'static str>,
     kind: ErrorKind,
     hint: Option<Cow<'static, str>>,
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
-/// What went wrong. Match on it through [`Error::kind`]; new kinds may be added.
+/// What went wrong. Match on it through [`Error::kind`]; new kinds, and new fields in a kind,
+/// may be added, so match with `..` and build errors with the constructors on [`Error`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The vendor rejected the credentials or the grant (wrong password, unknown client, bad
     /// consumer key, used refresh token, unsupported grant). Not retried.
+    #[non_exhaustive]
     Rejected {
         /// The HTTP status, if the rejection came over HTTP.
         status: Option<u16>,
@@ -65,6 +64,7 @@ pub enum ErrorKind {
         description: Option<String>,
     },
     /// Authenticated, but not allowed: a missing scope or permission. Not retried.
+    #[non_exhaustive]
     Forbidden {
         /// The HTTP status (usually 403).
         status: u16,
@@ -74,11 +74,13 @@ pub enum ErrorKind {
         description: Option<String>,
     },
     /// The vendor asked us to slow down (HTTP 429).
+    #[non_exhaustive]
     Throttled {
         /// How long the vendor asked us to wait, if it said.
         retry_after: Option<Duration>,
     },
     /// A status the request did not expect, with a short, scrubbed excerpt of the body.
+    #[non_exhaustive]
     UnexpectedStatus {
         /// The HTTP status.
         status: u16,
@@ -90,10 +92,13 @@ pub enum ErrorKind {
         excerpt: String,
     },
     /// The request could not be sent or the response not received (DNS, connect, TLS, reset).
+    #[non_exhaustive]
     Transport,
     /// The request took longer than its timeout.
+    #[non_exhaustive]
     Timeout,
     /// A response came but could not be understood.
+    #[non_exhaustive]
     MalformedResponse {
         /// What was wrong with it.
         what: String,
@@ -101,6 +106,7 @@ pub enum ErrorKind {
         content_type: Option<String>,
     },
     /// The vendor answered for a different identity than the one requested.
+    #[non_exhaustive]
     IdentityMismatch {
         /// The identity that was requested.
         expected: String,
@@ -109,11 +115,13 @@ pub enum ErrorKind {
     },
     /// A token that cannot be renewed (a static, personal token) was refused: it expired or was
     /// revoked.
+    #[non_exhaustive]
     TokenRevoked {
         /// The vendor's description, if any.
         description: Option<String>,
     },
     /// The client is misconfigured: a missing or invalid setting.
+    #[non_exhaustive]
     Configuration {
         /// The setting at fault (an environment variable, a builder method, a URL).
         setting: String,
@@ -219,18 +227,27 @@ impl Error {
     /// could forge log lines among them) replaced by spaces.
     ///
     /// ```
-    /// use auth_core::{Error, ErrorKind, MAX_TEXT_CHARS};
+    /// use auth_core::{Error, ErrorKind};
+    /// use auth_core::error::MAX_TEXT_CHARS;
     ///
-    /// let err = Error::new("v", ErrorKind::IdentityMismatch {
-    ///     expected: "-->r_1".into(),
-    ///     actual: "x\n".repeat(10_000),
-    /// });
+    /// let err = Error::identity_mismatch("v", "-->r_1", "x\n".repeat(10_000));
     /// let ErrorKind::IdentityMismatch { actual, .. } = err.kind() else { unreachable!() };
     /// assert_eq!(actual.chars().count(), MAX_TEXT_CHARS + 1);
     /// assert!(!err.to_string().contains('\n'));
     /// ```
     #[must_use]
     pub fn new(vendor: &'static str, kind: ErrorKind) -> Self {
+        Self::build(Some(vendor), kind)
+    }
+
+    /// An error of the shared plumbing that concerns no vendor (an HTTP client that cannot be
+    /// built, a token that cannot travel in a header). A vendor crate names itself with
+    /// [`for_vendor`](Self::for_vendor) when it passes one on.
+    pub(crate) fn core(kind: ErrorKind) -> Self {
+        Self::build(None, kind)
+    }
+
+    fn build(vendor: Option<&'static str>, kind: ErrorKind) -> Self {
         Self {
             inner: Arc::new(Inner {
                 vendor,
@@ -241,7 +258,106 @@ impl Error {
         }
     }
 
-    /// A configuration error naming the `setting`.
+    /// `vendor` rejected the credentials or the grant ([`ErrorKind::Rejected`]).
+    #[must_use]
+    pub fn rejected(
+        vendor: &'static str,
+        status: Option<u16>,
+        code: Option<String>,
+        description: Option<String>,
+    ) -> Self {
+        Self::new(
+            vendor,
+            ErrorKind::Rejected {
+                status,
+                code,
+                description,
+            },
+        )
+    }
+
+    /// `vendor` authenticated the caller but refused access ([`ErrorKind::Forbidden`]).
+    #[must_use]
+    pub fn forbidden(
+        vendor: &'static str,
+        status: u16,
+        code: Option<String>,
+        description: Option<String>,
+    ) -> Self {
+        Self::new(
+            vendor,
+            ErrorKind::Forbidden {
+                status,
+                code,
+                description,
+            },
+        )
+    }
+
+    /// `vendor` asked to slow down ([`ErrorKind::Throttled`]).
+    #[must_use]
+    pub fn throttled(vendor: &'static str, retry_after: Option<Duration>) -> Self {
+        Self::new(vendor, ErrorKind::Throttled { retry_after })
+    }
+
+    /// `vendor` answered with a status the request did not expect
+    /// ([`ErrorKind::UnexpectedStatus`]); `excerpt` is the start of the body, already scrubbed.
+    #[must_use]
+    pub fn unexpected_status(
+        vendor: &'static str,
+        status: u16,
+        code: Option<String>,
+        description: Option<String>,
+        excerpt: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            vendor,
+            ErrorKind::UnexpectedStatus {
+                status,
+                code,
+                description,
+                excerpt: excerpt.into(),
+            },
+        )
+    }
+
+    /// `vendor` could not be reached ([`ErrorKind::Transport`]); attach the cause with
+    /// [`with_source`](Self::with_source).
+    #[must_use]
+    pub fn transport(vendor: &'static str) -> Self {
+        Self::new(vendor, ErrorKind::Transport)
+    }
+
+    /// A request to `vendor` took too long ([`ErrorKind::Timeout`]).
+    #[must_use]
+    pub fn timeout(vendor: &'static str) -> Self {
+        Self::new(vendor, ErrorKind::Timeout)
+    }
+
+    /// `vendor` answered for another identity than the one requested
+    /// ([`ErrorKind::IdentityMismatch`]).
+    #[must_use]
+    pub fn identity_mismatch(
+        vendor: &'static str,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            vendor,
+            ErrorKind::IdentityMismatch {
+                expected: expected.into(),
+                actual: actual.into(),
+            },
+        )
+    }
+
+    /// A token of `vendor` that cannot be renewed was refused ([`ErrorKind::TokenRevoked`]).
+    #[must_use]
+    pub fn token_revoked(vendor: &'static str, description: Option<String>) -> Self {
+        Self::new(vendor, ErrorKind::TokenRevoked { description })
+    }
+
+    /// A configuration error of `vendor` naming the `setting` ([`ErrorKind::Configuration`]).
     #[must_use]
     pub fn config(
         vendor: &'static str,
@@ -257,7 +373,8 @@ impl Error {
         )
     }
 
-    /// A malformed-response error saying `what` was wrong and which content type came.
+    /// A malformed-response error of `vendor` saying `what` was wrong and which content type
+    /// came ([`ErrorKind::MalformedResponse`]). `what` must not quote the body.
     #[must_use]
     pub fn malformed(
         vendor: &'static str,
@@ -286,10 +403,21 @@ impl Error {
         self.map_inner(|inner| inner.hint = Some(hint))
     }
 
-    /// The same error said of another vendor (used when a core error crosses into a vendor crate).
+    /// The same error said of `vendor` (used when an error of the shared plumbing crosses into
+    /// a vendor crate).
     #[must_use]
     pub fn for_vendor(self, vendor: &'static str) -> Self {
-        self.map_inner(|inner| inner.vendor = vendor)
+        self.map_inner(|inner| inner.vendor = Some(vendor))
+    }
+
+    /// The same configuration error, naming `setting` instead (an environment variable for a
+    /// builder setting). Other errors are returned as they are.
+    pub(crate) fn with_setting(self, setting: &str) -> Self {
+        self.map_inner(|inner| {
+            if let ErrorKind::Configuration { setting: s, .. } = &mut inner.kind {
+                *s = setting.to_owned();
+            }
+        })
     }
 
     fn map_inner(self, f: impl FnOnce(&mut Inner)) -> Self {
@@ -308,9 +436,10 @@ impl Error {
         }
     }
 
-    /// Which vendor the error concerns.
+    /// Which vendor the error concerns; `None` for an error of the shared plumbing that concerns
+    /// no vendor (an HTTP client that could not be built).
     #[must_use]
-    pub fn vendor(&self) -> &'static str {
+    pub fn vendor(&self) -> Option<&'static str> {
         self.inner.vendor
     }
 
@@ -387,7 +516,8 @@ pub fn is_transient_code(code: &str) -> bool {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let vendor = self.inner.vendor;
+        // Without a vendor, the message speaks of "the server" (or of no one).
+        let vendor = self.inner.vendor.unwrap_or("the server");
         match &self.inner.kind {
             ErrorKind::Rejected {
                 code, description, ..
@@ -436,16 +566,20 @@ impl fmt::Display for Error {
                 "{vendor} answered for identity {actual:?} where {expected:?} was requested"
             )?,
             ErrorKind::TokenRevoked { description } => {
-                write!(
-                    f,
-                    "the {vendor} token expired or was revoked and cannot be renewed"
-                )?;
+                match self.inner.vendor {
+                    Some(vendor) => write!(f, "the {vendor} token")?,
+                    None => write!(f, "the token")?,
+                }
+                write!(f, " expired or was revoked and cannot be renewed")?;
                 if let Some(d) = description {
                     write!(f, " ({d})")?;
                 }
             }
             ErrorKind::Configuration { setting, problem } => {
-                write!(f, "invalid {vendor} configuration: ")?;
+                match self.inner.vendor {
+                    Some(vendor) => write!(f, "invalid {vendor} configuration: ")?,
+                    None => write!(f, "invalid configuration: ")?,
+                }
                 match problem {
                     ConfigProblem::Missing => write!(f, "{setting} is not set")?,
                     ConfigProblem::Invalid(why) => write!(f, "{setting} is invalid: {why}")?,
@@ -480,8 +614,10 @@ fn write_code(
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("vendor", &self.inner.vendor)
-            .field("kind", &self.inner.kind);
+        if let Some(vendor) = self.inner.vendor {
+            d.field("vendor", &vendor);
+        }
+        d.field("kind", &self.inner.kind);
         if let Some(hint) = &self.inner.hint {
             d.field("hint", hint);
         }
@@ -516,7 +652,7 @@ mod tests {
     #[test]
     fn source_chain_is_kept() {
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let err = Error::new("x", ErrorKind::Transport).with_source(io);
+        let err = Error::transport("x").with_source(io);
         assert_eq!(err.to_string(), "could not reach x");
         let source = err.source().expect("source kept");
         assert_eq!(source.to_string(), "refused");
@@ -559,15 +695,7 @@ mod tests {
     #[test]
     fn retryable_classification() {
         let status = |s: u16, code: Option<&str>| {
-            Error::new(
-                "v",
-                ErrorKind::UnexpectedStatus {
-                    status: s,
-                    code: code.map(str::to_owned),
-                    description: None,
-                    excerpt: String::new(),
-                },
-            )
+            Error::unexpected_status("v", s, code.map(str::to_owned), None, String::new())
         };
         for s in [408, 429, 500, 502, 503, 504] {
             assert!(status(s, None).is_retryable(), "{s}");
@@ -577,25 +705,18 @@ mod tests {
         }
         assert!(status(400, Some("temporarily_unavailable")).is_retryable());
         assert!(status(400, Some("SERVER_ERROR")).is_retryable());
-        let rejected = Error::new(
-            "v",
-            ErrorKind::Rejected {
-                status: Some(400),
-                code: None,
-                description: None,
-            },
-        );
+        let rejected = Error::rejected("v", Some(400), None, None);
         assert!(!rejected.is_retryable());
         assert!(rejected.is_rejected());
-        assert!(Error::new("v", ErrorKind::Transport).is_retryable());
+        assert!(Error::transport("v").is_retryable());
     }
 
     #[test]
     fn hint_and_vendor_rewrite() {
-        let err = Error::new("core", ErrorKind::Timeout)
+        let err = Error::timeout("core")
             .with_hint("check the base URL")
             .for_vendor("p21");
-        assert_eq!(err.vendor(), "p21");
+        assert_eq!(err.vendor(), Some("p21"));
         assert_eq!(err.hint(), Some("check the base URL"));
         assert_eq!(
             err.to_string(),

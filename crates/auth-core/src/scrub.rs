@@ -15,7 +15,7 @@ use crate::secret::{REDACTED, Secret};
 /// Replaces every occurrence of each secret, in any of the forms above, with `[redacted]`.
 ///
 /// ```
-/// use auth_core::{Secret, scrub};
+/// use auth_core::{Secret, scrub::scrub};
 ///
 /// let secrets = [Secret::new("p@ss w+rd&é")];
 /// for echoed in [

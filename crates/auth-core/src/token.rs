@@ -130,15 +130,14 @@ impl Token {
     ///
     /// Fails if the token is empty or has white space or control characters: it could not be
     /// sent, or would be sent mangled. Token sources refuse such tokens when they parse them
-    /// (see [`access_token`](crate::access_token)), so a cached token never fails here.
+    /// (see [`access_token`](crate::oauth::access_token)), so a cached token never fails here.
     pub fn authorization_value(&self) -> Result<HeaderValue, crate::Error> {
         let token = self.inner.access_token.expose_secret();
         let unsendable = || {
-            crate::Error::malformed(
-                "token",
-                "the access token cannot be sent in an HTTP header",
-                None,
-            )
+            crate::Error::core(crate::ErrorKind::MalformedResponse {
+                what: "the access token cannot be sent in an HTTP header".into(),
+                content_type: None,
+            })
         };
         if !is_sendable(token) {
             return Err(unsendable());
@@ -266,65 +265,6 @@ pub(crate) fn is_sendable(token: &str) -> bool {
     !token.is_empty() && !token.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-/// Reads a lifetime in seconds as servers really send it: a JSON number, a numeric string, or a
-/// float. Returns `None` for anything that is not a positive, finite number of seconds (missing,
-/// `null`, `0`, negative, non-numeric); callers then apply their documented default. Values past
-/// [`MAX_LIFETIME`] (including ones too large for 64 bits) are clamped, never overflowed.
-///
-/// ```
-/// use std::time::Duration;
-/// use auth_core::lifetime_from_json;
-/// use serde_json::json;
-///
-/// assert_eq!(lifetime_from_json(&json!(3600)), Some(Duration::from_secs(3600)));
-/// assert_eq!(lifetime_from_json(&json!("86400")), Some(Duration::from_secs(86400)));
-/// assert_eq!(lifetime_from_json(&json!(-5)), None);
-/// assert_eq!(lifetime_from_json(&json!(1e20)), Some(auth_core::MAX_LIFETIME));
-/// ```
-#[must_use]
-pub fn lifetime_from_json(value: &serde_json::Value) -> Option<Duration> {
-    match value {
-        serde_json::Value::Number(n) => {
-            if let Some(secs) = n.as_u64() {
-                positive_secs(secs)
-            } else if n.as_i64().is_some() {
-                None // a negative integer
-            } else {
-                n.as_f64().and_then(lifetime_from_f64)
-            }
-        }
-        serde_json::Value::String(s) => lifetime_from_str(s),
-        _ => None,
-    }
-}
-
-/// Like [`lifetime_from_json`], for a lifetime that arrived as text (an XML element, a header).
-#[must_use]
-pub fn lifetime_from_str(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return positive_secs(secs);
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
-        return Some(MAX_LIFETIME); // digits only, too large for u64
-    }
-    text.parse::<f64>().ok().and_then(lifetime_from_f64)
-}
-
-fn positive_secs(secs: u64) -> Option<Duration> {
-    (secs > 0).then(|| Duration::from_secs(secs).min(MAX_LIFETIME))
-}
-
-fn lifetime_from_f64(secs: f64) -> Option<Duration> {
-    if !secs.is_finite() || secs < 1.0 {
-        return None;
-    }
-    if secs >= MAX_LIFETIME.as_secs_f64() {
-        return Some(MAX_LIFETIME);
-    }
-    Duration::try_from_secs_f64(secs.trunc()).ok()
-}
-
 /// Something that can fetch a fresh token: one implementation per vendor flow.
 ///
 /// Implementations build their request with a pure function, send it through
@@ -375,7 +315,7 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
     /// new token fetched (a missing permission that a new session would not cure); `None` (the
     /// default) lets a 401 invalidate the token and retry once. Called only when
     /// [`reads_refusals`](Self::reads_refusals) is true.
-    fn refusal(&self, _response: &crate::HttpResponse) -> Option<crate::Error> {
+    fn refusal(&self, _response: &crate::http::HttpResponse) -> Option<crate::Error> {
         None
     }
 }
@@ -434,11 +374,9 @@ impl TokenSource for StaticToken {
 
     async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, crate::Error> {
         if self.token.is_expired_at(self.clock.now()) {
-            return Err(crate::Error::new(
+            return Err(crate::Error::token_revoked(
                 self.vendor,
-                crate::ErrorKind::TokenRevoked {
-                    description: Some("the token passed its expiry date".into()),
-                },
+                Some("the token passed its expiry date".into()),
             ));
         }
         Ok(self.token.clone())
@@ -452,44 +390,6 @@ impl TokenSource for StaticToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn lifetime_parsing_never_panics_and_clamps() {
-        let cases = [
-            (json!(3600), Some(3600)),
-            (json!("3600"), Some(3600)),
-            (json!(" 86400 "), Some(86400)),
-            (json!(3600.9), Some(3600)),
-            (json!("3600.0"), Some(3600)),
-            (json!(0), None),
-            (json!("0"), None),
-            (json!(-1), None),
-            (json!("-1"), None),
-            (json!(i64::MIN), None),
-            (json!(0.5), None),
-            (json!("soon"), None),
-            (json!(""), None),
-            (json!(null), None),
-            (json!(true), None),
-            (json!({"a": 1}), None),
-            (json!("NaN"), None),
-            (json!("inf"), None),
-            (json!(630_720_000), Some(630_720_000)),
-            (json!(2_147_483_647u64), Some(2_147_483_647)),
-            (json!(u64::MAX), Some(MAX_LIFETIME.as_secs())),
-            (json!(1e20), Some(MAX_LIFETIME.as_secs())),
-            (json!("100000000000000000000"), Some(MAX_LIFETIME.as_secs())),
-            (json!("1e300"), Some(MAX_LIFETIME.as_secs())),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(
-                lifetime_from_json(&input).map(|d| d.as_secs()),
-                expected,
-                "input {input}"
-            );
-        }
-    }
 
     #[test]
     fn expiry_is_measured_from_the_send_time_and_never_overflows() {

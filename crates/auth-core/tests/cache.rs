@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use auth_core::test_util::{Gate, ManualClock, Reply, ScriptedSource, TestServer};
 use auth_core::{
-    Error, ErrorKind, HttpClient, HttpRequest, Secret, StaticToken, Token, TokenCache, TokenSource,
-    async_trait,
+    CacheOptions, Error, ErrorKind, HttpClient, Secret, StaticToken, Token, TokenCache,
+    TokenSource, async_trait, http::HttpRequest,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -51,18 +51,11 @@ fn secret(t: &Token) -> &str {
 }
 
 fn transient() -> Error {
-    Error::new("test", ErrorKind::Transport)
+    Error::transport("test")
 }
 
 fn rejected() -> Error {
-    Error::new(
-        "test",
-        ErrorKind::Rejected {
-            status: Some(401),
-            code: Some("invalid_grant".into()),
-            description: None,
-        },
-    )
+    Error::rejected("test", Some(401), Some("invalid_grant".into()), None)
 }
 
 #[tokio::test]
@@ -83,7 +76,7 @@ async fn fresh_token_is_served_from_cache() {
 async fn tokens_that_never_expire_are_never_refetched() {
     let (clock, source, cache) = setup(None);
     cache.token().await.expect("token");
-    clock.advance(auth_core::MAX_LIFETIME);
+    clock.advance(auth_core::token::MAX_LIFETIME);
     cache.token().await.expect("token");
     assert_eq!(source.calls(), 1);
 }
@@ -310,7 +303,7 @@ async fn after_real_expiry_the_error_surfaces() {
     source.fail_next(std::iter::repeat_with(transient).take(20));
     clock.advance(HOUR + secs(1));
     let err = cache.token().await.expect_err("expired and failing");
-    assert_eq!(err.kind(), &ErrorKind::Transport);
+    assert!(matches!(err.kind(), ErrorKind::Transport { .. }));
 }
 
 #[tokio::test]
@@ -339,12 +332,7 @@ async fn rejected_credentials_are_remembered_briefly() {
 #[tokio::test]
 async fn throttling_is_remembered_for_its_retry_after() {
     let (clock, source, cache) = setup(Some(HOUR));
-    source.fail_next([Error::new(
-        "test",
-        ErrorKind::Throttled {
-            retry_after: Some(secs(120)),
-        },
-    )]);
+    source.fail_next([Error::throttled("test", Some(secs(120)))]);
     cache.token().await.expect_err("throttled");
     clock.advance(secs(119));
     let err = cache.token().await.expect_err("still throttled");
@@ -479,9 +467,7 @@ async fn send_with_a_static_token_reports_revocation() {
         .expect_err("revoked");
     assert_eq!(
         err.kind(),
-        &ErrorKind::TokenRevoked {
-            description: Some("Invalid token".into())
-        }
+        Error::token_revoked("v", Some("Invalid token".into())).kind()
     );
     assert_eq!(server.requests().len(), 1, "not retried");
 }
@@ -494,10 +480,10 @@ async fn on_token_hook_sees_every_new_token() {
     let sink = seen.clone();
     let cache = TokenCache::builder(source)
         .clock(Arc::new(clock.clone()))
-        .on_token(move |t| {
+        .options(CacheOptions::default().on_token(move |t| {
             let refresh = t.refresh_token().map(|r| r.expose_secret().to_owned());
             sink.lock().expect("lock").push(refresh);
-        })
+        }))
         .build();
     let a = cache.token().await.expect("token");
     cache.token().await.expect("cached");
@@ -542,7 +528,7 @@ async fn a_panicking_source_does_not_wedge_the_cache() {
     }
     let cache = TokenCache::new(Flaky(AtomicUsize::new(0)));
     let err = cache.token().await.expect_err("panicked fetch");
-    assert_eq!(err.kind(), &ErrorKind::Transport);
+    assert!(matches!(err.kind(), ErrorKind::Transport { .. }));
     assert_eq!(
         secret(&cache.token().await.expect("next fetch works")),
         "ok"
@@ -603,7 +589,7 @@ impl TokenSource for HttpSource {
         Ok(Token::builder(Secret::new(access))
             .lifetime(
                 resp.sent_at(),
-                auth_core::lifetime_from_json(&body["expires_in"]),
+                auth_core::oauth::lifetime_from_json(&body["expires_in"]),
             )
             .build())
     }
@@ -636,7 +622,7 @@ async fn a_finished_fetch_is_never_joined_after_invalidation() {
     let source = ScriptedSource::new(Arc::new(clock.clone()), Some(HOUR));
     let cache = TokenCache::builder(source.clone())
         .clock(Arc::new(clock.clone()))
-        .min_forced_refresh_interval(Duration::ZERO)
+        .options(CacheOptions::default().min_forced_refresh_interval(Duration::ZERO))
         .build();
     for round in 0..2000 {
         let before = cache.token().await.expect("token");

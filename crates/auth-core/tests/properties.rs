@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::test_util::{ManualClock, ScriptedSource};
-use auth_core::{Clock, Error, ErrorBody, ErrorKind, Secret, TokenCache, scrub_bytes};
+use auth_core::{
+    CacheOptions, Clock, Error, Secret, TokenCache, http::ErrorBody, scrub::scrub_bytes,
+};
 use proptest::prelude::*;
 
 /// One character encoded the ways servers echo it.
@@ -104,7 +106,7 @@ proptest! {
     ) {
         let parsed = ErrorBody::parse(content_type.as_deref(), &body, &[Secret::new("QQ")]);
         prop_assert!(parsed.excerpt.chars().count() <= 201);
-        let resp = auth_core::HttpResponse::new(status, Default::default(), body, std::time::Instant::now());
+        let resp = auth_core::http::HttpResponse::new(status, Default::default(), body, &auth_core::SystemClock);
         let err = resp.to_error("v");
         prop_assert!(err.to_string().chars().count() < 2_000);
     }
@@ -138,31 +140,14 @@ fn duration() -> impl Strategy<Value = Duration> {
 }
 
 fn failure(n: u8) -> Error {
-    let kind = match n % 6 {
-        0 => ErrorKind::Transport,
-        1 => ErrorKind::Rejected {
-            status: Some(401),
-            code: None,
-            description: None,
-        },
-        2 => ErrorKind::Throttled {
-            retry_after: Some(Duration::from_secs(u64::from(n))),
-        },
-        3 => ErrorKind::Throttled {
-            retry_after: Some(Duration::MAX),
-        },
-        4 => ErrorKind::MalformedResponse {
-            what: "x".into(),
-            content_type: None,
-        },
-        _ => ErrorKind::UnexpectedStatus {
-            status: 500,
-            code: None,
-            description: None,
-            excerpt: String::new(),
-        },
-    };
-    Error::new("test", kind)
+    match n % 6 {
+        0 => Error::transport("test"),
+        1 => Error::rejected("test", Some(401), None, None),
+        2 => Error::throttled("test", Some(Duration::from_secs(u64::from(n)))),
+        3 => Error::throttled("test", Some(Duration::MAX)),
+        4 => Error::malformed("test", "x", None),
+        _ => Error::unexpected_status("test", 500, None, None, ""),
+    }
 }
 
 proptest! {
@@ -186,15 +171,18 @@ proptest! {
             );
             let cache = TokenCache::builder(source.clone())
                 .clock(Arc::new(clock.clone()))
-                .soft_window(settings[0])
-                .hard_window(settings[1])
-                .half_life_threshold(settings[2])
-                .rejection_ttl(settings[3])
-                .min_forced_refresh_interval(settings[4])
-                .refresh_retry_backoff(settings[5])
-                .failure_backoff(settings[6])
-                .max_failure_backoff(settings[7])
-                .fetch_deadline(settings[8].max(Duration::from_secs(1)))
+                .options(
+                    CacheOptions::default()
+                        .soft_window(settings[0])
+                        .hard_window(settings[1])
+                        .half_life_threshold(settings[2])
+                        .rejection_ttl(settings[3])
+                        .min_forced_refresh_interval(settings[4])
+                        .refresh_retry_backoff(settings[5])
+                        .failure_backoff(settings[6])
+                        .max_failure_backoff(settings[7])
+                        .fetch_deadline(settings[8].max(Duration::from_secs(1)))
+                )
                 .build();
             let mut last = None;
             for op in ops {

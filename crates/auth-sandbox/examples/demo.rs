@@ -136,7 +136,10 @@ fn p21(
 
 fn personify(sandbox: &Sandbox, clock: &ManualClock) -> personify_auth::Client {
     personify_auth::Client::builder()
-        .credentials("sandbox-client", auth_core::Secret::new("sandbox-secret"))
+        .credentials(personify_auth::Credentials::new(
+            "sandbox-client",
+            auth_core::Secret::new("sandbox-secret"),
+        ))
         .token_url(sandbox.personify_token_url())
         .tenant_id("sandbox-tenant")
         .http_client(http(clock))
@@ -324,7 +327,10 @@ async fn every_flow(sandbox: &Sandbox) {
     );
     let before = sandbox.count(Endpoint::PersonifyToken);
     let c = personify_auth::Client::builder()
-        .credentials("sandbox-client", Secret::new("sandbox-secret"))
+        .credentials(personify_auth::Credentials::new(
+            "sandbox-client",
+            Secret::new("sandbox-secret"),
+        ))
         .token_url(sandbox.personify_token_url())
         .client_auth(personify_auth::ClientAuth::Basic)
         .scopes(["idp_api", "members.read"])
@@ -575,7 +581,7 @@ async fn failures(sandbox: &Sandbox) {
     let resp = ours
         .send(
             ours.reqwest_client()
-                .get(ours.url("odataservice/odata/table/supplier")),
+                .get(ours.url("odataservice/odata/table/supplier").expect("url")),
         )
         .await;
     expect(
@@ -690,7 +696,10 @@ async fn failures(sandbox: &Sandbox) {
     sandbox.apinizer().revoke(&token);
     let before = sandbox.count(Endpoint::ApinizerApi);
     let resp = c
-        .send(c.reqwest_client().get(c.url("apiops/projects/")))
+        .send(
+            c.reqwest_client()
+                .get(c.url("apiops/projects/").expect("url")),
+        )
         .await;
     t.row(
         "apinizer",

@@ -92,7 +92,7 @@ fn client(flow: Flow, server: &TestServer, clock: &ManualClock) -> Any {
         Flow::PersonifyPost | Flow::PersonifyBasic => any!(
             personify_auth::Client::builder()
                 .token_url(server.url("/connect/token"))
-                .credentials("client-1", secret())
+                .credentials(personify_auth::Credentials::new("client-1", secret()))
                 .client_auth(if matches!(flow, Flow::PersonifyBasic) {
                     personify_auth::ClientAuth::Basic
                 } else {

@@ -10,11 +10,11 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use auth_core::EnvLookup;
+use auth_core::env::EnvLookup;
 
 /// The whole example, with its environment and outputs passed in (so a test can run it).
 pub async fn run(vars: &dyn EnvLookup, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let token = match bydesign_auth::Client::from_vars(vars) {
+    let token = match bydesign_auth::ClientBuilder::from_vars(vars).and_then(|b| b.build()) {
         Ok(client) => client.token().await,
         Err(e) => Err(e),
     };
@@ -33,7 +33,7 @@ pub async fn run(vars: &dyn EnvLookup, out: &mut dyn Write, err: &mut dyn Write)
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let code = run(
-        &auth_core::process_env(),
+        &auth_core::env::process(),
         &mut std::io::stdout(),
         &mut std::io::stderr(),
     )

@@ -1,15 +1,19 @@
-//! [`Client`]: the value users hold; it owns the token cache for one rep or customer.
+//! [`Client`]: the value users hold for one rep or customer, and the [`ClientBuilder`] that
+//! configures it. The shared skeleton is `auth_core::vendor`; what is here is what ByDesign adds
+//! (single-use refresh tokens, with the password as the fallback).
 
-use std::sync::Arc;
-
+use auth_core::env::{EnvLookup, optional_var, required_var};
+use auth_core::http::{endpoint, required_base_url};
+use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
-    CacheConfig, EnvLookup, Error, HttpClient, Token, TokenCache, TokenSource, async_trait,
+    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenCache, TokenSource,
+    async_trait,
 };
 use reqwest::Url;
 
 use crate::VENDOR;
-use crate::config::{ClientBuilder, Credentials};
-use crate::wire;
+use crate::credentials::Credentials;
+use crate::wire::{self, DEFAULT_TOKEN_PATH};
 
 /// A ByDesign WebAPI client for one rep or customer: a cached token, renewed with the newest
 /// single-use refresh token (falling back to the password when a refresh is refused), and
@@ -25,17 +29,14 @@ use crate::wire;
 ///     .credentials(Credentials::rep("1001", Secret::new("password")))
 ///     .build()?;
 /// let token = bydesign.token().await?;
+/// let rep = bydesign
+///     .send(bydesign.reqwest_client().get(bydesign.url("api/Rep/1001")?))
+///     .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    cache: TokenCache,
-    http: HttpClient,
+    core: VendorClient,
 }
 
 #[derive(Debug)]
@@ -50,7 +51,7 @@ impl Source {
     async fn password_grant(&self) -> Result<Token, Error> {
         let request = wire::password_request(&self.token_url, &self.credentials, &self.client_id);
         let response = self.http.send(VENDOR, &request).await?;
-        wire::parse_token_response(&response, &self.credentials, &**self.http.clock())
+        wire::parse_token_response(&response, &self.credentials)
     }
 }
 
@@ -67,7 +68,7 @@ impl TokenSource for Source {
         if let Some(refresh) = previous.and_then(Token::refresh_token) {
             let request = wire::refresh_request(&self.token_url, refresh, &self.client_id);
             let response = self.http.send(VENDOR, &request).await?;
-            match wire::parse_token_response(&response, &self.credentials, &**self.http.clock()) {
+            match wire::parse_token_response(&response, &self.credentials) {
                 Ok(token) => return Ok(token),
                 Err(e) if e.is_rejected() => {
                     tracing::info!(
@@ -86,10 +87,80 @@ impl TokenSource for Source {
 impl Client {
     /// Starts configuring a client.
     pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
+        ClientBuilder::default()
     }
 
-    /// A client configured from the environment:
+    /// A valid access token: cached, renewed ahead of expiry, one request for any number of
+    /// concurrent callers. Its [`Session`](crate::Session) says who it belongs to.
+    pub async fn token(&self) -> Result<Token, Error> {
+        self.core.token().await
+    }
+
+    /// Drops `rejected` if it is still the cached token (after a 401). Returns whether it was.
+    pub fn invalidate(&self, rejected: &Token) -> bool {
+        self.core.invalidate(rejected)
+    }
+
+    /// Sends `request` with the bearer token. A 401 (after a password change, ByDesign expires
+    /// earlier tokens) invalidates the token and retries once with a new one.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
+        self.core.send(request).await
+    }
+
+    /// Adds `Authorization: Bearer …` to `request` without sending it, for callers who send
+    /// requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
+    pub async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        self.core.authorize(request).await
+    }
+
+    /// `path` under the company's base URL (e.g. `api/Rep/1001`).
+    pub fn url(&self, path: &str) -> Result<Url, Error> {
+        self.core.url(path)
+    }
+
+    /// The `reqwest::Client` tokens are fetched with (share its connection pool).
+    #[must_use]
+    pub fn reqwest_client(&self) -> &reqwest::Client {
+        self.core.reqwest_client()
+    }
+
+    /// The token cache (for its [`stats`](TokenCache::stats) and
+    /// [`last_error`](TokenCache::last_error)).
+    #[must_use]
+    pub fn cache(&self) -> &TokenCache {
+        self.core.cache()
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`] and [`ClientBuilder::from_env`].
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    token_path: String,
+    client_id: Option<String>,
+    credentials: Option<Credentials>,
+    options: ClientOptions,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            token_path: DEFAULT_TOKEN_PATH.to_owned(),
+            client_id: None,
+            credentials: None,
+            options: ClientOptions::default(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the settings found in the environment, to combine with settings in code
+    /// (`ClientBuilder::from_env()?.http_client(http).build()`):
     ///
     /// | variable | |
     /// |---|---|
@@ -98,63 +169,156 @@ impl Client {
     /// | `BYDESIGN_PASSWORD` | required |
     /// | `BYDESIGN_REP_ID` or `BYDESIGN_CUSTOMER_ID` | exactly one |
     /// | `BYDESIGN_TOKEN_PATH` | optional (default `/token`) |
+    ///
+    /// A missing or contradictory variable is a configuration error naming it, and so is a
+    /// value that [`build`](Self::build) finds invalid.
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_vars(&auth_core::process_env())
+        Self::from_vars(&auth_core::env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables from `vars`.
     pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
-        ClientBuilder::from_vars(vars)?.build()
+        let base_url = required_var(vars, VENDOR, "BYDESIGN_BASE_URL")?;
+        let client_id = required_var(vars, VENDOR, "BYDESIGN_CLIENT_ID")?;
+        let rep = optional_var(vars, "BYDESIGN_REP_ID");
+        let customer = optional_var(vars, "BYDESIGN_CUSTOMER_ID");
+        let password = || required_var(vars, VENDOR, "BYDESIGN_PASSWORD").map(Secret::new);
+        let (credentials, id_variable) = match (rep, customer) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    VENDOR,
+                    "BYDESIGN_REP_ID",
+                    ConfigProblem::Conflict(
+                        "set exactly one of BYDESIGN_REP_ID and BYDESIGN_CUSTOMER_ID".into(),
+                    ),
+                ));
+            }
+            (Some(id), None) => (Credentials::rep(id, password()?), "BYDESIGN_REP_ID"),
+            (None, Some(id)) => (
+                Credentials::customer(id, password()?),
+                "BYDESIGN_CUSTOMER_ID",
+            ),
+            (None, None) => {
+                return Err(Error::config(
+                    VENDOR,
+                    "BYDESIGN_REP_ID or BYDESIGN_CUSTOMER_ID",
+                    ConfigProblem::Missing,
+                ));
+            }
+        };
+        let mut builder = Self::default()
+            .base_url(base_url)
+            .client_id(client_id)
+            .credentials(credentials);
+        let mut options = std::mem::take(&mut builder.options)
+            .read_from("base_url", "BYDESIGN_BASE_URL")
+            .read_from("client_id", "BYDESIGN_CLIENT_ID")
+            .read_from("id", id_variable)
+            .read_from("password", "BYDESIGN_PASSWORD");
+        if let Some(path) = optional_var(vars, "BYDESIGN_TOKEN_PATH") {
+            builder = builder.token_path(path);
+            options = options.read_from("token_path", "BYDESIGN_TOKEN_PATH");
+        }
+        builder.options = options;
+        Ok(builder)
     }
 
-    pub(crate) fn new(
-        token_url: Url,
-        client_id: String,
-        credentials: Credentials,
-        http: HttpClient,
-        configure: Option<CacheConfig>,
-    ) -> Self {
-        let source = Source {
-            http: http.clone(),
-            token_url,
+    /// The company's WebAPI base URL, e.g. `https://webapi.securefreedom.com/MyCompany`. Its
+    /// path is kept: the token endpoint is `{base}/token`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self.options = self.options.set_in_code("base_url");
+        self
+    }
+
+    /// The token path under the base URL (default `/token`; some installations use
+    /// `/Client/token`).
+    pub fn token_path(mut self, path: impl Into<String>) -> Self {
+        self.token_path = path.into();
+        self.options = self.options.set_in_code("token_path");
+        self
+    }
+
+    /// The OAuth client id registered with ByDesign (e.g. `ByDesignAngularJSShoppingCart`).
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self.options = self.options.set_in_code("client_id");
+        self
+    }
+
+    /// The rep or customer signing in.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self.options = self.options.set_in_code("id").set_in_code("password");
+        self
+    }
+
+    /// Sends through this [`HttpClient`] (your timeouts, retry policy, proxy, roots, clock).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.options = self.options.http_client(http);
+        self
+    }
+
+    /// Speaks only HTTP/1.1, in the HTTP client this crate builds.
+    pub fn http1_only(mut self, only: bool) -> Self {
+        self.options = self.options.http1_only(only);
+        self
+    }
+
+    /// **Dangerous**: accepts any TLS certificate, in the HTTP client this crate builds. Anyone
+    /// on the network path can then read the password. Prefer
+    /// `HttpClientBuilder::add_root_certificates_pem`.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.options = self.options.danger_accept_invalid_certs(accept);
+        self
+    }
+
+    /// Tunes the token cache (windows, failure memory, deadline, and the `on_token` hook: use
+    /// it to persist the rotated refresh token).
+    pub fn cache(mut self, options: CacheOptions) -> Self {
+        self.options = self.options.cache(options);
+        self
+    }
+
+    /// Validates the configuration and builds the client. Nothing is sent yet.
+    pub fn build(self) -> Result<Client, Error> {
+        let Self {
+            base_url,
+            token_path,
             client_id,
             credentials,
+            options,
+        } = self;
+        let build = || {
+            let base_url = required_base_url(VENDOR, "base_url", base_url.as_deref())?;
+            let client_id = client_id
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| Error::config(VENDOR, "client_id", ConfigProblem::Missing))?;
+            let credentials = credentials
+                .ok_or_else(|| Error::config(VENDOR, "credentials", ConfigProblem::Missing))?;
+            credentials.validate()?;
+            if token_path.contains(['?', '#']) || token_path.trim().is_empty() {
+                return Err(Error::config(
+                    VENDOR,
+                    "token_path",
+                    ConfigProblem::Invalid("a path such as /token".into()),
+                ));
+            }
+            let token_url = endpoint(&base_url, &token_path);
+            let http = options
+                .http_client_for(VENDOR, concat!("bydesign-auth/", env!("CARGO_PKG_VERSION")))?;
+            http.check_url(VENDOR, "base_url", &base_url)?;
+            let source = Source {
+                http: http.clone(),
+                token_url,
+                client_id,
+                credentials,
+            };
+            let core = VendorClient::new(source, http, &options)
+                .with_api_base_setting("base_url")
+                .with_api_base(base_url);
+            Ok(Client { core })
         };
-        Self {
-            inner: Arc::new(Inner {
-                cache: TokenCache::for_http(source, &http, configure),
-                http,
-            }),
-        }
-    }
-
-    /// A valid access token: cached, renewed ahead of expiry, one request for any number of
-    /// concurrent callers. Its [`Session`](crate::Session) says who it belongs to.
-    pub async fn token(&self) -> Result<Token, Error> {
-        self.inner.cache.token().await
-    }
-
-    /// Drops `rejected` if it is still the cached token (after a 401). Returns whether it was.
-    pub fn invalidate(&self, rejected: &Token) -> bool {
-        self.inner.cache.invalidate(rejected)
-    }
-
-    /// Sends `request` with the bearer token. A 401 (after a password change, ByDesign expires
-    /// earlier tokens) invalidates the token and retries once with a new one.
-    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
-        self.inner.cache.send(request).await
-    }
-
-    /// The `reqwest::Client` tokens are fetched with (share its connection pool).
-    #[must_use]
-    pub fn reqwest_client(&self) -> &reqwest::Client {
-        self.inner.http.reqwest_client()
-    }
-
-    /// The token cache (for its [`stats`](TokenCache::stats) and
-    /// [`last_error`](TokenCache::last_error)).
-    #[must_use]
-    pub fn cache(&self) -> &TokenCache {
-        &self.inner.cache
+        build().map_err(|e| options.name_variable(e))
     }
 }

@@ -4,16 +4,19 @@
 use std::time::{Duration, SystemTime};
 
 use auth_core::{
-    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, access_token,
-    lifetime_from_json, lifetime_until,
+    Error, Secret, Token, http::HttpRequest, http::HttpResponse, oauth::access_token,
+    oauth::lifetime_from_json, oauth::lifetime_until,
 };
 use reqwest::Url;
 use serde_json::{Map, Value};
 
 use crate::VENDOR;
-use crate::config::{Credentials, UserType};
+use crate::credentials::{Credentials, UserType};
 
-/// The lifetime assumed when the response has neither `expires_in` nor `.expires`.
+/// The token path under the company base URL, unless configured otherwise.
+pub const DEFAULT_TOKEN_PATH: &str = "/token";
+
+/// The lifetime assumed when a response states neither `expires_in` nor `.expires`.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Who the token belongs to, as the response described them: read it with [`Session::of`].
@@ -83,7 +86,6 @@ pub fn refresh_request(token_url: &Url, refresh_token: &Secret, client_id: &str)
 pub fn parse_token_response(
     response: &HttpResponse,
     expected: &Credentials,
-    clock: &dyn Clock,
 ) -> Result<Token, Error> {
     if !response.is_success() {
         return Err(response.to_error(VENDOR));
@@ -118,7 +120,7 @@ pub fn parse_token_response(
     let lifetime = match (map.get("expires_in").and_then(lifetime_from_json), expires) {
         (Some(lifetime), _) => lifetime,
         // `.expires` is judged against `.issued`: both are the server's clock.
-        (None, Some(expires)) => lifetime_until(VENDOR, response, expires, issued, clock)?,
+        (None, Some(expires)) => lifetime_until(VENDOR, response, expires, issued)?,
         (None, None) => DEFAULT_LIFETIME,
     };
     let session = Session {
@@ -142,15 +144,13 @@ pub fn parse_token_response(
 }
 
 fn mismatch(expected: &str, actual: &str) -> Error {
-    Error::new(
+    Error::identity_mismatch(
         VENDOR,
-        ErrorKind::IdentityMismatch {
-            expected: expected.to_owned(),
-            actual: if actual.is_empty() {
-                "(none)".to_owned()
-            } else {
-                actual.to_owned()
-            },
+        expected.to_owned(),
+        if actual.is_empty() {
+            "(none)".to_owned()
+        } else {
+            actual.to_owned()
         },
     )
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use auth_core::test_util::{Gate, Reply, TestServer};
 use auth_core::{ConfigProblem, ErrorKind};
-use bydesign_auth::{Client, Credentials, Secret};
+use bydesign_auth::{Client, ClientBuilder, Credentials, Secret};
 
 #[allow(dead_code)]
 #[path = "../examples/bydesign_token.rs"]
@@ -69,7 +69,10 @@ async fn refresh_tokens_rotate_and_the_newest_is_spent() {
         .base_url(server.url("/Co/"))
         .client_id("FakeCart")
         .credentials(Credentials::rep("1001", Secret::new("pw")))
-        .cache(|c| c.min_forced_refresh_interval(std::time::Duration::ZERO))
+        .cache(
+            bydesign_auth::CacheOptions::default()
+                .min_forced_refresh_interval(std::time::Duration::ZERO),
+        )
         .build()
         .expect("client");
     let mut token = bydesign.token().await.expect("password grant");
@@ -255,7 +258,10 @@ async fn expired_tokens_after_a_password_change_cause_one_reauthentication() {
         .base_url(server.url("/Co"))
         .client_id("FakeCart")
         .credentials(Credentials::rep("1001", Secret::new("pw")))
-        .cache(|c| c.min_forced_refresh_interval(std::time::Duration::ZERO))
+        .cache(
+            bydesign_auth::CacheOptions::default()
+                .min_forced_refresh_interval(std::time::Duration::ZERO),
+        )
         .build()
         .expect("client");
     let orders = || bydesign.send(bydesign.reqwest_client().get(server.url("/Co/api/orders")));
@@ -294,10 +300,7 @@ async fn an_answer_for_another_identity_is_discarded() {
     let err = client(&server, "pw").token().await.expect_err("mismatch");
     assert_eq!(
         err.kind(),
-        &ErrorKind::IdentityMismatch {
-            expected: "-->r_1001".into(),
-            actual: "-->c_1001".into()
-        }
+        bydesign_auth::Error::identity_mismatch("bydesign", "-->r_1001", "-->c_1001").kind()
     );
 }
 
@@ -311,7 +314,7 @@ fn configuration_errors_name_the_setting() {
     let with = |extra: &[(&'static str, &'static str)]| {
         let mut all = base.to_vec();
         all.extend_from_slice(extra);
-        Client::from_vars(&vars(&all))
+        ClientBuilder::from_vars(&vars(&all)).and_then(|b| b.build())
     };
     let err = with(&[]).expect_err("no id");
     assert!(
@@ -328,17 +331,41 @@ fn configuration_errors_name_the_setting() {
         }
     ));
     with(&[("BYDESIGN_CUSTOMER_ID", "2")]).expect("customer");
-    let err = Client::from_vars(&vars(&[("BYDESIGN_BASE_URL", "https://x/Co")]))
+    let err = ClientBuilder::from_vars(&vars(&[("BYDESIGN_BASE_URL", "https://x/Co")]))
+        .and_then(|b| b.build())
         .expect_err("no client id");
     assert!(err.to_string().contains("BYDESIGN_CLIENT_ID"), "{err}");
     let err = with(&[("BYDESIGN_REP_ID", "-->r_1")]).expect_err("prefixed id");
     assert!(err.to_string().contains("bare"), "{err}");
+    assert!(err.to_string().contains("BYDESIGN_REP_ID"), "{err}");
     let err = with(&[
         ("BYDESIGN_REP_ID", "1"),
         ("BYDESIGN_TOKEN_PATH", "/token?x=1"),
     ])
     .expect_err("bad path");
+    assert!(err.to_string().contains("BYDESIGN_TOKEN_PATH"), "{err}");
+    // A value set in code after from_env is named as the code setting, and wins.
+    let err = ClientBuilder::from_vars(&vars(&[
+        base[0],
+        base[1],
+        base[2],
+        ("BYDESIGN_REP_ID", "1"),
+    ]))
+    .expect("builder")
+    .token_path("/token?y")
+    .build()
+    .expect_err("bad path in code");
     assert!(err.to_string().contains("token_path"), "{err}");
+    assert!(!err.to_string().contains("BYDESIGN_TOKEN_PATH"), "{err}");
+    let err = ClientBuilder::from_vars(&vars(&[
+        ("BYDESIGN_BASE_URL", "http://example.com/Co"),
+        base[1],
+        base[2],
+        ("BYDESIGN_REP_ID", "1"),
+    ]))
+    .and_then(|b| b.build())
+    .expect_err("plain http");
+    assert!(err.to_string().contains("BYDESIGN_BASE_URL"), "{err}");
 }
 
 #[tokio::test]

@@ -18,7 +18,10 @@ fn client(sandbox: &Sandbox, credentials: Credentials) -> Client {
         .base_url(sandbox.bydesign_base_url("Co"))
         .client_id("Cart")
         .credentials(credentials)
-        .cache(|c| c.min_forced_refresh_interval(Duration::ZERO))
+        .cache(
+            bydesign_auth::CacheOptions::default()
+                .min_forced_refresh_interval(std::time::Duration::ZERO),
+        )
         .build()
         .expect("client")
 }

@@ -4,7 +4,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use auth_core::test_util::{ManualClock, Reply, TestServer};
-use auth_core::{Clock, HttpClient, HttpResponse, Secret, Token};
+use auth_core::{HttpClient, Secret, Token, http::HttpResponse};
 use bydesign_auth::{Client, Credentials, Session, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
@@ -97,7 +97,7 @@ fn response(status: u16, body: &str, clock: &ManualClock) -> HttpResponse {
         CONTENT_TYPE,
         HeaderValue::from_static("application/json;charset=UTF-8"),
     );
-    HttpResponse::new(status, headers, body, clock.now())
+    HttpResponse::new(status, headers, body, clock)
 }
 
 fn render(result: Result<Token, auth_core::Error>) -> String {
@@ -141,7 +141,7 @@ fn responses() {
     for (name, expected, status, body) in cases {
         // The fixed "now" of these snapshots: 2030-01-01T00:00:00Z.
         let clock = ManualClock::starting_at(UNIX_EPOCH + Duration::from_secs(1_893_456_000));
-        let parsed = wire::parse_token_response(&response(status, &body, &clock), expected, &clock);
+        let parsed = wire::parse_token_response(&response(status, &body, &clock), expected);
         insta::assert_snapshot!(
             format!("response_{name}"),
             format!(

@@ -1,15 +1,17 @@
-//! [`Client`]: the value users hold; it owns the token cache for one set of credentials.
+//! [`Client`]: the value users hold, and the [`ClientBuilder`] that configures it. The shared
+//! skeleton is `auth_core::vendor`; what is here is what P21 adds.
 
-use std::sync::Arc;
-
+use auth_core::env::{EnvLookup, optional_var, required_var};
+use auth_core::http::{HttpResponse, required_base_url};
+use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
-    CacheConfig, EnvLookup, Error, HttpClient, HttpResponse, Token, TokenCache, TokenSource,
+    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenCache, TokenSource,
     async_trait,
 };
 use reqwest::Url;
 
 use crate::VENDOR;
-use crate::config::{ClientBuilder, Credentials};
+use crate::credentials::Credentials;
 use crate::wire;
 
 /// A P21 client: hands out a cached, refreshed token and sends authorized requests.
@@ -28,20 +30,13 @@ use crate::wire;
 ///     .credentials(Credentials::user("api_user", Secret::new("password")))
 ///     .build()?;
 /// let response = p21
-///     .send(p21.reqwest_client().get(p21.url("odataservice/odata/table/supplier")))
+///     .send(p21.reqwest_client().get(p21.url("odataservice/odata/table/supplier")?))
 ///     .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    cache: TokenCache,
-    http: HttpClient,
-    base_url: Url,
+    core: VendorClient,
 }
 
 /// Fetches P21 tokens for one set of credentials.
@@ -62,7 +57,7 @@ impl TokenSource for Source {
         // P21 has no refresh grant: a new token means authenticating again.
         let request = wire::token_request(&self.base_url, &self.credentials);
         let response = self.http.send(VENDOR, &request).await?;
-        wire::parse_token_response(&response, &**self.http.clock())
+        wire::parse_token_response(&response)
     }
 
     fn reads_refusals(&self) -> bool {
@@ -79,58 +74,19 @@ impl TokenSource for Source {
 impl Client {
     /// Starts configuring a client.
     pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// A client configured from the environment:
-    ///
-    /// | variable | |
-    /// |---|---|
-    /// | `P21_BASE_URL` | required: the P21 API host |
-    /// | `P21_CONSUMER_KEY` | if set, the consumer-key flow |
-    /// | `P21_USERNAME` | required for user credentials; optional with a consumer key |
-    /// | `P21_PASSWORD` | required for user credentials |
-    ///
-    /// A missing variable is a configuration error naming it.
-    pub fn from_env() -> Result<Self, Error> {
-        Self::from_vars(&auth_core::process_env())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading variables from `vars` (a map in tests).
-    pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
-        ClientBuilder::from_vars(vars)?.build()
-    }
-
-    pub(crate) fn new(
-        base_url: Url,
-        credentials: Credentials,
-        http: HttpClient,
-        configure: Option<CacheConfig>,
-    ) -> Self {
-        let source = Source {
-            http: http.clone(),
-            base_url: base_url.clone(),
-            credentials,
-        };
-        Self {
-            inner: Arc::new(Inner {
-                cache: TokenCache::for_http(source, &http, configure),
-                http,
-                base_url,
-            }),
-        }
+        ClientBuilder::default()
     }
 
     /// A valid access token: cached, refreshed ahead of expiry, one request for any number of
     /// concurrent callers.
     pub async fn token(&self) -> Result<Token, Error> {
-        self.inner.cache.token().await
+        self.core.token().await
     }
 
     /// Drops `rejected` if it is still the cached token (after a 401), so that the next call
     /// authenticates again. Returns whether it was dropped.
     pub fn invalidate(&self, rejected: &Token) -> bool {
-        self.inner.cache.invalidate(rejected)
+        self.core.invalidate(rejected)
     }
 
     /// Sends `request` with the bearer token; on a 401 re-authenticates and retries once. If no
@@ -139,41 +95,184 @@ impl Client {
     /// [`ErrorKind::Forbidden`](crate::ErrorKind::Forbidden) with the permissions hint, and no
     /// new P21 session is opened for it.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
-        self.inner.cache.send(request).await
+        self.core.send(request).await
+    }
+
+    /// Adds `Authorization: Bearer …` to `request` without sending it, for callers who send
+    /// requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
+    pub async fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        self.core.authorize(request).await
     }
 
     /// The UI server URL for the Interactive and Transaction APIs
     /// (`GET /api/ui/router/v1?urlType=external`), without a trailing slash. Same-origin
     /// redirects are followed with the token kept.
     pub async fn ui_server_url(&self) -> Result<Url, Error> {
-        let base = &self.inner.base_url;
+        let base = self.core.api_base()?;
         let response = self
-            .inner
-            .cache
-            .execute(&self.inner.http, |token| {
-                wire::ui_server_request(base, token)
-            })
+            .core
+            .execute(|token| wire::ui_server_request(base, token))
             .await?;
-        wire::parse_ui_server_response(&response, self.inner.http.allows_plain_http())
+        wire::parse_ui_server_response(&response, self.core.http_client().allows_plain_http())
     }
 
     /// `path` on the P21 API host (e.g. `odataservice/odata/table/supplier`).
-    #[must_use]
-    pub fn url(&self, path: &str) -> Url {
-        auth_core::endpoint(&self.inner.base_url, path)
+    pub fn url(&self, path: &str) -> Result<Url, Error> {
+        self.core.url(path)
     }
 
     /// The `reqwest::Client` tokens are fetched with; send API requests through it to share the
     /// connection pool.
     #[must_use]
     pub fn reqwest_client(&self) -> &reqwest::Client {
-        self.inner.http.reqwest_client()
+        self.core.reqwest_client()
     }
 
     /// The token cache (for its [`stats`](TokenCache::stats) and
     /// [`last_error`](TokenCache::last_error)).
     #[must_use]
     pub fn cache(&self) -> &TokenCache {
-        &self.inner.cache
+        self.core.cache()
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`] and [`ClientBuilder::from_env`].
+#[derive(Debug, Default)]
+#[must_use]
+pub struct ClientBuilder {
+    base_url: Option<String>,
+    credentials: Option<Credentials>,
+    options: ClientOptions,
+}
+
+impl ClientBuilder {
+    /// A builder with the settings found in the environment, to combine with settings in code
+    /// (`ClientBuilder::from_env()?.http_client(http).build()`):
+    ///
+    /// | variable | |
+    /// |---|---|
+    /// | `P21_BASE_URL` | required: the P21 API host |
+    /// | `P21_CONSUMER_KEY` | if set, the consumer-key flow |
+    /// | `P21_USERNAME` | required for user credentials; optional with a consumer key |
+    /// | `P21_PASSWORD` | required for user credentials; a conflict with a consumer key |
+    ///
+    /// A missing or contradictory variable is a configuration error naming it, and so is a
+    /// value that [`build`](Self::build) finds invalid.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&auth_core::env::process())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables from `vars` (a map in tests).
+    pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
+        let base_url = required_var(vars, VENDOR, "P21_BASE_URL")?;
+        let username = optional_var(vars, "P21_USERNAME");
+        let credentials = match optional_var(vars, "P21_CONSUMER_KEY") {
+            Some(_) if optional_var(vars, "P21_PASSWORD").is_some() => {
+                return Err(Error::config(
+                    VENDOR,
+                    "P21_PASSWORD",
+                    ConfigProblem::Conflict(
+                        "set either P21_CONSUMER_KEY or P21_USERNAME and P21_PASSWORD, not both"
+                            .into(),
+                    ),
+                ));
+            }
+            Some(key) => {
+                let creds = Credentials::consumer_key(Secret::new(key));
+                match username {
+                    Some(user) => creds.with_username(user),
+                    None => creds,
+                }
+            }
+            None => Credentials::user(
+                username
+                    .ok_or_else(|| Error::config(VENDOR, "P21_USERNAME", ConfigProblem::Missing))?,
+                Secret::new(required_var(vars, VENDOR, "P21_PASSWORD")?),
+            ),
+        };
+        let mut builder = Self::default().base_url(base_url).credentials(credentials);
+        builder.options = builder
+            .options
+            .read_from("base_url", "P21_BASE_URL")
+            .read_from("username", "P21_USERNAME")
+            .read_from("password", "P21_PASSWORD")
+            .read_from("consumer key", "P21_CONSUMER_KEY");
+        Ok(builder)
+    }
+
+    /// The P21 API host, e.g. `https://mytenant-api.epicordistribution.com` or
+    /// `https://p21.example.com:3443`. A trailing slash or a path prefix is fine.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self.options = self.options.set_in_code("base_url");
+        self
+    }
+
+    /// How to authenticate.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self.options = ["username", "password", "consumer key"]
+            .into_iter()
+            .fold(self.options, ClientOptions::set_in_code);
+        self
+    }
+
+    /// Sends through this [`HttpClient`] (your timeouts, retry policy, proxy, roots, clock).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.options = self.options.http_client(http);
+        self
+    }
+
+    /// Speaks only HTTP/1.1 (some P21 middleware mishandles HTTP/2), in the HTTP client this
+    /// crate builds.
+    pub fn http1_only(mut self, only: bool) -> Self {
+        self.options = self.options.http1_only(only);
+        self
+    }
+
+    /// **Dangerous**: accepts any TLS certificate, including self-signed ones as on many play
+    /// and test tenants. Anyone on the network path can then read the password or key. Never
+    /// use it against production; prefer `HttpClientBuilder::add_root_certificates_pem` with the
+    /// tenant's certificate.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.options = self.options.danger_accept_invalid_certs(accept);
+        self
+    }
+
+    /// Tunes the token cache (windows, failure memory, deadline, `on_token` hook).
+    pub fn cache(mut self, options: CacheOptions) -> Self {
+        self.options = self.options.cache(options);
+        self
+    }
+
+    /// Validates the configuration and builds the client. Nothing is sent yet.
+    pub fn build(self) -> Result<Client, Error> {
+        let Self {
+            base_url,
+            credentials,
+            options,
+        } = self;
+        let build = || {
+            let base_url = required_base_url(VENDOR, "base_url", base_url.as_deref())?;
+            let credentials = credentials
+                .ok_or_else(|| Error::config(VENDOR, "credentials", ConfigProblem::Missing))?;
+            credentials.validate()?;
+            let http =
+                options.http_client_for(VENDOR, concat!("p21-auth/", env!("CARGO_PKG_VERSION")))?;
+            http.check_url(VENDOR, "base_url", &base_url)?;
+            let source = Source {
+                http: http.clone(),
+                base_url: base_url.clone(),
+                credentials,
+            };
+            let core = VendorClient::new(source, http, &options)
+                .with_api_base_setting("base_url")
+                .with_api_base(base_url);
+            Ok(Client { core })
+        };
+        build().map_err(|e| options.name_variable(e))
     }
 }

@@ -5,15 +5,16 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_core::{
-    Clock, Error, ErrorKind, HttpRequest, HttpResponse, Secret, Token, access_token, check_url,
-    endpoint, lifetime_from_json, lifetime_from_str, lifetime_until,
+    Error, Secret, Token, http::HttpRequest, http::HttpResponse, http::check_url, http::endpoint,
+    oauth::access_token, oauth::lifetime_from_json, oauth::lifetime_from_str,
+    oauth::lifetime_until,
 };
 use quick_xml::events::Event;
 use reqwest::Url;
 use serde_json::{Map, Value};
 
 use crate::VENDOR;
-use crate::config::{Credentials, Kind};
+use crate::credentials::{Credentials, Kind};
 
 /// The lifetime assumed when a response states none (and the access token carries no `exp`):
 /// one hour, as public P21 clients assume.
@@ -102,7 +103,7 @@ pub fn ui_server_request(base: &Url, token: &Token) -> HttpRequest {
 /// The lifetime comes from `ExpiresInSeconds` or `ExpiresIn` (a number or a numeric string),
 /// else from the access token's JWT `exp`, else [`DEFAULT_LIFETIME`]; it is measured from when
 /// the request was sent.
-pub fn parse_token_response(response: &HttpResponse, clock: &dyn Clock) -> Result<Token, Error> {
+pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
     if !response.is_success() {
         return Err(error_for(response));
     }
@@ -118,7 +119,7 @@ pub fn parse_token_response(response: &HttpResponse, clock: &dyn Clock) -> Resul
     let lifetime = match stated {
         Some(lifetime) => lifetime,
         None => match jwt_expiry(access.expose_secret()) {
-            Some(exp) => lifetime_until(VENDOR, response, exp, None, clock)?,
+            Some(exp) => lifetime_until(VENDOR, response, exp, None)?,
             None => DEFAULT_LIFETIME,
         },
     };
@@ -190,15 +191,8 @@ pub fn error_for(response: &HttpResponse) -> Error {
     let body = response.error_body();
     let says_not_authorized = response.text().to_lowercase().contains(NOT_AUTHORIZED_TEXT);
     if says_not_authorized || response.status() == 403 {
-        return Error::new(
-            VENDOR,
-            ErrorKind::Forbidden {
-                status: response.status(),
-                code: body.code,
-                description: body.description,
-            },
-        )
-        .with_hint(PERMISSIONS_HINT);
+        return Error::forbidden(VENDOR, response.status(), body.code, body.description)
+            .with_hint(PERMISSIONS_HINT);
     }
     match response.status() {
         404 => base.with_hint(NOT_FOUND_HINT),
@@ -208,7 +202,7 @@ pub fn error_for(response: &HttpResponse) -> Error {
 
 /// The error an API call's refusal (401 or 403) means when P21 says "You are not authorized to
 /// access API": a permission problem that a new session would not cure, returned as
-/// [`Forbidden`](ErrorKind::Forbidden) with the permissions hint. `None` for any other refusal.
+/// [`Forbidden`](crate::ErrorKind::Forbidden) with the permissions hint. `None` for any other refusal.
 #[must_use]
 pub fn permission_refusal(response: &HttpResponse) -> Option<Error> {
     let says_not_authorized = response.text().to_lowercase().contains(NOT_AUTHORIZED_TEXT);

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use auth_core::test_util::{Reply, TestServer};
 use auth_core::{ConfigProblem, ErrorKind};
-use p21_auth::{Client, Credentials, Secret, Session};
+use p21_auth::{Client, ClientBuilder, Credentials, Secret, Session};
 
 #[allow(dead_code)]
 #[path = "../examples/p21_token.rs"]
@@ -63,7 +63,9 @@ async fn base_urls_with_slashes_and_prefixes_make_clean_paths() {
             "base suffix {suffix:?}"
         );
         assert_eq!(
-            p21.url("/odataservice/odata/table/supplier").path(),
+            p21.url("/odataservice/odata/table/supplier")
+                .expect("url")
+                .path(),
             format!(
                 "{}odataservice/odata/table/supplier",
                 expected.trim_end_matches("api/security/token/v2")
@@ -135,7 +137,7 @@ async fn wrong_credentials_are_rejected_and_remembered() {
     for _ in 0..5 {
         let err = p21.token().await.expect_err("rejected");
         assert!(err.is_rejected());
-        assert_eq!(err.vendor(), "p21");
+        assert_eq!(err.vendor(), Some("p21"));
         assert_eq!(err.code(), Some("invalid_grant"));
     }
     assert_eq!(
@@ -167,7 +169,7 @@ async fn api_calls_carry_the_token_and_retry_once_after_a_401() {
     let resp = p21
         .send(
             p21.reqwest_client()
-                .get(p21.url("odataservice/odata/table/supplier")),
+                .get(p21.url("odataservice/odata/table/supplier").expect("url")),
         )
         .await
         .expect("sent");
@@ -183,11 +185,14 @@ async fn api_calls_carry_the_token_and_retry_once_after_a_401() {
 
 #[test]
 fn from_vars_names_what_is_missing() {
-    let missing = |pairs: &[(&str, &str)]| match Client::from_vars(&vars(pairs)) {
+    let missing = |pairs: &[(&str, &str)]| match ClientBuilder::from_vars(&vars(pairs))
+        .and_then(|b| b.build())
+    {
         Err(e) => match e.kind() {
             ErrorKind::Configuration {
                 setting,
                 problem: ConfigProblem::Missing,
+                ..
             } => setting.clone(),
             other => panic!("unexpected {other:?}"),
         },
@@ -206,10 +211,11 @@ fn from_vars_names_what_is_missing() {
         "P21_PASSWORD"
     );
     // A consumer key needs no user name.
-    Client::from_vars(&vars(&[
+    ClientBuilder::from_vars(&vars(&[
         ("P21_BASE_URL", "https://p21.example.com"),
         ("P21_CONSUMER_KEY", "k"),
     ]))
+    .and_then(|b| b.build())
     .expect("consumer key alone is enough");
 }
 

@@ -76,7 +76,7 @@ async fn another_sign_in_closes_our_session_and_we_reauthenticate_once() {
     let resp = ours
         .send(
             ours.reqwest_client()
-                .get(ours.url("odataservice/odata/table/supplier")),
+                .get(ours.url("odataservice/odata/table/supplier").expect("url")),
         )
         .await
         .expect("sent");
@@ -99,7 +99,7 @@ async fn consumer_key_scope_and_user_permissions_are_enforced() {
     let ok = key
         .send(
             key.reqwest_client()
-                .get(key.url("odataservice/odata/table/supplier")),
+                .get(key.url("odataservice/odata/table/supplier").expect("url")),
         )
         .await
         .expect("sent");
@@ -107,7 +107,7 @@ async fn consumer_key_scope_and_user_permissions_are_enforced() {
     let outside = key
         .send(
             key.reqwest_client()
-                .get(key.url("odataservice/odata/table/customer")),
+                .get(key.url("odataservice/odata/table/customer").expect("url")),
         )
         .await
         .expect("sent");
@@ -126,7 +126,7 @@ async fn consumer_key_scope_and_user_permissions_are_enforced() {
     let denied = user
         .send(
             user.reqwest_client()
-                .get(user.url("odataservice/odata/table/supplier")),
+                .get(user.url("odataservice/odata/table/supplier").expect("url")),
         )
         .await
         .expect_err("a permission problem");

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth_core::test_util::{ManualClock, Reply, TestServer};
-use auth_core::{Clock, Error, ErrorKind, HttpClient, HttpResponse, Secret, Token};
+use auth_core::{Clock, Error, ErrorKind, HttpClient, Secret, Token, http::HttpResponse};
 use p21_auth::{Credentials, Session, decode_claims_unverified, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
@@ -92,7 +92,7 @@ fn response(
     if status == 429 {
         headers.insert("retry-after", HeaderValue::from_static("120"));
     }
-    HttpResponse::new(status, headers, body, clock.now())
+    HttpResponse::new(status, headers, body, clock)
 }
 
 fn render_token(result: Result<Token, Error>) -> String {
@@ -167,7 +167,7 @@ fn responses() {
     for (name, status, ct, body) in token_cases() {
         let clock = clock();
         let resp = response(status, ct, &body, &clock);
-        let parsed = wire::parse_token_response(&resp, &clock);
+        let parsed = wire::parse_token_response(&resp);
         let rendered = format!(
             "status: {status}\ncontent-type: {ct:?}\nbody: {body}\n---\n{}",
             render_token(parsed)
@@ -230,7 +230,7 @@ fn lifetimes_are_measured_from_the_send_time() {
         &clock,
     );
     clock.advance(Duration::from_secs(5));
-    let token = wire::parse_token_response(&resp, &clock).expect("token");
+    let token = wire::parse_token_response(&resp).expect("token");
     assert_eq!(
         token.expires_at(),
         Some(resp.sent_at() + Duration::from_secs(86400))
@@ -242,7 +242,7 @@ fn lifetimes_are_measured_from_the_send_time() {
         &format!(r#"{{"AccessToken":"{JWT_2030}"}}"#),
         &clock,
     );
-    let token = wire::parse_token_response(&resp, &clock).expect("token");
+    let token = wire::parse_token_response(&resp).expect("token");
     let exp = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
     let expected = exp
         .duration_since(clock.system_now())

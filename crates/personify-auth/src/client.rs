@@ -1,48 +1,50 @@
-//! [`Client`]: the value users hold; it owns the token cache for one API client.
+//! [`Client`]: the value users hold, and the [`ClientBuilder`] that configures it. The shared
+//! skeleton is `auth_core::vendor`; what is here is what Personify adds (the tenant header, the
+//! scope and the client authentication method).
 
-use std::sync::Arc;
-
+use auth_core::env::{EnvLookup, optional_var, required_var};
+use auth_core::http::parse_base_url;
+use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
-    CacheConfig, ConfigProblem, EnvLookup, Error, HttpClient, Token, TokenCache, TokenSource,
+    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenCache, TokenSource,
     async_trait,
 };
+use reqwest::Url;
 
 use crate::VENDOR;
-use crate::config::{ClientBuilder, Settings};
-use crate::wire;
+use crate::credentials::{ClientAuth, Credentials};
+use crate::wire::{self, DEFAULT_SCOPE, DEFAULT_TOKEN_URL};
 
 /// A Personify REST API client: a cached, refreshed client-credentials token, and requests sent
 /// with `Authorization: Bearer …` and `X-Tenant-Id: …`.
 ///
 /// ```no_run
-/// use personify_auth::{Client, Secret};
+/// use personify_auth::{Client, Credentials, Secret};
 ///
 /// # async fn run() -> Result<(), personify_auth::Error> {
 /// let personify = Client::builder()
-///     .credentials("my-client-id", Secret::new("my-client-secret"))
+///     .credentials(Credentials::new("my-client-id", Secret::new("my-client-secret")))
 ///     .tenant_id("my-tenant")
+///     .api_base_url("https://api.example.org")
 ///     .build()?;
 /// let response = personify
-///     .send(personify.reqwest_client().get("https://api.example.org/v1/members"))
+///     .send(personify.reqwest_client().get(personify.url("v1/members")?))
 ///     .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    cache: TokenCache,
-    http: HttpClient,
-    tenant_id: Option<String>,
+    core: VendorClient,
+    tenant_id: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Debug)]
 struct Source {
     http: HttpClient,
-    settings: Settings,
+    token_url: Url,
+    credentials: Credentials,
+    scope: Option<String>,
+    auth: ClientAuth,
 }
 
 #[async_trait]
@@ -52,10 +54,13 @@ impl TokenSource for Source {
     }
 
     async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, Error> {
-        let response = self
-            .http
-            .send(VENDOR, &wire::token_request(&self.settings))
-            .await?;
+        let request = wire::token_request(
+            &self.token_url,
+            &self.credentials,
+            self.scope.as_deref(),
+            self.auth,
+        );
+        let response = self.http.send(VENDOR, &request).await?;
         wire::parse_token_response(&response)
     }
 }
@@ -63,62 +68,26 @@ impl TokenSource for Source {
 impl Client {
     /// Starts configuring a client.
     pub fn builder() -> ClientBuilder {
-        ClientBuilder::new()
-    }
-
-    /// A client configured from the environment:
-    ///
-    /// | variable | |
-    /// |---|---|
-    /// | `PERSONIFY_CLIENT_ID` | required |
-    /// | `PERSONIFY_CLIENT_SECRET` | required |
-    /// | `PERSONIFY_SCOPE` | optional, space-separated (default `idp_api`) |
-    /// | `PERSONIFY_TOKEN_URL` | optional (default the production endpoint) |
-    /// | `PERSONIFY_TENANT_ID` | optional for tokens, needed for API calls |
-    pub fn from_env() -> Result<Self, Error> {
-        Self::from_vars(&auth_core::process_env())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading variables from `vars`.
-    pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
-        ClientBuilder::from_vars(vars)?.build()
-    }
-
-    pub(crate) fn new(
-        settings: Settings,
-        http: HttpClient,
-        configure: Option<CacheConfig>,
-    ) -> Self {
-        let tenant_id = settings.tenant_id.clone();
-        let source = Source {
-            http: http.clone(),
-            settings,
-        };
-        Self {
-            inner: Arc::new(Inner {
-                cache: TokenCache::for_http(source, &http, configure),
-                http,
-                tenant_id,
-            }),
-        }
+        ClientBuilder::default()
     }
 
     /// A valid access token: cached, refreshed ahead of expiry, one request for any number of
     /// concurrent callers.
     pub async fn token(&self) -> Result<Token, Error> {
-        self.inner.cache.token().await
+        self.core.token().await
     }
 
     /// Drops `rejected` if it is still the cached token (after a 401). Returns whether it was.
     pub fn invalidate(&self, rejected: &Token) -> bool {
-        self.inner.cache.invalidate(rejected)
+        self.core.invalidate(rejected)
     }
 
     /// Sends `request` with the bearer token and `X-Tenant-Id`; on a 401 fetches a new token
     /// and retries once. Fails without sending if no tenant is configured or no token can be had.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
-        let request = request.header(wire::TENANT_HEADER, self.tenant()?);
-        self.inner.cache.send(request).await
+        self.core
+            .send(request.header(wire::TENANT_HEADER, self.tenant()?))
+            .await
     }
 
     /// Adds `Authorization: Bearer …` and `X-Tenant-Id` to `request` without sending it, for
@@ -128,14 +97,19 @@ impl Client {
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, Error> {
         let tenant = self.tenant()?;
-        let token = self.token().await?;
-        Ok(request
-            .header(reqwest::header::AUTHORIZATION, token.authorization_value()?)
-            .header(wire::TENANT_HEADER, tenant))
+        self.core
+            .authorize(request.header(wire::TENANT_HEADER, tenant))
+            .await
+    }
+
+    /// `path` under the API base URL set with [`ClientBuilder::api_base_url`] (a configuration
+    /// error naming it when it was not set).
+    pub fn url(&self, path: &str) -> Result<Url, Error> {
+        self.core.url(path)
     }
 
     fn tenant(&self) -> Result<&str, Error> {
-        self.inner.tenant_id.as_deref().ok_or_else(|| {
+        self.tenant_id.as_deref().ok_or_else(|| {
             Error::config(VENDOR, "tenant_id (PERSONIFY_TENANT_ID)", ConfigProblem::Missing)
                 .with_hint("every Personify API call carries X-Tenant-Id; set it with ClientBuilder::tenant_id")
         })
@@ -144,13 +118,235 @@ impl Client {
     /// The `reqwest::Client` tokens are fetched with (share its connection pool).
     #[must_use]
     pub fn reqwest_client(&self) -> &reqwest::Client {
-        self.inner.http.reqwest_client()
+        self.core.reqwest_client()
     }
 
     /// The token cache (for its [`stats`](TokenCache::stats) and
     /// [`last_error`](TokenCache::last_error)).
     #[must_use]
     pub fn cache(&self) -> &TokenCache {
-        &self.inner.cache
+        self.core.cache()
+    }
+}
+
+/// Configures a [`Client`]; see [`Client::builder`] and [`ClientBuilder::from_env`].
+#[derive(Debug)]
+#[must_use]
+pub struct ClientBuilder {
+    token_url: String,
+    credentials: Option<Credentials>,
+    scope: Option<String>,
+    auth: ClientAuth,
+    tenant_id: Option<String>,
+    api_base_url: Option<String>,
+    options: ClientOptions,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            token_url: DEFAULT_TOKEN_URL.to_owned(),
+            credentials: None,
+            scope: Some(DEFAULT_SCOPE.to_owned()),
+            auth: ClientAuth::Post,
+            tenant_id: None,
+            api_base_url: None,
+            options: ClientOptions::default(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// A builder with the settings found in the environment, to combine with settings in code
+    /// (`ClientBuilder::from_env()?.http_client(http).build()`):
+    ///
+    /// | variable | |
+    /// |---|---|
+    /// | `PERSONIFY_CLIENT_ID` | required |
+    /// | `PERSONIFY_CLIENT_SECRET` | required |
+    /// | `PERSONIFY_SCOPE` | optional, space-separated (default `idp_api`) |
+    /// | `PERSONIFY_TOKEN_URL` | optional (default the production endpoint) |
+    /// | `PERSONIFY_TENANT_ID` | optional for tokens, needed for API calls |
+    /// | `PERSONIFY_API_BASE_URL` | optional: the API host [`Client::url`] joins paths to |
+    ///
+    /// A missing variable is a configuration error naming it, and so is a value that
+    /// [`build`](Self::build) finds invalid.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&auth_core::env::process())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables from `vars`.
+    pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
+        let mut builder = Self::default().credentials(Credentials::new(
+            required_var(vars, VENDOR, "PERSONIFY_CLIENT_ID")?,
+            Secret::new(required_var(vars, VENDOR, "PERSONIFY_CLIENT_SECRET")?),
+        ));
+        let mut options = std::mem::take(&mut builder.options)
+            .read_from("client_id", "PERSONIFY_CLIENT_ID")
+            .read_from("client_secret", "PERSONIFY_CLIENT_SECRET");
+        if let Some(scope) = optional_var(vars, "PERSONIFY_SCOPE") {
+            builder = builder.scope(scope);
+        }
+        if let Some(url) = optional_var(vars, "PERSONIFY_TOKEN_URL") {
+            builder = builder.token_url(url);
+            options = options.read_from("token_url", "PERSONIFY_TOKEN_URL");
+        }
+        if let Some(tenant) = optional_var(vars, "PERSONIFY_TENANT_ID") {
+            builder = builder.tenant_id(tenant);
+            options = options.read_from("tenant_id", "PERSONIFY_TENANT_ID");
+        }
+        if let Some(url) = optional_var(vars, "PERSONIFY_API_BASE_URL") {
+            builder = builder.api_base_url(url);
+            options = options.read_from("api_base_url", "PERSONIFY_API_BASE_URL");
+        }
+        builder.options = options;
+        Ok(builder)
+    }
+
+    /// The API client id and secret issued at onboarding.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self.options = self
+            .options
+            .set_in_code("client_id")
+            .set_in_code("client_secret");
+        self
+    }
+
+    /// The token endpoint (default `https://prod.personifyauth.com/connect/token`).
+    pub fn token_url(mut self, url: impl Into<String>) -> Self {
+        self.token_url = url.into();
+        self.options = self.options.set_in_code("token_url");
+        self
+    }
+
+    /// The scopes to request, space-separated (default `idp_api`).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Several scopes, joined with spaces.
+    pub fn scopes<I, S>(self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let joined = scopes
+            .into_iter()
+            .map(|s| s.as_ref().trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.scope(joined)
+    }
+
+    /// Sends no `scope`: the server then grants all of the client's scopes.
+    pub fn no_scope(mut self) -> Self {
+        self.scope = None;
+        self
+    }
+
+    /// How the client id and secret are sent (default: in the form body).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The tenant id sent as `X-Tenant-Id` on API calls (not needed for the token itself).
+    pub fn tenant_id(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant_id = Some(tenant.into());
+        self.options = self.options.set_in_code("tenant_id");
+        self
+    }
+
+    /// The API host that [`Client::url`] joins paths to, e.g. `https://api.example.org`.
+    pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
+        self.api_base_url = Some(url.into());
+        self.options = self.options.set_in_code("api_base_url");
+        self
+    }
+
+    /// Sends through this [`HttpClient`] (your timeouts, retry policy, proxy, roots, clock).
+    pub fn http_client(mut self, http: HttpClient) -> Self {
+        self.options = self.options.http_client(http);
+        self
+    }
+
+    /// Speaks only HTTP/1.1, in the HTTP client this crate builds.
+    pub fn http1_only(mut self, only: bool) -> Self {
+        self.options = self.options.http1_only(only);
+        self
+    }
+
+    /// **Dangerous**: accepts any TLS certificate, in the HTTP client this crate builds. Anyone
+    /// on the network path can then read the client secret. Prefer
+    /// `HttpClientBuilder::add_root_certificates_pem`.
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.options = self.options.danger_accept_invalid_certs(accept);
+        self
+    }
+
+    /// Tunes the token cache (windows, failure memory, deadline, `on_token` hook).
+    pub fn cache(mut self, options: CacheOptions) -> Self {
+        self.options = self.options.cache(options);
+        self
+    }
+
+    /// Validates the configuration and builds the client. Nothing is sent yet.
+    pub fn build(self) -> Result<Client, Error> {
+        let Self {
+            token_url,
+            credentials,
+            scope,
+            auth,
+            tenant_id,
+            api_base_url,
+            options,
+        } = self;
+        let build = || {
+            let credentials = credentials
+                .ok_or_else(|| Error::config(VENDOR, "credentials", ConfigProblem::Missing))?;
+            credentials.validate()?;
+            let tenant_is_header_safe = tenant_id
+                .as_deref()
+                .is_none_or(|t| reqwest::header::HeaderValue::from_str(t).is_ok());
+            if !tenant_is_header_safe {
+                return Err(Error::config(
+                    VENDOR,
+                    "tenant_id",
+                    ConfigProblem::Invalid("it cannot be sent as an HTTP header".into()),
+                ));
+            }
+            let token_url = parse_base_url(VENDOR, "token_url", &token_url)?;
+            let api_base = api_base_url
+                .map(|url| parse_base_url(VENDOR, "api_base_url", &url))
+                .transpose()?;
+            let http = options.http_client_for(
+                VENDOR,
+                concat!("personify-auth/", env!("CARGO_PKG_VERSION")),
+            )?;
+            http.check_url(VENDOR, "token_url", &token_url)?;
+            if let Some(base) = &api_base {
+                http.check_url(VENDOR, "api_base_url", base)?;
+            }
+            let source = Source {
+                http: http.clone(),
+                token_url,
+                credentials,
+                scope: scope.filter(|s| !s.trim().is_empty()),
+                auth,
+            };
+            let mut core =
+                VendorClient::new(source, http, &options).with_api_base_setting("api_base_url");
+            if let Some(base) = api_base {
+                core = core.with_api_base(base);
+            }
+            Ok(Client {
+                core,
+                tenant_id: tenant_id.map(Into::into),
+            })
+        };
+        build().map_err(|e| options.name_variable(e))
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(
     feature = "rustls-ring",
@@ -13,12 +14,20 @@ compile_error!(
 );
 
 mod client;
-mod config;
+mod credentials;
 pub mod wire;
 
-pub use auth_core::{CacheStats, Error, ErrorKind, HttpClient, Result, Secret, Token, TokenCache};
-pub use client::Client;
-pub use config::{ClientAuth, ClientBuilder, DEFAULT_SCOPE, DEFAULT_TOKEN_URL};
+// Every type in this crate's public signatures, and `reqwest` itself, so that a user depends on
+// this crate alone.
+pub use auth_core::env::EnvLookup;
+pub use auth_core::http::{HttpRequest, HttpResponse};
+pub use auth_core::{
+    CacheOptions, CacheStats, ConfigProblem, Error, ErrorKind, HttpClient, HttpClientBuilder,
+    Result, RetryPolicy, Secret, Token, TokenCache, install_crypto_provider, reqwest,
+};
+pub use client::{Client, ClientBuilder};
+pub use credentials::{ClientAuth, Credentials};
+pub use wire::{DEFAULT_SCOPE, DEFAULT_TOKEN_URL};
 
 /// The vendor name in errors and logs.
 pub const VENDOR: &str = "personify";

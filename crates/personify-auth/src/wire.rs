@@ -3,10 +3,17 @@
 
 use std::time::Duration;
 
-use auth_core::{Error, HttpRequest, HttpResponse, Token};
+use auth_core::http::{HttpRequest, HttpResponse};
+use auth_core::{Error, Token};
+use reqwest::Url;
 
 use crate::VENDOR;
-use crate::config::{ClientAuth, Settings};
+use crate::credentials::{ClientAuth, Credentials};
+
+/// The production token endpoint.
+pub const DEFAULT_TOKEN_URL: &str = "https://prod.personifyauth.com/connect/token";
+/// The scope requested unless told otherwise.
+pub const DEFAULT_SCOPE: &str = "idp_api";
 
 /// The lifetime assumed when `expires_in` is absent: Personify's documented default.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
@@ -14,19 +21,36 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 /// The name of the tenant header on API calls.
 pub const TENANT_HEADER: &str = "x-tenant-id";
 
-/// The token request: a form POST with `grant_type=client_credentials`, the client's id and
-/// secret (in the body, or as HTTP Basic), and the scope.
-pub(crate) fn token_request(settings: &Settings) -> HttpRequest {
-    let request = HttpRequest::post(settings.token_url.clone())
+/// The token request to `token_url`: a form POST with `grant_type=client_credentials`, the
+/// client's id and secret (in the body, or as HTTP Basic with `auth`), and the `scope` if any.
+///
+/// ```
+/// use personify_auth::{ClientAuth, Credentials, Secret, wire};
+///
+/// let url = "https://auth.example.org/connect/token".parse().unwrap();
+/// let credentials = Credentials::new("id", Secret::new("s&cret"));
+/// let req = wire::token_request(&url, &credentials, Some("idp_api"), ClientAuth::Post);
+/// assert_eq!(
+///     std::str::from_utf8(req.body()).unwrap(),
+///     "grant_type=client_credentials&client_id=id&client_secret=s%26cret&scope=idp_api"
+/// );
+/// ```
+pub fn token_request(
+    token_url: &Url,
+    credentials: &Credentials,
+    scope: Option<&str>,
+    auth: ClientAuth,
+) -> HttpRequest {
+    let request = HttpRequest::post(token_url.clone())
         .header("accept", "application/json")
         .form(&[("grant_type", "client_credentials")]);
-    let request = match settings.auth {
+    let request = match auth {
         ClientAuth::Post => request
-            .form(&[("client_id", &settings.client_id)])
-            .form_secret("client_secret", &settings.client_secret),
-        ClientAuth::Basic => request.basic_auth(&settings.client_id, &settings.client_secret),
+            .form(&[("client_id", &credentials.client_id)])
+            .form_secret("client_secret", &credentials.client_secret),
+        ClientAuth::Basic => request.basic_auth(&credentials.client_id, &credentials.client_secret),
     };
-    match &settings.scope {
+    match scope {
         Some(scope) => request.form(&[("scope", scope)]),
         None => request,
     }
@@ -36,7 +60,7 @@ pub(crate) fn token_request(settings: &Settings) -> HttpRequest {
 /// answers 400 for every token error, `invalid_client` included, often without a description:
 /// errors are classified by their code, not the status (see [`error_for`]).
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
-    auth_core::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
+    auth_core::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }
 
 /// The error a failed token response means. IdentityServer answers 400 for every token error

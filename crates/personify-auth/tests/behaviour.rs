@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use auth_core::test_util::{Reply, TestServer};
 use auth_core::{ConfigProblem, ErrorKind};
-use personify_auth::{Client, Secret};
+use personify_auth::{Client, ClientBuilder, Secret};
 
 #[allow(dead_code)]
 #[path = "../examples/personify_token.rs"]
@@ -23,7 +23,10 @@ fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
 
 fn client(server: &TestServer) -> Client {
     Client::builder()
-        .credentials("fake-client", Secret::new("fake-secret"))
+        .credentials(personify_auth::Credentials::new(
+            "fake-client",
+            Secret::new("fake-secret"),
+        ))
         .token_url(server.url("/connect/token"))
         .tenant_id("fake-tenant")
         .build()
@@ -71,7 +74,10 @@ async fn server_errors_are_retried() {
         Reply::json(200, TOKEN_OK),
     );
     let personify = Client::builder()
-        .credentials("fake-client", Secret::new("fake-secret"))
+        .credentials(personify_auth::Credentials::new(
+            "fake-client",
+            Secret::new("fake-secret"),
+        ))
         .token_url(server.url("/connect/token"))
         .http_client(
             auth_core::HttpClient::builder()
@@ -125,7 +131,10 @@ async fn api_calls_without_a_tenant_are_refused_before_sending() {
     let server = TestServer::start().await;
     server.route("POST", "/connect/token", Reply::json(200, TOKEN_OK));
     let personify = Client::builder()
-        .credentials("fake-client", Secret::new("fake-secret"))
+        .credentials(personify_auth::Credentials::new(
+            "fake-client",
+            Secret::new("fake-secret"),
+        ))
         .token_url(server.url("/connect/token"))
         .build()
         .expect("client");
@@ -140,13 +149,17 @@ async fn api_calls_without_a_tenant_are_refused_before_sending() {
 
 #[test]
 fn configuration_errors_name_the_setting() {
-    let err = Client::from_vars(&vars(&[])).expect_err("missing");
+    let err = ClientBuilder::from_vars(&vars(&[]))
+        .and_then(|b| b.build())
+        .expect_err("missing");
     assert!(
-        matches!(err.kind(), ErrorKind::Configuration { setting, problem: ConfigProblem::Missing } if setting == "PERSONIFY_CLIENT_ID")
+        matches!(err.kind(), ErrorKind::Configuration { setting, problem: ConfigProblem::Missing, .. } if setting == "PERSONIFY_CLIENT_ID")
     );
-    let err = Client::from_vars(&vars(&[("PERSONIFY_CLIENT_ID", "x")])).expect_err("missing");
+    let err = ClientBuilder::from_vars(&vars(&[("PERSONIFY_CLIENT_ID", "x")]))
+        .and_then(|b| b.build())
+        .expect_err("missing");
     assert!(err.to_string().contains("PERSONIFY_CLIENT_SECRET"), "{err}");
-    let err = Client::from_vars(&vars(&[
+    let err = ClientBuilder::from_vars(&vars(&[
         ("PERSONIFY_CLIENT_ID", "x"),
         ("PERSONIFY_CLIENT_SECRET", "y"),
         (
@@ -154,6 +167,7 @@ fn configuration_errors_name_the_setting() {
             "http://auth.example.com/connect/token",
         ),
     ]))
+    .and_then(|b| b.build())
     .expect_err("plain http");
     assert!(matches!(
         err.kind(),
@@ -162,10 +176,11 @@ fn configuration_errors_name_the_setting() {
             ..
         }
     ));
-    let ok = Client::from_vars(&vars(&[
+    let ok = ClientBuilder::from_vars(&vars(&[
         ("PERSONIFY_CLIENT_ID", "x"),
         ("PERSONIFY_CLIENT_SECRET", "SENTINEL"),
     ]))
+    .and_then(|b| b.build())
     .expect("defaults");
     assert!(!format!("{ok:?}").contains("SENTINEL"));
 }

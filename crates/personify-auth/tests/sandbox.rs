@@ -18,7 +18,10 @@ async fn sandbox() -> Sandbox {
 
 fn client(sandbox: &Sandbox, tenant: &str) -> Client {
     Client::builder()
-        .credentials("sandbox-client", Secret::new("s&cret=+1"))
+        .credentials(personify_auth::Credentials::new(
+            "sandbox-client",
+            Secret::new("s&cret=+1"),
+        ))
         .token_url(sandbox.personify_token_url())
         .tenant_id(tenant)
         .build()
@@ -76,7 +79,10 @@ async fn scopes_secrets_and_tenants() {
     assert_eq!(resp.status(), 403);
 
     let err = Client::builder()
-        .credentials("sandbox-client", Secret::new("s&cret=+1"))
+        .credentials(personify_auth::Credentials::new(
+            "sandbox-client",
+            Secret::new("s&cret=+1"),
+        ))
         .token_url(sandbox.personify_token_url())
         .scope("admin")
         .build()
@@ -88,7 +94,10 @@ async fn scopes_secrets_and_tenants() {
     assert_eq!(err.status(), Some(400));
 
     let err = Client::builder()
-        .credentials("sandbox-client", Secret::new("wrong"))
+        .credentials(personify_auth::Credentials::new(
+            "sandbox-client",
+            Secret::new("wrong"),
+        ))
         .token_url(sandbox.personify_token_url())
         .build()
         .expect("client")
@@ -103,7 +112,10 @@ async fn scopes_secrets_and_tenants() {
 async fn basic_client_authentication_and_all_scopes() {
     let sandbox = sandbox().await;
     let personify = Client::builder()
-        .credentials("sandbox-client", Secret::new("s&cret=+1"))
+        .credentials(personify_auth::Credentials::new(
+            "sandbox-client",
+            Secret::new("s&cret=+1"),
+        ))
         .token_url(sandbox.personify_token_url())
         .client_auth(personify_auth::ClientAuth::Basic)
         .no_scope()

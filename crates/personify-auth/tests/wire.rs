@@ -1,10 +1,8 @@
 //! Wire snapshots: the token request and the API request as a loopback server received them,
 //! and every response variant with its parsed result or error.
 
-use std::time::Instant;
-
 use auth_core::test_util::{Reply, TestServer};
-use auth_core::{Error, HttpClient, HttpResponse, Token};
+use auth_core::{Error, HttpClient, Token, http::HttpResponse};
 use personify_auth::{Client, ClientAuth, Secret, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
@@ -24,7 +22,10 @@ async fn token_request(
     let server = TestServer::start().await;
     server.route("POST", "/connect/token", Reply::json(200, TOKEN_OK));
     let builder = Client::builder()
-        .credentials("fake-client", Secret::new("fake-secret"))
+        .credentials(personify_auth::Credentials::new(
+            "fake-client",
+            Secret::new("fake-secret"),
+        ))
         .token_url(server.url("/connect/token"))
         .http_client(http());
     configure(builder)
@@ -58,8 +59,13 @@ async fn request_without_scope() {
 
 #[tokio::test]
 async fn request_secret_with_reserved_characters() {
-    let rendered =
-        token_request(|b| b.credentials("id with space", Secret::new("a&b=c+d e/ü%"))).await;
+    let rendered = token_request(|b| {
+        b.credentials(personify_auth::Credentials::new(
+            "id with space",
+            Secret::new("a&b=c+d e/ü%"),
+        ))
+    })
+    .await;
     assert!(
         rendered.contains(r#"client_secret = "a&b=c+d e/ü%""#),
         "{rendered}"
@@ -73,7 +79,10 @@ async fn request_api_call_with_bearer_and_tenant() {
     server.route("POST", "/connect/token", Reply::json(200, TOKEN_OK));
     server.route("GET", "/v1/members", Reply::json(200, "[]"));
     let client = Client::builder()
-        .credentials("fake-client", Secret::new("fake-secret"))
+        .credentials(personify_auth::Credentials::new(
+            "fake-client",
+            Secret::new("fake-secret"),
+        ))
         .token_url(server.url("/connect/token"))
         .tenant_id("fake-tenant")
         .http_client(http())
@@ -95,7 +104,7 @@ fn response(status: u16, content_type: Option<&str>, body: &str) -> HttpResponse
     if let Some(ct) = content_type {
         headers.insert(CONTENT_TYPE, HeaderValue::from_str(ct).expect("header"));
     }
-    HttpResponse::new(status, headers, body, Instant::now())
+    HttpResponse::new(status, headers, body, &auth_core::SystemClock)
 }
 
 fn render(result: Result<Token, Error>) -> String {

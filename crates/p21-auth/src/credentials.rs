@@ -1,13 +1,10 @@
-//! How to reach and authenticate to P21: [`Credentials`] and the [`ClientBuilder`].
+//! [`Credentials`]: how to authenticate to P21. A leaf: it depends on nothing else in the crate.
 
 use std::fmt;
 
+use auth_core::{ConfigProblem, Error, Secret};
+
 use crate::VENDOR;
-use crate::client::Client;
-use auth_core::{
-    CacheConfig, ConfigProblem, EnvLookup, Error, HttpClient, Secret, TokenCacheBuilder,
-    optional_var, required_base_url, required_var,
-};
 
 /// How to authenticate to P21.
 ///
@@ -111,7 +108,7 @@ impl Credentials {
         }
     }
 
-    fn validate(&self) -> Result<(), Error> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         let invalid = |setting: &str, why: &str| {
             Err(Error::config(
                 VENDOR,
@@ -159,123 +156,5 @@ impl fmt::Debug for Credentials {
             d.field("username", &username);
         }
         d.finish_non_exhaustive()
-    }
-}
-
-/// Configures a [`Client`]; see [`Client::builder`].
-#[must_use]
-pub struct ClientBuilder {
-    base_url: Option<String>,
-    credentials: Option<Credentials>,
-    http: Option<HttpClient>,
-    http1_only: bool,
-    accept_invalid_certs: bool,
-    cache: Option<CacheConfig>,
-}
-
-impl fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url)
-            .field("credentials", &self.credentials)
-            .field("http1_only", &self.http1_only)
-            .field("accept_invalid_certs", &self.accept_invalid_certs)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientBuilder {
-    pub(crate) fn new() -> Self {
-        Self {
-            base_url: None,
-            credentials: None,
-            http: None,
-            http1_only: false,
-            accept_invalid_certs: false,
-            cache: None,
-        }
-    }
-
-    /// The P21 API host, e.g. `https://mytenant-api.epicordistribution.com` or
-    /// `https://p21.example.com:3443`. A trailing slash or a path prefix is fine.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
-
-    /// How to authenticate.
-    pub fn credentials(mut self, credentials: Credentials) -> Self {
-        self.credentials = Some(credentials);
-        self
-    }
-
-    /// Sends through this `auth_core::HttpClient` (your own `reqwest::Client`, timeouts, retry
-    /// policy). [`http1_only`](Self::http1_only) and
-    /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) then do not apply.
-    pub fn http_client(mut self, http: HttpClient) -> Self {
-        self.http = Some(http);
-        self
-    }
-
-    /// Speaks only HTTP/1.1 (some P21 middleware mishandles HTTP/2).
-    pub fn http1_only(mut self, only: bool) -> Self {
-        self.http1_only = only;
-        self
-    }
-
-    /// **Dangerous**: accepts any TLS certificate, including self-signed ones as on many play
-    /// and test tenants. Anyone on the network path can then read the password or key. Never
-    /// use it against production; prefer adding the tenant's certificate to your trust store.
-    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
-        self.accept_invalid_certs = accept;
-        self
-    }
-
-    /// Tunes the token cache (windows, rejection memory, clock, `on_token` hook).
-    pub fn cache(
-        mut self,
-        configure: impl FnOnce(TokenCacheBuilder) -> TokenCacheBuilder + Send + 'static,
-    ) -> Self {
-        self.cache = Some(Box::new(configure));
-        self
-    }
-
-    /// Validates the configuration and builds the client. Nothing is sent yet.
-    pub fn build(self) -> Result<Client, Error> {
-        let base_url = required_base_url(VENDOR, "base_url", self.base_url.as_deref())?;
-        let credentials = self
-            .credentials
-            .ok_or_else(|| Error::config(VENDOR, "credentials", ConfigProblem::Missing))?;
-        credentials.validate()?;
-        let http = match self.http {
-            Some(http) => http,
-            None => HttpClient::builder()
-                .http1_only(self.http1_only)
-                .danger_accept_invalid_certs(self.accept_invalid_certs)
-                .user_agent(concat!("p21-auth/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| e.for_vendor(VENDOR))?,
-        };
-        http.check_url(VENDOR, "base_url", &base_url)?;
-        Ok(Client::new(base_url, credentials, http, self.cache))
-    }
-
-    /// Reads the settings from `vars` (see [`Client::from_env`]).
-    pub(crate) fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
-        let base_url = required_var(vars, VENDOR, "P21_BASE_URL")?;
-        let credentials = match optional_var(vars, "P21_CONSUMER_KEY") {
-            Some(key) => {
-                let creds = Credentials::consumer_key(Secret::new(key));
-                match optional_var(vars, "P21_USERNAME") {
-                    Some(user) => creds.with_username(user),
-                    None => creds,
-                }
-            }
-            None => Credentials::user(
-                required_var(vars, VENDOR, "P21_USERNAME")?,
-                Secret::new(required_var(vars, VENDOR, "P21_PASSWORD")?),
-            ),
-        };
-        Ok(Self::new().base_url(base_url).credentials(credentials))
     }
 }

@@ -1,306 +1,16 @@
-//! Fakes for tests (feature `test-util`; enable it in `[dev-dependencies]` only).
-//!
-//! - [`ManualClock`]: time that moves only when a test says so (or, in auto mode, exactly as far
-//!   as each sleep asks), so expiry, windows and backoff are tested without real waiting.
-//! - [`ScriptedSource`]: a [`TokenSource`] that counts calls, follows a script of failures, and
-//!   can be held in flight until the test releases it.
-//! - [`TestServer`]: a loopback HTTP/1.1 server with scripted replies that records every request
-//!   and renders it as text for snapshots.
-//! - [`LogRecorder`]: a `tracing` subscriber that keeps every event and span field as text, at
-//!   every level, so that tests can check what log lines carry.
+//! [`TestServer`]: a loopback HTTP/1.1 server with scripted replies that records every request.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::clock::{Clock, Sleep};
-use crate::{Error, Secret, Token, TokenSource};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-// ---------------------------------------------------------------------------------------------
-// ManualClock
-// ---------------------------------------------------------------------------------------------
-
-/// A clock that moves only on [`advance`](Self::advance) (or, made with
-/// [`auto_advance`](Self::auto_advance), by exactly each requested sleep).
-///
-/// ```
-/// use std::time::Duration;
-/// use auth_core::{Clock, test_util::ManualClock};
-///
-/// let clock = ManualClock::new();
-/// let start = clock.now();
-/// clock.advance(Duration::from_secs(90));
-/// assert_eq!(clock.now() - start, Duration::from_secs(90));
-/// ```
-#[derive(Clone)]
-pub struct ManualClock {
-    inner: Arc<Mutex<ClockState>>,
-}
-
-struct ClockState {
-    now: Instant,
-    wall: SystemTime,
-    auto: bool,
-    sleeps: Vec<Duration>,
-    sleepers: Vec<Waker>,
-}
-
-impl fmt::Debug for ManualClock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = lock(&self.inner);
-        f.debug_struct("ManualClock")
-            .field("auto", &s.auto)
-            .field("sleeps", &s.sleeps)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for ManualClock {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ManualClock {
-    /// A clock standing still at the real current time.
-    #[must_use]
-    pub fn new() -> Self {
-        Self {
-            inner: Arc::new(Mutex::new(ClockState {
-                now: Instant::now(),
-                wall: SystemTime::now(),
-                auto: false,
-                sleeps: Vec::new(),
-                sleepers: Vec::new(),
-            })),
-        }
-    }
-
-    /// A clock standing still at wall-clock time `wall` (for snapshots of date arithmetic).
-    #[must_use]
-    pub fn starting_at(wall: SystemTime) -> Self {
-        let clock = Self::new();
-        lock(&clock.inner).wall = wall;
-        clock
-    }
-
-    /// A clock whose sleeps complete at once, moving the clock forward by their length.
-    #[must_use]
-    pub fn auto_advance() -> Self {
-        let clock = Self::new();
-        lock(&clock.inner).auto = true;
-        clock
-    }
-
-    /// Moves time forward and wakes the sleeps that are due.
-    pub fn advance(&self, by: Duration) {
-        let wakers = {
-            let mut s = lock(&self.inner);
-            s.now += by;
-            s.wall += by;
-            std::mem::take(&mut s.sleepers)
-        };
-        for w in wakers {
-            w.wake();
-        }
-    }
-
-    /// Every sleep requested so far, in order.
-    #[must_use]
-    pub fn sleeps(&self) -> Vec<Duration> {
-        lock(&self.inner).sleeps.clone()
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> Instant {
-        lock(&self.inner).now
-    }
-
-    fn system_now(&self) -> SystemTime {
-        lock(&self.inner).wall
-    }
-
-    fn sleep(&self, duration: Duration) -> Sleep {
-        let deadline = {
-            let mut s = lock(&self.inner);
-            s.sleeps.push(duration);
-            let at = crate::clock::later(s.now, duration);
-            if s.auto {
-                let moved = at - s.now;
-                s.wall += moved;
-                s.now = at;
-            }
-            at
-        };
-        Box::pin(ManualSleep {
-            clock: self.clone(),
-            deadline,
-        })
-    }
-}
-
-struct ManualSleep {
-    clock: ManualClock,
-    deadline: Instant,
-}
-
-impl Future for ManualSleep {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut s = lock(&self.clock.inner);
-        if s.now >= self.deadline {
-            Poll::Ready(())
-        } else {
-            s.sleepers.push(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// ScriptedSource
-// ---------------------------------------------------------------------------------------------
-
-/// A [`TokenSource`] for cache tests: each fetch is counted, takes the next scripted outcome
-/// (success when the script is empty), and mints `token-1`, `token-2`, ... with the configured
-/// lifetime measured on the given clock. With [`gated`](Self::gated), every fetch waits until
-/// the test calls [`release`](Self::release).
-#[derive(Clone)]
-pub struct ScriptedSource {
-    inner: Arc<SourceInner>,
-}
-
-struct SourceInner {
-    clock: Arc<dyn Clock>,
-    lifetime: Mutex<Option<Duration>>,
-    script: Mutex<VecDeque<Error>>,
-    calls: AtomicUsize,
-    minted: AtomicUsize,
-    previous_seen: Mutex<Vec<Option<String>>>,
-    gate: Option<tokio::sync::Semaphore>,
-}
-
-impl fmt::Debug for ScriptedSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScriptedSource")
-            .field("calls", &self.calls())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ScriptedSource {
-    /// Tokens living `lifetime` (`None`: never expiring), timed on `clock`.
-    pub fn new(clock: Arc<dyn Clock>, lifetime: Option<Duration>) -> Self {
-        Self::build(clock, lifetime, None)
-    }
-
-    /// Like [`new`](Self::new), but each fetch waits for [`release`](Self::release).
-    pub fn gated(clock: Arc<dyn Clock>, lifetime: Option<Duration>) -> Self {
-        Self::build(clock, lifetime, Some(tokio::sync::Semaphore::new(0)))
-    }
-
-    fn build(
-        clock: Arc<dyn Clock>,
-        lifetime: Option<Duration>,
-        gate: Option<tokio::sync::Semaphore>,
-    ) -> Self {
-        Self {
-            inner: Arc::new(SourceInner {
-                clock,
-                lifetime: Mutex::new(lifetime),
-                script: Mutex::new(VecDeque::new()),
-                calls: AtomicUsize::new(0),
-                minted: AtomicUsize::new(0),
-                previous_seen: Mutex::new(Vec::new()),
-                gate,
-            }),
-        }
-    }
-
-    /// The next fetches fail with these errors, in order.
-    pub fn fail_next(&self, errors: impl IntoIterator<Item = Error>) {
-        lock(&self.inner.script).extend(errors);
-    }
-
-    /// Changes the lifetime of tokens minted from now on.
-    pub fn set_lifetime(&self, lifetime: Option<Duration>) {
-        *lock(&self.inner.lifetime) = lifetime;
-    }
-
-    /// Lets `n` gated fetches proceed.
-    pub fn release(&self, n: usize) {
-        if let Some(gate) = &self.inner.gate {
-            gate.add_permits(n);
-        }
-    }
-
-    /// How many fetches have started.
-    #[must_use]
-    pub fn calls(&self) -> usize {
-        self.inner.calls.load(Ordering::SeqCst)
-    }
-
-    /// How many handles to this source exist (the test's own included): tells whether a cache
-    /// and its tasks have let go of it.
-    #[must_use]
-    pub fn handles(&self) -> usize {
-        Arc::strong_count(&self.inner)
-    }
-
-    /// The access token of `previous` passed to each fetch, in order.
-    #[must_use]
-    pub fn previous_seen(&self) -> Vec<Option<String>> {
-        lock(&self.inner.previous_seen).clone()
-    }
-}
-
-#[async_trait::async_trait]
-impl TokenSource for ScriptedSource {
-    fn vendor(&self) -> &'static str {
-        "test"
-    }
-
-    async fn fetch(&self, previous: Option<&Token>) -> Result<Token, Error> {
-        self.inner.calls.fetch_add(1, Ordering::SeqCst);
-        lock(&self.inner.previous_seen)
-            .push(previous.map(|t| t.access_token().expose_secret().to_owned()));
-        let sent_at = self.inner.clock.now();
-        if let Some(gate) = &self.inner.gate {
-            gate.acquire()
-                .await
-                .map_err(|_| Error::new("test", crate::ErrorKind::Transport))?
-                .forget();
-        }
-        if let Some(err) = lock(&self.inner.script).pop_front() {
-            return Err(err);
-        }
-        let n = self.inner.minted.fetch_add(1, Ordering::SeqCst) + 1;
-        let lifetime = *lock(&self.inner.lifetime);
-        Ok(Token::builder(Secret::new(format!("token-{n}")))
-            .lifetime(sent_at, lifetime)
-            .refresh_token(Some(Secret::new(format!("refresh-{n}"))))
-            .build())
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// TestServer
-// ---------------------------------------------------------------------------------------------
+use super::lock;
+use crate::http::HttpRequest;
 
 /// A scripted reply of a [`TestServer`].
 #[derive(Debug, Clone)]
@@ -481,6 +191,61 @@ impl Received {
         }
         out
     }
+}
+
+/// `request` rendered as [`Received::render`] renders it after a trip through
+/// [`HttpClient::send`](crate::HttpClient::send) with `user_agent`, with no socket: the headers
+/// the transport adds (`host`, `user-agent`, `content-length` for a body) are added here the same
+/// way. Request snapshots use this; one loopback test per crate keeps the transport honest.
+///
+/// ```
+/// use auth_core::http::HttpRequest;
+/// use auth_core::test_util::render;
+///
+/// let url = "http://127.0.0.1:9/token".parse().unwrap();
+/// let request = HttpRequest::post(url).form(&[("grant_type", "client_credentials")]);
+/// let text = render(&request, "example-auth/1.0");
+/// assert!(text.starts_with("POST /token HTTP/1.1\naccept: */*\ncontent-length: 29\n"));
+/// assert!(text.contains("host: 127.0.0.1:[port]\nuser-agent: example-auth/[version]\n"));
+/// ```
+#[must_use]
+pub fn render(request: &HttpRequest, user_agent: &str) -> String {
+    let url = request.url();
+    let mut target = url.path().to_owned();
+    if let Some(query) = url.query() {
+        target.push('?');
+        target.push_str(query);
+    }
+    let mut headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let host = match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        (None, _) => String::new(),
+    };
+    headers.push(("host".into(), host));
+    headers.push(("user-agent".into(), user_agent.to_owned()));
+    if !request.body().is_empty() {
+        headers.push(("content-length".into(), request.body().len().to_string()));
+    }
+    if !headers.iter().any(|(n, _)| n == "accept") {
+        headers.push(("accept".into(), "*/*".into()));
+    }
+    Received {
+        method: request.method().as_str().to_owned(),
+        target,
+        headers,
+        body: request.body().to_vec(),
+    }
+    .render()
 }
 
 fn normalise_header(name: &str, value: &str) -> String {
@@ -747,67 +512,4 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Received
         headers,
         body,
     }))
-}
-
-// ---------------------------------------------------------------------------------------------
-// LogRecorder
-// ---------------------------------------------------------------------------------------------
-
-/// A `tracing` subscriber that records every span and event, at every level down to TRACE, as a
-/// line of text (`name field=value ...`). Install it for a test with
-/// `tracing::subscriber::set_default(recorder.clone())` on a current-thread runtime.
-#[derive(Clone, Default)]
-pub struct LogRecorder(Arc<Mutex<Vec<String>>>);
-
-impl fmt::Debug for LogRecorder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogRecorder")
-            .field("lines", &lock(&self.0).len())
-            .finish()
-    }
-}
-
-impl LogRecorder {
-    /// Every line recorded so far.
-    #[must_use]
-    pub fn lines(&self) -> Vec<String> {
-        lock(&self.0).clone()
-    }
-
-    fn push(&self, line: String) {
-        lock(&self.0).push(line);
-    }
-}
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        self.0.push_str(&format!("{}={value:?} ", field.name()));
-    }
-}
-
-impl tracing::Subscriber for LogRecorder {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut line = format!("span {} ", span.metadata().name());
-        span.record(&mut Fields(&mut line));
-        self.push(line);
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        let mut line = String::from("record ");
-        values.record(&mut Fields(&mut line));
-        self.push(line);
-    }
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = format!("{} ", event.metadata().level());
-        event.record(&mut Fields(&mut line));
-        self.push(line);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }

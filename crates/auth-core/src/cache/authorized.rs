@@ -1,0 +1,165 @@
+//! Authorized calls: [`TokenCache::send`] and [`TokenCache::execute`] put the bearer token on a
+//! request, and on a 401 invalidate it and try once more with a new one. A source that reads
+//! refusals sees 401 and 403 bodies first.
+
+use reqwest::header::AUTHORIZATION;
+
+use crate::cache::TokenCache;
+use crate::error::{ConfigProblem, Error};
+use crate::http::{
+    ErrorBody, HttpClient, HttpRequest, HttpResponse, check_url, read_capped, read_prefix,
+    transport_error,
+};
+use crate::token::Token;
+
+impl TokenCache {
+    /// Sends `request` with `Authorization: Bearer <token>`. On a 401 it invalidates the token
+    /// and retries exactly once with a new one (if the request can be cloned and a new token is
+    /// had). If no token can be had, the request is not sent (fail closed). A plain-http request
+    /// to a host that is not loopback is refused before the token is attached.
+    ///
+    /// For a source that cannot renew (a static token), a 401 is returned as
+    /// [`ErrorKind::TokenRevoked`](crate::ErrorKind::TokenRevoked).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
+        let vendor = self.vendor();
+        let (client, request) = request.build_split();
+        let request = request.map_err(|e| {
+            Error::config(
+                vendor,
+                "request",
+                ConfigProblem::Invalid("could not build the request".into()),
+            )
+            .with_source(e.without_url())
+        })?;
+        check_url(
+            vendor,
+            "request URL",
+            request.url(),
+            self.options().allow_plain_http,
+        )?;
+        let retry = request.try_clone();
+        let token = self.token().await?;
+        let sent = (self.clock().now(), self.clock().system_now());
+        let response = execute(&client, request, &token, vendor).await?;
+        let status = response.status().as_u16();
+        if status != 401 && status != 403 {
+            return Ok(response);
+        }
+        let response = if self.source().reads_refusals() {
+            let headers = response.headers().clone();
+            let body = read_prefix(vendor, response, REFUSAL_BYTES).await?;
+            let seen = HttpResponse::received(
+                status,
+                headers.clone(),
+                body.clone(),
+                sent,
+                vec![token.access_token().clone()],
+            );
+            if let Some(err) = self.source().refusal(&seen) {
+                return Err(err);
+            }
+            rebuilt(status, headers, body)
+        } else {
+            response
+        };
+        if status == 403 {
+            return Ok(response);
+        }
+        if !self.source().can_renew() {
+            let body = read_capped(vendor, response, 16 * 1024)
+                .await
+                .unwrap_or_default();
+            let secrets = [token.access_token().clone()];
+            let description = ErrorBody::parse(None, &body, &secrets).description;
+            return Err(self.revoked(description));
+        }
+        let Some(retry) = retry else {
+            self.invalidate(&token);
+            return Ok(response);
+        };
+        match self.token_after_401(&token).await? {
+            Some(fresh) => execute(&client, retry, &fresh, vendor).await,
+            None => Ok(response),
+        }
+    }
+
+    /// Sends the request `build` makes for a token through `http`, with the same 401 handling
+    /// as [`send`](Self::send): on a 401 the token is invalidated and the request rebuilt and sent
+    /// once more with a new token. For vendor calls described as [`HttpRequest`] values.
+    ///
+    /// [`HttpRequest`]: HttpRequest
+    pub async fn execute(
+        &self,
+        http: &HttpClient,
+        build: impl Fn(&Token) -> HttpRequest,
+    ) -> Result<HttpResponse, Error> {
+        let vendor = self.vendor();
+        let token = self.token().await?;
+        let response = http.send(vendor, &build(&token)).await?;
+        let source = &self.source();
+        if matches!(response.status(), 401 | 403) && source.reads_refusals() {
+            if let Some(err) = source.refusal(&response) {
+                return Err(err);
+            }
+        }
+        if response.status() != 401 {
+            return Ok(response);
+        }
+        if !self.source().can_renew() {
+            return Err(self.revoked(response.error_body().description));
+        }
+        match self.token_after_401(&token).await? {
+            Some(fresh) => http.send(vendor, &build(&fresh)).await,
+            None => Ok(response),
+        }
+    }
+
+    /// After a 401 with `rejected`: invalidates it and returns the token to retry with, or
+    /// `None` when the forced refresh was refused and retrying would only repeat the 401.
+    async fn token_after_401(&self, rejected: &Token) -> Result<Option<Token>, Error> {
+        tracing::debug!(
+            vendor = self.vendor(),
+            "401 from the API: invalidating the token"
+        );
+        self.invalidate(rejected);
+        let fresh = self.token().await?;
+        Ok((!fresh.same_as(rejected)).then_some(fresh))
+    }
+
+    fn revoked(&self, description: Option<String>) -> Error {
+        Error::token_revoked(self.vendor(), description)
+    }
+}
+
+/// How much of a refused API call's body is read when the source wants to see refusals.
+const REFUSAL_BYTES: usize = 16 * 1024;
+
+/// A response rebuilt from a status, headers and a body that was read already.
+fn rebuilt(
+    status: u16,
+    mut headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    headers.remove(reqwest::header::CONTENT_LENGTH);
+    headers.remove(reqwest::header::TRANSFER_ENCODING);
+    let mut response = http::Response::new(body);
+    *response.status_mut() =
+        reqwest::StatusCode::from_u16(status).unwrap_or(reqwest::StatusCode::UNAUTHORIZED);
+    *response.headers_mut() = headers;
+    reqwest::Response::from(response)
+}
+
+async fn execute(
+    client: &reqwest::Client,
+    mut request: reqwest::Request,
+    token: &Token,
+    vendor: &'static str,
+) -> Result<reqwest::Response, Error> {
+    request
+        .headers_mut()
+        .insert(AUTHORIZATION, token.authorization_value()?);
+    client
+        .execute(request)
+        .await
+        .map_err(|e| transport_error(vendor, e))
+}

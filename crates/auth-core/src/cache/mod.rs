@@ -1,0 +1,634 @@
+//! [`TokenCache`]: the one value users hold. It caches a token, refreshes it ahead of expiry,
+//! runs at most one fetch at a time, keeps serving a valid token through outages, remembers
+//! failures and rejections briefly, and re-authenticates once after a 401.
+//!
+//! The tuning and the pure arithmetic of the policy are in `policy`, the counters in `stats`,
+//! authorized calls (`send`, `execute`, the 401 retry) in `authorized`. See
+//! `docs/architecture.md` for the lifecycle and the reasons behind each default.
+
+mod authorized;
+mod policy;
+mod stats;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::clock::{Clock, SystemClock, later};
+use crate::error::{ConfigProblem, Error};
+use crate::token::{Token, TokenSource};
+
+pub use policy::{
+    CacheOptions, DEFAULT_FAILURE_BACKOFF, DEFAULT_FETCH_DEADLINE, DEFAULT_HALF_LIFE_THRESHOLD,
+    DEFAULT_HARD_WINDOW, DEFAULT_MAX_FAILURE_BACKOFF, DEFAULT_MIN_FORCED_REFRESH_INTERVAL,
+    DEFAULT_REFRESH_RETRY_BACKOFF, DEFAULT_REJECTION_TTL, DEFAULT_SOFT_WINDOW, MIN_TOKEN_LIFETIME,
+};
+pub use stats::CacheStats;
+
+use policy::{failure_wait, grace_retry_at, windows};
+use stats::{Counters, bump};
+
+/// A caching, single-flight, self-refreshing holder of one credential's token.
+///
+/// Cheap to clone (two [`Arc`]s); `Send + Sync`; share it between any number of tasks.
+/// Constructing one needs no runtime. Fetches run in tokio tasks spawned when needed; none
+/// outlives the last clone of the cache.
+///
+/// - **Fresh**: [`token`](Self::token) returns the cached token without waiting, locking out
+///   nothing, allocating nothing but an `Arc` clone.
+/// - **Soft window** (default: the last 5 minutes, at most half the lifetime; tokens living 2 h
+///   or more from half their lifetime on): one background refresh starts; callers keep getting
+///   the cached token.
+/// - **Hard window** (default: the last 60 s, at most a quarter of the lifetime) or no token:
+///   callers wait for the one shared fetch.
+/// - **Grace**: a failed refresh while the cached token is valid is reported (log, counter,
+///   [`last_error`](Self::last_error)) and retried with backoff (30 s doubling, never past the
+///   hard window); callers keep the cached token until it really expires.
+/// - **Rejections** of the credentials are remembered for 30 s, throttling for its
+///   `Retry-After`, so a misconfigured service does not lock its account.
+///
+/// ```no_run
+/// use auth_core::{StaticToken, Secret, TokenCache};
+///
+/// # async fn run() -> Result<(), auth_core::Error> {
+/// let cache = TokenCache::builder(StaticToken::new("example", Secret::new("t"), None)).build();
+/// let token = cache.token().await?;
+/// // Built after the cache, so the TLS provider is already installed.
+/// let api = reqwest::Client::new();
+/// let response = cache.send(api.get("https://api.example.com/v1/things")).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenCache {
+    shared: Arc<Shared>,
+    /// Dropped with the last user-held clone; spawned tasks hold only `shared`.
+    _handles: Arc<HandleGuard>,
+}
+
+struct Shared {
+    source: Arc<dyn TokenSource>,
+    vendor: &'static str,
+    clock: Arc<dyn Clock>,
+    options: CacheOptions,
+    /// The fast path reads this without contending with other readers (arc-swap keeps reader
+    /// bookkeeping per thread); writers swap entries in and out under `state`.
+    current: ArcSwapOption<Entry>,
+    state: Mutex<State>,
+    stats: Counters,
+}
+
+#[derive(Clone)]
+struct Entry {
+    token: Token,
+    /// `None`: the token does not expire.
+    soft_at: Option<Instant>,
+    hard_at: Option<Instant>,
+}
+
+impl Entry {
+    fn is_valid_at(&self, now: Instant) -> bool {
+        !self.token.is_expired_at(now)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    flight: Option<Flight>,
+    next_flight_id: u64,
+    /// After a failed refresh with a valid token: no new attempt before this.
+    next_attempt_at: Option<Instant>,
+    failures_in_a_row: u32,
+    /// The last failure, and until when it is returned without a new fetch.
+    negative: Option<(Error, Instant)>,
+    /// The newest token ever fetched, for sources that spend refresh tokens.
+    last_token: Option<Token>,
+    last_forced_refresh: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+struct Flight {
+    id: u64,
+    rx: watch::Receiver<Option<Result<Token, Error>>>,
+    abort: tokio::task::AbortHandle,
+}
+
+struct HandleGuard {
+    shared: Arc<Shared>,
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        // The last user handle is gone: end any fetch still running.
+        if let Some(flight) = self.shared.lock_state().flight.take() {
+            flight.abort.abort();
+        }
+    }
+}
+
+/// Builds a [`TokenCache`]; see [`TokenCache::builder`].
+#[must_use]
+pub struct TokenCacheBuilder {
+    source: Arc<dyn TokenSource>,
+    clock: Arc<dyn Clock>,
+    options: CacheOptions,
+}
+
+impl fmt::Debug for TokenCacheBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCacheBuilder")
+            .field("source", &self.source)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCacheBuilder {
+    /// The cache's tuning (default [`CacheOptions::default`]).
+    pub fn options(mut self, options: CacheOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The clock (default: the real one). Tests pass a manual clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the cache. No runtime is needed yet; nothing is fetched until the first call.
+    pub fn build(self) -> TokenCache {
+        crate::http::install_crypto_provider();
+        let vendor = self.source.vendor();
+        let shared = Arc::new(Shared {
+            source: self.source,
+            vendor,
+            clock: self.clock,
+            options: self.options,
+            current: ArcSwapOption::empty(),
+            state: Mutex::new(State::default()),
+            stats: Counters::new(),
+        });
+        TokenCache {
+            _handles: Arc::new(HandleGuard {
+                shared: shared.clone(),
+            }),
+            shared,
+        }
+    }
+}
+
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("vendor", &self.shared.vendor)
+            .field("options", &self.shared.options)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCache {
+    /// A cache with the default windows around `source`.
+    pub fn new(source: impl TokenSource) -> Self {
+        Self::builder(source).build()
+    }
+
+    /// Starts configuring a cache around `source`.
+    pub fn builder(source: impl TokenSource) -> TokenCacheBuilder {
+        Self::builder_arc(Arc::new(source))
+    }
+
+    /// Like [`builder`](Self::builder), for a source that is already shared.
+    pub fn builder_arc(source: Arc<dyn TokenSource>) -> TokenCacheBuilder {
+        TokenCacheBuilder {
+            source,
+            clock: Arc::new(SystemClock),
+            options: CacheOptions::default(),
+        }
+    }
+
+    /// The vendor of the source.
+    #[must_use]
+    pub fn vendor(&self) -> &'static str {
+        self.shared.vendor
+    }
+
+    /// A valid token: the cached one when it is fresh (no waiting), otherwise the result of the
+    /// one shared fetch. Dropping the returned future never cancels that fetch for others.
+    pub async fn token(&self) -> Result<Token, Error> {
+        match self.fresh() {
+            Some(token) => Ok(token),
+            None => self.shared.clone().slow_path().await,
+        }
+    }
+
+    /// The cached token if it is fresh (before the soft window), without waiting and without
+    /// starting anything: the synchronous half of [`token`](Self::token).
+    #[must_use]
+    pub fn fresh(&self) -> Option<Token> {
+        let now = self.shared.clock.now();
+        let current = self.shared.current.load();
+        let entry = current.as_deref()?;
+        if entry.soft_at.is_none_or(|soft| now < soft) {
+            self.shared.stats.hits.incr();
+            Some(entry.token.clone())
+        } else {
+            None
+        }
+    }
+
+    /// Drops the cached token if it is still `rejected` (typically after a 401), so that the
+    /// next call fetches a new one. Concurrent calls with the same rejected token cause one
+    /// re-authentication; forced refreshes closer together than
+    /// [`min_forced_refresh_interval`](CacheOptions::min_forced_refresh_interval) are
+    /// refused. Returns whether the token was dropped.
+    pub fn invalidate(&self, rejected: &Token) -> bool {
+        self.shared.invalidate(rejected)
+    }
+
+    /// What the cache has done so far.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// The most recent fetch failure, if the latest fetch failed (cleared by a success).
+    #[must_use]
+    pub fn last_error(&self) -> Option<Error> {
+        self.shared.lock_state().last_error.clone()
+    }
+
+    fn source(&self) -> &dyn TokenSource {
+        &*self.shared.source
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        &*self.shared.clock
+    }
+
+    fn options(&self) -> &CacheOptions {
+        &self.shared.options
+    }
+}
+
+enum Next {
+    Serve(Token),
+    Wait(watch::Receiver<Option<Result<Token, Error>>>),
+    Fail(Error),
+}
+
+impl Shared {
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn current(&self) -> Option<Arc<Entry>> {
+        self.current.load_full()
+    }
+
+    async fn slow_path(self: Arc<Self>) -> Result<Token, Error> {
+        // A token that expired while its caller waited is not handed out: decide once more (a
+        // caller then joins or starts the next fetch, within the same limits as anyone).
+        for _ in 0..2 {
+            match self.clone().once().await {
+                Ok(token) if token.is_expired_at(self.clock.now()) => continue,
+                other => return other,
+            }
+        }
+        Err(
+            Error::timeout(self.vendor).with_source(std::io::Error::other(
+                "the fetched token expired before it could be handed out",
+            )),
+        )
+    }
+
+    async fn once(self: Arc<Self>) -> Result<Token, Error> {
+        let now = self.clock.now();
+        let next = {
+            let mut state = self.lock_state();
+            self.decide(&mut state, now)
+        };
+        let mut rx = match next {
+            Next::Serve(token) => return Ok(token),
+            Next::Fail(err) => return Err(err),
+            Next::Wait(rx) => rx,
+        };
+        bump(&self.stats.waits);
+        let outcome = match rx.wait_for(Option::is_some).await {
+            Ok(value) => value.clone().unwrap_or_else(|| Err(self.lost_fetch())),
+            Err(_) => Err(self.lost_fetch()),
+        };
+        match outcome {
+            Ok(token) => Ok(token),
+            Err(err) => {
+                // Grace: a failed refresh does not take away a token that is still valid.
+                match self.current() {
+                    Some(entry) if entry.is_valid_at(self.clock.now()) => {
+                        bump(&self.stats.grace_served);
+                        Ok(entry.token.clone())
+                    }
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
+    fn lost_fetch(&self) -> Error {
+        Error::transport(self.vendor).with_source(std::io::Error::other(
+            "the token fetch ended without a result",
+        ))
+    }
+
+    /// Under the state lock: serve the cached token, start a fetch, join one, or fail.
+    fn decide(self: &Arc<Self>, state: &mut State, now: Instant) -> Next {
+        let negative = state
+            .negative
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(err, _)| err.clone());
+        let backing_off = state.next_attempt_at.is_some_and(|at| now < at);
+        if let Some(entry) = self.current() {
+            let in_soft = entry.soft_at.is_none_or(|soft| now < soft);
+            let in_hard = entry.hard_at.is_none_or(|hard| now < hard);
+            if in_soft {
+                self.stats.hits.incr();
+                return Next::Serve(entry.token.clone());
+            }
+            if in_hard {
+                // Soft window: one background refresh, the cached token meanwhile.
+                if state.flight.is_none() && !backing_off && negative.is_none() {
+                    tracing::debug!(vendor = self.vendor, "soft window: background refresh");
+                    let _ = self.start_flight(state);
+                }
+                self.stats.hits.incr();
+                return Next::Serve(entry.token.clone());
+            }
+            if entry.is_valid_at(now) && (backing_off || negative.is_some()) {
+                // Hard window after a failure: serve the valid token until the next attempt.
+                bump(&self.stats.grace_served);
+                return Next::Serve(entry.token.clone());
+            }
+        }
+        if let Some(flight) = &state.flight {
+            return Next::Wait(flight.rx.clone());
+        }
+        if let Some(err) = negative {
+            bump(&self.stats.rejections_served);
+            return Next::Fail(err);
+        }
+        match self.start_flight(state) {
+            Ok(rx) => Next::Wait(rx),
+            Err(err) => Next::Fail(err),
+        }
+    }
+
+    fn start_flight(
+        self: &Arc<Self>,
+        state: &mut State,
+    ) -> Result<watch::Receiver<Option<Result<Token, Error>>>, Error> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::config(
+                self.vendor,
+                "runtime",
+                ConfigProblem::Invalid("a tokio runtime is needed to fetch tokens".into()),
+            )
+        })?;
+        let (tx, rx) = watch::channel(None);
+        let id = state.next_flight_id;
+        state.next_flight_id += 1;
+        let previous = state.last_token.clone();
+        bump(&self.stats.fetches);
+        let shared = Arc::clone(self);
+        let task = runtime.spawn(async move {
+            let _clear = ClearFlight {
+                shared: &shared,
+                id,
+            };
+            let fetch = shared
+                .source
+                .fetch(previous.as_ref())
+                .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor));
+            let deadline = shared.options.fetch_deadline;
+            let result = match tokio::time::timeout(deadline, fetch).await {
+                Ok(result) => result.and_then(|token| shared.usable(token)),
+                Err(_) => Err(
+                    Error::timeout(shared.vendor).with_source(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the token fetch took longer than its {} ms deadline",
+                            deadline.as_millis()
+                        ),
+                    )),
+                ),
+            };
+            // The outcome is stored and the flight retired under one lock, before the result
+            // is published: a caller arriving after this joins nothing stale.
+            shared.finish_flight(id, &result);
+            let _ = tx.send(Some(result));
+        });
+        state.flight = Some(Flight {
+            id,
+            rx: rx.clone(),
+            abort: task.abort_handle(),
+        });
+        Ok(rx)
+    }
+
+    /// Stores the outcome of fetch `id` and retires it; runs in the fetch task before waiters
+    /// are woken.
+    fn finish_flight(&self, id: u64, result: &Result<Token, Error>) {
+        match result {
+            Ok(token) => self.finish_success(id, token),
+            Err(err) => self.finish_failure(id, err),
+        }
+    }
+
+    /// Retires fetch `id` under the state lock, if it is still the current flight.
+    fn retire(state: &mut State, id: u64) {
+        if state.flight.as_ref().is_some_and(|f| f.id == id) {
+            state.flight = None;
+        }
+    }
+
+    /// A new token: cached with its windows, every failure memory cleared, the hook called.
+    fn finish_success(&self, id: u64, token: &Token) {
+        let entry = self.entry_for(token.clone());
+        {
+            let mut state = self.lock_state();
+            Self::retire(&mut state, id);
+            self.current.store(Some(Arc::new(entry)));
+            state.last_token = Some(token.clone());
+            state.failures_in_a_row = 0;
+            state.next_attempt_at = None;
+            state.negative = None;
+            state.last_error = None;
+        }
+        bump(&self.stats.tokens_fetched);
+        tracing::info!(
+            vendor = self.vendor,
+            lifetime_s = token.lifetime().map(|l| l.as_secs()),
+            "token fetched"
+        );
+        if let Some(hook) = &self.options.on_token {
+            hook(token);
+        }
+    }
+
+    /// A failed fetch: remembered, so that until its wait ends callers without a valid token get
+    /// it at once and no fetch starts; with a valid token, the next refresh is scheduled.
+    fn finish_failure(&self, id: u64, err: &Error) {
+        let now = self.clock.now();
+        bump(&self.stats.refresh_failures);
+        let mut state = self.lock_state();
+        Self::retire(&mut state, id);
+        state.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
+        state.last_error = Some(err.clone());
+        let wait = failure_wait(
+            &self.options,
+            err.kind(),
+            state.failures_in_a_row,
+            crate::http::random_fraction(),
+        );
+        state.negative = Some((err.clone(), later(now, wait)));
+        match self.current().filter(|e| e.is_valid_at(now)) {
+            Some(entry) => {
+                let at = grace_retry_at(
+                    &self.options,
+                    now,
+                    state.failures_in_a_row,
+                    entry.hard_at,
+                    entry.token.expires_at(),
+                );
+                state.next_attempt_at = Some(at);
+                tracing::warn!(
+                    vendor = self.vendor,
+                    error = %err,
+                    retry_in_s = at.saturating_duration_since(now).as_secs(),
+                    "token refresh failed; serving the cached token until it expires"
+                );
+            }
+            None => tracing::warn!(
+                vendor = self.vendor,
+                error = %err,
+                retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "token fetch failed"
+            ),
+        }
+    }
+
+    /// `token` if it can be cached and handed out: sendable in a header, and with at least
+    /// [`MIN_TOKEN_LIFETIME`] left. Otherwise a malformed response of the source's vendor.
+    fn usable(&self, token: Token) -> Result<Token, Error> {
+        if token.authorization_value().is_err() {
+            return Err(Error::malformed(
+                self.vendor,
+                "the access token cannot be sent in an HTTP header",
+                None,
+            ));
+        }
+        let left = token
+            .expires_at()
+            .map(|at| at.saturating_duration_since(self.clock.now()));
+        if left.is_some_and(|left| left < MIN_TOKEN_LIFETIME) && self.source.can_renew() {
+            return Err(Error::malformed(
+                self.vendor,
+                format!(
+                    "the token had less than {} s to live when it arrived",
+                    MIN_TOKEN_LIFETIME.as_secs()
+                ),
+                None,
+            ));
+        }
+        Ok(token)
+    }
+
+    /// The windows of a new token. A token that cannot be renewed has none: it is served until
+    /// it expires, since fetching it again early would only return it again.
+    fn entry_for(&self, token: Token) -> Entry {
+        let (Some(lifetime), Some(expires)) = (token.lifetime(), token.expires_at()) else {
+            return Entry {
+                token,
+                soft_at: None,
+                hard_at: None,
+            };
+        };
+        if !self.source.can_renew() {
+            return Entry {
+                token,
+                soft_at: Some(expires),
+                hard_at: Some(expires),
+            };
+        }
+        let (soft, hard) = windows(&self.options, lifetime, crate::http::random_fraction());
+        Entry {
+            soft_at: Some(expires.checked_sub(soft).unwrap_or(expires)),
+            hard_at: Some(expires.checked_sub(hard).unwrap_or(expires)),
+            token,
+        }
+    }
+
+    fn invalidate(&self, rejected: &Token) -> bool {
+        let now = self.clock.now();
+        let mut state = self.lock_state();
+        let is_current = self
+            .current
+            .load()
+            .as_deref()
+            .is_some_and(|entry| entry.token.same_as(rejected));
+        if !is_current {
+            return false;
+        }
+        let too_soon = state.last_forced_refresh.is_some_and(|last| {
+            now.saturating_duration_since(last) < self.options.min_forced_refresh_interval
+        });
+        if too_soon {
+            tracing::warn!(
+                vendor = self.vendor,
+                "forced refresh refused: the previous one was too recent"
+            );
+            return false;
+        }
+        self.current.store(None);
+        state.last_forced_refresh = Some(now);
+        state.next_attempt_at = None;
+        bump(&self.stats.invalidations);
+        tracing::info!(vendor = self.vendor, "token invalidated");
+        true
+    }
+}
+
+/// Clears the flight if the fetch task ends without finishing it (it panicked or was aborted),
+/// so that the next caller starts a new fetch instead of waiting forever.
+struct ClearFlight<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for ClearFlight<'_> {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock_state();
+        if state.flight.as_ref().is_some_and(|f| f.id == self.id) {
+            state.flight = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_is_send_sync_and_needs_no_runtime_to_build() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<TokenCache>();
+        let cache = TokenCache::new(crate::StaticToken::new("v", crate::Secret::new("t"), None));
+        assert!(cache.fresh().is_none());
+        let clone = cache.clone();
+        drop(cache);
+        assert_eq!(clone.stats(), CacheStats::default());
+    }
+}

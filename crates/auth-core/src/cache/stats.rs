@@ -1,0 +1,102 @@
+//! [`CacheStats`]: what a cache did, counted without contention on the hot path.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// Counters of what a [`TokenCache`](crate::TokenCache) did; read with
+/// [`TokenCache::stats`](crate::TokenCache::stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Fetches started (requests to the token source).
+    pub fetches: u64,
+    /// Fetches that produced a token.
+    pub tokens_fetched: u64,
+    /// Calls answered from the cache without waiting.
+    pub cache_hits: u64,
+    /// Calls that waited for a fetch.
+    pub waits: u64,
+    /// Fetches that failed.
+    pub refresh_failures: u64,
+    /// Calls answered with the cached token after a refresh failed (grace).
+    pub grace_served: u64,
+    /// Calls answered with a remembered rejection, without a request.
+    pub rejections_served: u64,
+    /// Tokens dropped by [`TokenCache::invalidate`](crate::TokenCache::invalidate).
+    pub invalidations: u64,
+}
+
+/// A counter striped over cache lines, so that tasks on different cores counting cache hits do
+/// not contend on one line.
+pub(crate) struct StripedCounter([Padded; STRIPES]);
+
+const STRIPES: usize = 8;
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+impl StripedCounter {
+    fn new() -> Self {
+        Self(Default::default())
+    }
+
+    pub(crate) fn incr(&self) {
+        thread_local! {
+            static STRIPE: usize = {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+            };
+        }
+        let stripe = STRIPE.with(|s| *s);
+        self.0[stripe].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.iter().map(|p| p.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+pub(crate) struct Counters {
+    pub(crate) hits: StripedCounter,
+    pub(crate) fetches: AtomicU64,
+    pub(crate) tokens_fetched: AtomicU64,
+    pub(crate) waits: AtomicU64,
+    pub(crate) refresh_failures: AtomicU64,
+    pub(crate) grace_served: AtomicU64,
+    pub(crate) rejections_served: AtomicU64,
+    pub(crate) invalidations: AtomicU64,
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn new() -> Self {
+        Self {
+            hits: StripedCounter::new(),
+            fetches: AtomicU64::new(0),
+            tokens_fetched: AtomicU64::new(0),
+            waits: AtomicU64::new(0),
+            refresh_failures: AtomicU64::new(0),
+            grace_served: AtomicU64::new(0),
+            rejections_served: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub(crate) fn snapshot(&self) -> CacheStats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CacheStats {
+            fetches: load(&self.fetches),
+            tokens_fetched: load(&self.tokens_fetched),
+            cache_hits: self.hits.get(),
+            waits: load(&self.waits),
+            refresh_failures: load(&self.refresh_failures),
+            grace_served: load(&self.grace_served),
+            rejections_served: load(&self.rejections_served),
+            invalidations: load(&self.invalidations),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! [`Credentials`] and [`UserType`]: who signs in to ByDesign. A leaf: it depends on nothing
+//! else in the crate.
+
+use std::fmt;
+
+use auth_core::{ConfigProblem, Error, Secret};
+
+use crate::VENDOR;
+
+/// Who is signing in: a rep or a customer, by id, with their password.
+///
+/// ByDesign tells reps and customers apart only by a prefix on the user name (`-->r_` and
+/// `-->c_`); the crate adds it, and checks that the response names the same identity.
+///
+/// ```
+/// use bydesign_auth::{Credentials, Secret};
+///
+/// let rep = Credentials::rep("1001", Secret::new("password"));
+/// assert_eq!(rep.username(), "-->r_1001");
+/// let customer = Credentials::customer("1146820", Secret::new("password"));
+/// assert_eq!(customer.username(), "-->c_1146820");
+/// assert!(!format!("{rep:?}").contains("password\""));
+/// ```
+#[derive(Clone)]
+pub struct Credentials {
+    pub(crate) user_type: UserType,
+    pub(crate) id: String,
+    pub(crate) password: Secret,
+}
+
+/// Whether the credentials are a rep's or a customer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UserType {
+    /// A rep (user-name prefix `-->r_`, `userType` `rep`).
+    Rep,
+    /// A customer (user-name prefix `-->c_`, `userType` `customer`).
+    Customer,
+}
+
+impl UserType {
+    /// The user-name prefix ByDesign expects.
+    #[must_use]
+    pub fn prefix(self) -> &'static str {
+        match self {
+            UserType::Rep => "-->r_",
+            UserType::Customer => "-->c_",
+        }
+    }
+
+    /// The `userType` value a response must carry.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserType::Rep => "rep",
+            UserType::Customer => "customer",
+        }
+    }
+}
+
+impl Credentials {
+    /// A rep, by rep id, with the rep's password.
+    pub fn rep(id: impl Into<String>, password: Secret) -> Self {
+        Self {
+            user_type: UserType::Rep,
+            id: id.into(),
+            password,
+        }
+    }
+
+    /// A customer, by customer id, with the customer's password.
+    pub fn customer(id: impl Into<String>, password: Secret) -> Self {
+        Self {
+            user_type: UserType::Customer,
+            id: id.into(),
+            password,
+        }
+    }
+
+    /// The user name sent: the prefix and the id (`-->r_1001`).
+    #[must_use]
+    pub fn username(&self) -> String {
+        format!("{}{}", self.user_type.prefix(), self.id.trim())
+    }
+
+    /// Rep or customer.
+    #[must_use]
+    pub fn user_type(&self) -> UserType {
+        self.user_type
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let invalid = |setting: &str, why: &str| {
+            Err(Error::config(
+                VENDOR,
+                setting,
+                ConfigProblem::Invalid(why.into()),
+            ))
+        };
+        let id = self.id.trim();
+        if id.is_empty() {
+            return invalid("id", "it is empty");
+        }
+        if id.chars().any(char::is_whitespace) || id.starts_with("-->") {
+            return invalid(
+                "id",
+                "give the bare rep or customer id; the crate adds the prefix",
+            );
+        }
+        if self.password.is_empty() {
+            return invalid("password", "it is empty");
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user_type", &self.user_type)
+            .field("username", &self.username())
+            .finish_non_exhaustive()
+    }
+}
