@@ -78,9 +78,6 @@ type Timings = Vec<(&'static str, f64)>;
 pub(crate) fn run_all() -> Result<Timings, (Timings, String)> {
     let mut done = Vec::new();
     for step in STEPS {
-        if step.name == "package" {
-            forget_packaged_workspace_crates();
-        }
         let start = Instant::now();
         let outcome = if step.args.is_empty() {
             println!("==> {} (cargo xtask {})", step.name, step.name);
@@ -89,6 +86,14 @@ pub(crate) fn run_all() -> Result<Timings, (Timings, String)> {
             println!("==> {} (cargo {})", step.name, step.args.join(" "));
             let mut cmd = cargo();
             cmd.args(step.args);
+            if step.name == "package" {
+                match package_cargo_home() {
+                    Ok(home) => {
+                        cmd.env("CARGO_HOME", home);
+                    }
+                    Err(e) => return Err((done, e)),
+                }
+            }
             for (k, v) in step.env {
                 cmd.env(k, v);
             }
@@ -136,43 +141,50 @@ pub(crate) fn run() -> Result<(), String> {
 
 /// `cargo package --workspace` verifies each crate against the others through a local overlay
 /// registry, which cargo extracts under `$CARGO_HOME/registry/src/-<hash>/` and does not
-/// re-extract while the version is unchanged. A crate changed since an earlier run would then be
-/// verified against its stale copy. Those extractions are ours alone (the overlay's directory
-/// name starts with `-`), so they are removed before packaging.
-fn forget_packaged_workspace_crates() {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
-    let Some(src) = home.map(|h| h.join("registry/src")) else {
-        return;
-    };
-    let Ok(entries) = std::fs::read_dir(&src) else {
-        return;
-    };
-    for overlay in entries.flatten() {
-        if !overlay.file_name().to_string_lossy().starts_with('-') {
-            continue;
-        }
-        let Ok(crates) = std::fs::read_dir(overlay.path()) else {
-            continue;
-        };
-        for krate in crates.flatten() {
-            let name = krate.file_name().to_string_lossy().into_owned();
-            if WORKSPACE_CRATES
-                .iter()
-                .any(|c| name.starts_with(&format!("{c}-")))
-            {
-                let _ = std::fs::remove_dir_all(krate.path());
+/// re-extract while the version is unchanged: a crate changed since an earlier run would be
+/// verified against its stale copy. So the package step gets a cargo home of its own, under
+/// `target/`, whose extractions it may clear; it shares the user's downloaded index and crate
+/// files through links and never deletes anything in the user's cargo home.
+fn package_cargo_home() -> Result<std::path::PathBuf, String> {
+    let home = crate::project_root().join("target/xtask/package-cargo-home");
+    let src = home.join("registry/src");
+    if let Ok(entries) = std::fs::read_dir(&src) {
+        for overlay in entries.flatten() {
+            // Overlay registries (the workspace's own crates) have names starting with `-`.
+            if overlay.file_name().to_string_lossy().starts_with('-') {
+                let _ = std::fs::remove_dir_all(overlay.path());
             }
         }
     }
+    std::fs::create_dir_all(home.join("registry"))
+        .map_err(|e| format!("creating {}: {e}", home.display()))?;
+    let user_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    if let Some(user_home) = user_home {
+        for shared in ["registry/index", "registry/cache"] {
+            let (from, to) = (user_home.join(shared), home.join(shared));
+            if from.is_dir() && !to.exists() {
+                link_dir(&from, &to)?;
+            }
+        }
+        for file in ["config.toml", "credentials.toml"] {
+            let from = user_home.join(file);
+            if from.is_file() {
+                let _ = std::fs::copy(&from, home.join(file));
+            }
+        }
+    }
+    Ok(home)
 }
 
-const WORKSPACE_CRATES: &[&str] = &[
-    "auth-core",
-    "auth-sandbox",
-    "p21-auth",
-    "personify-auth",
-    "apinizer-auth",
-    "bydesign-auth",
-];
+#[cfg(unix)]
+fn link_dir(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
+    std::os::unix::fs::symlink(from, to).map_err(|e| format!("linking {}: {e}", to.display()))
+}
+
+#[cfg(not(unix))]
+fn link_dir(_from: &std::path::Path, _to: &std::path::Path) -> Result<(), String> {
+    // Without links, the package step downloads what it needs into its own home.
+    Ok(())
+}

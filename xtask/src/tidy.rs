@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use crate::project_root;
 use crate::snapshots::pending_snapshots;
 
-const VENDOR_CRATES: &[&str] = &[
-    "p21-auth",
-    "personify-auth",
-    "apinizer-auth",
-    "bydesign-auth",
-];
+/// The vendor crates: those with the vendor shape (`src/credentials.rs` and `src/wire.rs`), found on
+/// disk rather than listed by hand.
+fn vendor_crates() -> Vec<String> {
+    crate_dirs()
+        .iter()
+        .filter(|d| d.join("src/wire.rs").is_file() && d.join("src/credentials.rs").is_file())
+        .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
+        .collect()
+}
 
 fn crate_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(project_root().join("crates"))
@@ -48,12 +51,17 @@ fn key<'a>(lines: &[&'a str], key: &str) -> Option<&'a str> {
 }
 
 #[test]
-fn there_are_six_crates() {
+fn the_core_the_sandbox_and_vendor_crates_exist() {
+    assert!(
+        vendor_crates().len() >= 4,
+        "vendor crates: {:?}",
+        vendor_crates()
+    );
     let names: Vec<String> = crate_dirs()
         .iter()
         .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
         .collect();
-    for expected in ["auth-core", "auth-sandbox"].iter().chain(VENDOR_CRATES) {
+    for expected in ["auth-core", "auth-sandbox"] {
         assert!(
             names.iter().any(|n| n == expected),
             "crates/{expected} missing"
@@ -122,9 +130,10 @@ fn internal_dependencies_carry_a_version_and_vendors_stay_apart() {
                 );
             }
         }
-        if VENDOR_CRATES.contains(&name.as_str()) {
+        let vendors = vendor_crates();
+        if vendors.contains(&name) {
             for line in deps.iter().chain(section(&toml, "dev-dependencies").iter()) {
-                for other in VENDOR_CRATES {
+                for other in &vendors {
                     assert!(
                         !line.trim_start().starts_with(other),
                         "{name} depends on {other}: vendor crates depend on auth-core only"
@@ -205,4 +214,50 @@ fn ci_runs_the_gate_and_the_readme_names_both_commands() {
     let readme = read(&project_root().join("README.md"));
     assert!(readme.contains("cargo xtask demo"));
     assert!(readme.contains("cargo xtask test-all"));
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    let root = project_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    rust_files(&root.join("xtask/src"), &mut files);
+    assert!(files.len() > 40, "found only {} source files", files.len());
+    let mut silent = Vec::new();
+    for file in files {
+        let text = read(&file);
+        let first = text.lines().next().unwrap_or_default();
+        // A crate root may take its docs from the README instead.
+        let says = (first.starts_with("//! ") && first.len() > 8)
+            || first == "#![doc = include_str!(\"../README.md\")]";
+        if !says {
+            silent.push(
+                file.strip_prefix(&root)
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string(),
+            );
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "these files do not start with a `//!` line saying what they are for: {silent:?}"
+    );
 }

@@ -17,6 +17,7 @@ pub mod token;
 pub mod vendor;
 
 #[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod test_util;
 
 pub use async_trait::async_trait;
