@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: runs the hot-path benchmark and prints the medians beside the baseline
-//! measured in the same run, with the ratios that `docs/performance.md` quotes.
+//! `cargo xtask bench`: runs the hot-path and round-trip benchmarks and prints the medians
+//! beside the baselines measured in the same run, with the ratios that `docs/performance.md`
+//! quotes.
 
 use crate::{cargo, exec, project_root};
 
@@ -14,9 +15,19 @@ const BENCHES: &[(&str, &str)] = &[
     ("two_threads", "token_cache_token_polled"),
 ];
 
+/// Round trips to the loopback sandbox, each beside its hand-written reqwest baseline.
+const ROUND_TRIPS: &[(&str, &str)] = &[
+    ("cache_token_fetch", "reqwest_token_request"),
+    ("cache_send", "reqwest_send_fixed_header"),
+];
+
 pub(crate) fn run_bench() -> Result<(), String> {
     exec(
         cargo().args(["bench", "-p", "auth-core", "--bench", "hot_path"]),
+        "cargo bench",
+    )?;
+    exec(
+        cargo().args(["bench", "-p", "auth-sandbox", "--bench", "round_trip"]),
         "cargo bench",
     )
 }
@@ -67,5 +78,18 @@ pub(crate) fn run() -> Result<(), String> {
         "\ntoken() with two threads calling at once: {two:.1} ns = {:.2}x its one-thread figure ({one:.1} ns)",
         two / one
     );
+    println!(
+        "\n| round trip (loopback sandbox) | median (µs) | baseline | baseline median (µs) | ratio |"
+    );
+    println!("|---|---:|---|---:|---:|");
+    for (ours, baseline) in ROUND_TRIPS {
+        let (a, b) = (median("loopback", ours)?, median("loopback", baseline)?);
+        println!(
+            "| {ours} | {:.1} | {baseline} | {:.1} | {:.2}x |",
+            a / 1000.0,
+            b / 1000.0,
+            a / b
+        );
+    }
     Ok(())
 }
