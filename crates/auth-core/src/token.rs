@@ -148,6 +148,11 @@ impl Token {
         Ok(value)
     }
 
+    /// Whether [`authorization_value`](Self::authorization_value) succeeds, without building it.
+    pub(crate) fn is_sendable(&self) -> bool {
+        is_sendable(self.inner.access_token.expose_secret())
+    }
+
     /// Whether `self` and `other` are the same token (the same issuance, not merely equal text).
     #[must_use]
     pub fn same_as(&self, other: &Token) -> bool {
@@ -262,7 +267,10 @@ impl TokenBuilder {
 /// Whether `token` can travel as `Authorization: Bearer <token>` unchanged: not empty, and no
 /// white space or control characters (CR, LF, NUL, DEL...) anywhere.
 pub(crate) fn is_sendable(token: &str) -> bool {
-    !token.is_empty() && !token.chars().any(|c| c.is_control() || c.is_whitespace())
+    // Printable ASCII (the usual token) is decided byte by byte; anything else by character.
+    !token.is_empty()
+        && (token.bytes().all(|b| b.is_ascii_graphic())
+            || !token.chars().any(|c| c.is_control() || c.is_whitespace()))
 }
 
 /// Something that can fetch a fresh token: one implementation per vendor flow.

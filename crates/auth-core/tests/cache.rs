@@ -511,6 +511,19 @@ async fn dropping_the_last_handle_ends_the_fetch_task() {
 }
 
 #[tokio::test]
+async fn a_cancelled_caller_holding_the_last_handle_ends_the_fetch() {
+    let (_clock, source, cache) = gated(Some(HOUR));
+    // The caller's future owns the only handle; cancelling it leaves nobody to want the token.
+    let caller = tokio::spawn(async move { cache.token().await });
+    until("the fetch started", || source.calls() == 1).await;
+    assert!(source.handles() > 1, "the fetch holds the source");
+    caller.abort();
+    assert!(caller.await.expect_err("aborted").is_cancelled());
+    until("the fetch and the cache let go", || source.handles() == 1).await;
+    assert_eq!(source.calls(), 1);
+}
+
+#[tokio::test]
 async fn a_panicking_source_does_not_wedge_the_cache() {
     #[derive(Debug)]
     struct Flaky(AtomicUsize);

@@ -53,7 +53,7 @@ impl TokenCache {
                 headers.clone(),
                 body.clone(),
                 sent,
-                vec![token.access_token().clone()],
+                std::sync::Arc::new(vec![token.access_token().clone()]),
             );
             if let Some(err) = self.source().refusal(&seen) {
                 return Err(err);
@@ -66,7 +66,7 @@ impl TokenCache {
             return Ok(response);
         }
         if !self.source().can_renew() {
-            let body = read_capped(vendor, response, 16 * 1024)
+            let (_, body) = read_capped(vendor, response, 16 * 1024)
                 .await
                 .unwrap_or_default();
             let secrets = [token.access_token().clone()];

@@ -11,7 +11,11 @@ mod policy;
 mod stats;
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::Poll;
 use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
@@ -35,7 +39,8 @@ use stats::{Counters, bump};
 /// A caching, single-flight, self-refreshing holder of one credential's token.
 ///
 /// Cheap to clone (two [`Arc`]s); `Send + Sync`; share it between any number of tasks.
-/// Constructing one needs no runtime. Fetches run in tokio tasks spawned when needed; none
+/// Constructing one needs no runtime. A fetch runs in the caller that started it (handed to a
+/// task of its own if that caller gives up) and a background refresh in a spawned task; none
 /// outlives the last clone of the cache.
 ///
 /// - **Fresh**: [`token`](Self::token) returns the cached token without waiting, locking out
@@ -110,11 +115,21 @@ struct State {
     last_error: Option<Error>,
 }
 
+type Outcome = watch::Receiver<Option<Result<Token, Error>>>;
+type Waiters = watch::Sender<Option<Result<Token, Error>>>;
+
+/// A fetch in progress: the channel its waiters listen on (made when the first one comes), and,
+/// once the fetch runs in a task of its own, the handle that ends it.
 struct Flight {
     id: u64,
-    rx: watch::Receiver<Option<Result<Token, Error>>>,
-    abort: tokio::task::AbortHandle,
+    waiters: Option<Waiters>,
+    /// `None` while the caller that started the fetch drives it (see [`Lead`]).
+    abort: Option<tokio::task::AbortHandle>,
 }
+
+/// One fetch, as a future that stores its outcome in the cache, publishes it to the callers
+/// waiting, and returns it.
+type FetchFuture = Pin<Box<dyn Future<Output = Result<Token, Error>> + Send>>;
 
 struct HandleGuard {
     shared: Arc<Shared>,
@@ -123,8 +138,9 @@ struct HandleGuard {
 impl Drop for HandleGuard {
     fn drop(&mut self) {
         // The last user handle is gone: end any fetch still running.
-        if let Some(flight) = self.shared.lock_state().flight.take() {
-            flight.abort.abort();
+        let flight = self.shared.lock_state().flight.take();
+        if let Some(abort) = flight.and_then(|f| f.abort) {
+            abort.abort();
         }
     }
 }
@@ -222,7 +238,7 @@ impl TokenCache {
     pub async fn token(&self) -> Result<Token, Error> {
         match self.fresh() {
             Some(token) => Ok(token),
-            None => self.shared.clone().slow_path().await,
+            None => self.slow_path().await,
         }
     }
 
@@ -273,11 +289,67 @@ impl TokenCache {
     fn options(&self) -> &CacheOptions {
         &self.shared.options
     }
+
+    async fn slow_path(&self) -> Result<Token, Error> {
+        // A token that expired while its caller waited is not handed out: decide once more (a
+        // caller then joins or starts the next fetch, within the same limits as anyone).
+        for _ in 0..2 {
+            match self.once().await {
+                Ok(token) if token.is_expired_at(self.clock().now()) => continue,
+                other => return other,
+            }
+        }
+        Err(
+            Error::timeout(self.shared.vendor).with_source(std::io::Error::other(
+                "the fetched token expired before it could be handed out",
+            )),
+        )
+    }
+
+    async fn once(&self) -> Result<Token, Error> {
+        let shared = &self.shared;
+        let now = shared.clock.now();
+        let next = {
+            let mut state = shared.lock_state();
+            shared.decide(&mut state, now, &self._handles)
+        };
+        let outcome = match next {
+            Next::Serve(token) => return Ok(token),
+            Next::Fail(err) => return Err(err),
+            Next::Lead(lead) => {
+                bump(&shared.stats.waits);
+                lead.run().await
+            }
+            Next::Wait(mut rx) => {
+                bump(&shared.stats.waits);
+                match rx.wait_for(Option::is_some).await {
+                    Ok(value) => value.clone(),
+                    Err(_) => None,
+                }
+            }
+        };
+        match outcome.unwrap_or_else(|| Err(shared.lost_fetch())) {
+            Ok(token) => Ok(token),
+            Err(err) => {
+                // Grace: a failed refresh does not take away a token that is still valid.
+                match shared.current() {
+                    Some(entry) if entry.is_valid_at(shared.clock.now()) => {
+                        bump(&shared.stats.grace_served);
+                        Ok(entry.token.clone())
+                    }
+                    _ => Err(err),
+                }
+            }
+        }
+    }
 }
 
 enum Next {
     Serve(Token),
-    Wait(watch::Receiver<Option<Result<Token, Error>>>),
+    /// Drive the fetch this caller started.
+    Lead(Lead),
+    /// Wait for the fetch another caller (or a background task) drives.
+    Wait(Outcome),
     Fail(Error),
 }
 
@@ -290,53 +362,6 @@ impl Shared {
         self.current.load_full()
     }
 
-    async fn slow_path(self: Arc<Self>) -> Result<Token, Error> {
-        // A token that expired while its caller waited is not handed out: decide once more (a
-        // caller then joins or starts the next fetch, within the same limits as anyone).
-        for _ in 0..2 {
-            match self.clone().once().await {
-                Ok(token) if token.is_expired_at(self.clock.now()) => continue,
-                other => return other,
-            }
-        }
-        Err(
-            Error::timeout(self.vendor).with_source(std::io::Error::other(
-                "the fetched token expired before it could be handed out",
-            )),
-        )
-    }
-
-    async fn once(self: Arc<Self>) -> Result<Token, Error> {
-        let now = self.clock.now();
-        let next = {
-            let mut state = self.lock_state();
-            self.decide(&mut state, now)
-        };
-        let mut rx = match next {
-            Next::Serve(token) => return Ok(token),
-            Next::Fail(err) => return Err(err),
-            Next::Wait(rx) => rx,
-        };
-        bump(&self.stats.waits);
-        let outcome = match rx.wait_for(Option::is_some).await {
-            Ok(value) => value.clone().unwrap_or_else(|| Err(self.lost_fetch())),
-            Err(_) => Err(self.lost_fetch()),
-        };
-        match outcome {
-            Ok(token) => Ok(token),
-            Err(err) => {
-                // Grace: a failed refresh does not take away a token that is still valid.
-                match self.current() {
-                    Some(entry) if entry.is_valid_at(self.clock.now()) => {
-                        bump(&self.stats.grace_served);
-                        Ok(entry.token.clone())
-                    }
-                    _ => Err(err),
-                }
-            }
-        }
-    }
-
     fn lost_fetch(&self) -> Error {
         Error::transport(self.vendor).with_source(std::io::Error::other(
             "the token fetch ended without a result",
@@ -344,7 +369,12 @@ impl Shared {
     }
 
     /// Under the state lock: serve the cached token, start a fetch, join one, or fail.
-    fn decide(self: &Arc<Self>, state: &mut State, now: Instant) -> Next {
+    fn decide(
+        self: &Arc<Self>,
+        state: &mut State,
+        now: Instant,
+        handles: &Arc<HandleGuard>,
+    ) -> Next {
         let negative = state
             .negative
             .as_ref()
@@ -362,7 +392,9 @@ impl Shared {
                 // Soft window: one background refresh, the cached token meanwhile.
                 if state.flight.is_none() && !backing_off && negative.is_none() {
                     tracing::debug!(vendor = self.vendor, "soft window: background refresh");
-                    let _ = self.start_flight(state);
+                    if let Ok(lead) = self.start_flight(state, handles) {
+                        lead.detach(state);
+                    }
                 }
                 self.stats.hits.incr();
                 return Next::Serve(entry.token.clone());
@@ -373,23 +405,27 @@ impl Shared {
                 return Next::Serve(entry.token.clone());
             }
         }
-        if let Some(flight) = &state.flight {
-            return Next::Wait(flight.rx.clone());
+        if let Some(flight) = &mut state.flight {
+            let waiters = flight.waiters.get_or_insert_with(|| watch::channel(None).0);
+            return Next::Wait(waiters.subscribe());
         }
         if let Some(err) = negative {
             bump(&self.stats.rejections_served);
             return Next::Fail(err);
         }
-        match self.start_flight(state) {
-            Ok(rx) => Next::Wait(rx),
+        match self.start_flight(state, handles) {
+            Ok(lead) => Next::Lead(lead),
             Err(err) => Next::Fail(err),
         }
     }
 
+    /// Registers a new flight and returns the fetch that completes it, to be driven by the
+    /// caller that started it or detached for a background refresh.
     fn start_flight(
         self: &Arc<Self>,
         state: &mut State,
-    ) -> Result<watch::Receiver<Option<Result<Token, Error>>>, Error> {
+        handles: &Arc<HandleGuard>,
+    ) -> Result<Lead, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::config(
                 self.vendor,
@@ -397,13 +433,12 @@ impl Shared {
                 ConfigProblem::Invalid("a tokio runtime is needed to fetch tokens".into()),
             )
         })?;
-        let (tx, rx) = watch::channel(None);
         let id = state.next_flight_id;
         state.next_flight_id += 1;
         let previous = state.last_token.clone();
         bump(&self.stats.fetches);
         let shared = Arc::clone(self);
-        let task = runtime.spawn(async move {
+        let fetch = Box::pin(async move {
             let _clear = ClearFlight {
                 shared: &shared,
                 id,
@@ -426,47 +461,60 @@ impl Shared {
                 ),
             };
             // The outcome is stored and the flight retired under one lock, before the result
-            // is published: a caller arriving after this joins nothing stale.
-            shared.finish_flight(id, &result);
-            let _ = tx.send(Some(result));
+            // is published to the callers already waiting (often none): a caller arriving
+            // after this joins nothing stale.
+            if let Some(waiters) = shared.finish_flight(id, &result) {
+                let _ = waiters.send(Some(result.clone()));
+            }
+            result
         });
         state.flight = Some(Flight {
             id,
-            rx: rx.clone(),
-            abort: task.abort_handle(),
+            waiters: None,
+            abort: None,
         });
-        Ok(rx)
+        Ok(Lead {
+            fetch: Some(fetch),
+            shared: Arc::clone(self),
+            id,
+            runtime,
+            handles: Arc::downgrade(handles),
+        })
     }
 
-    /// Stores the outcome of fetch `id` and retires it; runs in the fetch task before waiters
-    /// are woken.
-    fn finish_flight(&self, id: u64, result: &Result<Token, Error>) {
+    /// Stores the outcome of fetch `id` and retires it, returning the channel of its waiters (if
+    /// any); runs before they are woken.
+    fn finish_flight(&self, id: u64, result: &Result<Token, Error>) -> Option<Waiters> {
         match result {
             Ok(token) => self.finish_success(id, token),
             Err(err) => self.finish_failure(id, err),
         }
     }
 
-    /// Retires fetch `id` under the state lock, if it is still the current flight.
-    fn retire(state: &mut State, id: u64) {
+    /// Retires fetch `id` under the state lock, if it is still the current flight, returning the
+    /// channel of its waiters.
+    fn retire(state: &mut State, id: u64) -> Option<Waiters> {
         if state.flight.as_ref().is_some_and(|f| f.id == id) {
-            state.flight = None;
+            state.flight.take().and_then(|f| f.waiters)
+        } else {
+            None
         }
     }
 
     /// A new token: cached with its windows, every failure memory cleared, the hook called.
-    fn finish_success(&self, id: u64, token: &Token) {
+    fn finish_success(&self, id: u64, token: &Token) -> Option<Waiters> {
         let entry = self.entry_for(token.clone());
-        {
+        let waiters = {
             let mut state = self.lock_state();
-            Self::retire(&mut state, id);
+            let waiters = Self::retire(&mut state, id);
             self.current.store(Some(Arc::new(entry)));
             state.last_token = Some(token.clone());
             state.failures_in_a_row = 0;
             state.next_attempt_at = None;
             state.negative = None;
             state.last_error = None;
-        }
+            waiters
+        };
         bump(&self.stats.tokens_fetched);
         tracing::info!(
             vendor = self.vendor,
@@ -476,15 +524,16 @@ impl Shared {
         if let Some(hook) = &self.options.on_token {
             hook(token);
         }
+        waiters
     }
 
     /// A failed fetch: remembered, so that until its wait ends callers without a valid token get
     /// it at once and no fetch starts; with a valid token, the next refresh is scheduled.
-    fn finish_failure(&self, id: u64, err: &Error) {
+    fn finish_failure(&self, id: u64, err: &Error) -> Option<Waiters> {
         let now = self.clock.now();
         bump(&self.stats.refresh_failures);
         let mut state = self.lock_state();
-        Self::retire(&mut state, id);
+        let waiters = Self::retire(&mut state, id);
         state.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
         state.last_error = Some(err.clone());
         let wait = failure_wait(
@@ -518,12 +567,13 @@ impl Shared {
                 "token fetch failed"
             ),
         }
+        waiters
     }
 
     /// `token` if it can be cached and handed out: sendable in a header, and with at least
     /// [`MIN_TOKEN_LIFETIME`] left. Otherwise a malformed response of the source's vendor.
     fn usable(&self, token: Token) -> Result<Token, Error> {
-        if token.authorization_value().is_err() {
+        if !token.is_sendable() {
             return Err(Error::malformed(
                 self.vendor,
                 "the access token cannot be sent in an HTTP header",
@@ -598,6 +648,80 @@ impl Shared {
         bump(&self.stats.invalidations);
         tracing::info!(vendor = self.vendor, "token invalidated");
         true
+    }
+}
+
+/// A fetch driven by the caller that started it, inside that caller's own future: in the common
+/// case (one caller, one token) no task is spawned, no channel made and no other task woken.
+///
+/// Dropping the caller's future does not cancel the fetch for the others: the rest of it is
+/// handed to a task of its own (ended with the cache's last handle, like any fetch task). A
+/// fetch that panics is dropped as a task's would be; every caller gets a transport error.
+struct Lead {
+    fetch: Option<FetchFuture>,
+    shared: Arc<Shared>,
+    id: u64,
+    runtime: tokio::runtime::Handle,
+    handles: Weak<HandleGuard>,
+}
+
+impl Lead {
+    /// Drives the fetch to its end; `None` if it panicked.
+    async fn run(mut self) -> Option<Result<Token, Error>> {
+        std::future::poll_fn(|cx| {
+            let Some(fetch) = self.fetch.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let polled = catch_unwind(AssertUnwindSafe(|| fetch.as_mut().poll(cx)));
+            match polled {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => {
+                    self.fetch = None;
+                    Poll::Ready(Some(result))
+                }
+                Err(_) => {
+                    // Dropped as a task's would be: the flight is cleared, the waiters told.
+                    self.fetch = None;
+                    Poll::Ready(None)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Runs the fetch in a task of its own (a background refresh), under the state lock.
+    fn detach(mut self, state: &mut State) {
+        if let Some(fetch) = self.fetch.take() {
+            let task = self.runtime.spawn(fetch);
+            if let Some(flight) = state.flight.as_mut().filter(|f| f.id == self.id) {
+                flight.abort = Some(task.abort_handle());
+            }
+        }
+    }
+}
+
+impl Drop for Lead {
+    fn drop(&mut self) {
+        let Some(fetch) = self.fetch.take() else {
+            return;
+        };
+        if self.handles.strong_count() == 0 {
+            return; // the cache is gone: nobody is left to want the token
+        }
+        let task = self.runtime.spawn(fetch);
+        let orphaned = {
+            let mut state = self.shared.lock_state();
+            match state.flight.as_mut().filter(|f| f.id == self.id) {
+                Some(flight) => {
+                    flight.abort = Some(task.abort_handle());
+                    false
+                }
+                None => true,
+            }
+        };
+        if orphaned && self.handles.strong_count() == 0 {
+            task.abort();
+        }
     }
 }
 

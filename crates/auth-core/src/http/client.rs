@@ -437,27 +437,42 @@ impl HttpClient {
         timeout: Duration,
     ) -> Result<HttpResponse, Error> {
         let sent = (self.inner.clock.now(), self.inner.clock.system_now());
-        let response = self
-            .inner
-            .client
-            .request(request.method().clone(), request.url().clone())
-            .headers(request.headers().clone())
-            .body(request.body().to_vec())
-            .timeout(timeout)
-            .send()
+        // One timer for the whole attempt, body included.
+        let attempt = async {
+            let response = self
+                .inner
+                .client
+                .request(request.method().clone(), request.url().clone())
+                .headers(request.headers().clone())
+                .body(request.body().to_vec())
+                .send()
+                .await
+                .map_err(|e| transport_error(vendor, e))?;
+            let status = response.status().as_u16();
+            let (headers, body) =
+                read_capped(vendor, response, self.inner.max_response_bytes).await?;
+            Ok(HttpResponse::received(
+                status,
+                headers,
+                body,
+                sent,
+                request.secrets().clone(),
+            ))
+        };
+        tokio::time::timeout(timeout, attempt)
             .await
-            .map_err(|e| transport_error(vendor, e))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = read_capped(vendor, response, self.inner.max_response_bytes).await?;
-        Ok(HttpResponse::received(
-            status,
-            headers,
-            body,
-            sent,
-            request.secrets().to_vec(),
-        ))
+            .unwrap_or_else(|_| Err(attempt_timed_out(vendor, timeout)))
     }
+}
+
+fn attempt_timed_out(vendor: &'static str, timeout: Duration) -> Error {
+    Error::timeout(vendor).with_source(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "no complete response within the {} ms timeout",
+            timeout.as_millis()
+        ),
+    ))
 }
 
 fn deadline_passed(vendor: &'static str, deadline: Duration) -> Error {
@@ -477,13 +492,14 @@ pub(crate) fn transport_error(vendor: &'static str, e: reqwest::Error) -> Error 
     Error::new(vendor, kind).with_source(e.without_url())
 }
 
-/// Reads a response body chunk by chunk, failing as soon as it passes `max` bytes (or at once
-/// when `Content-Length` already says so). Nothing past the cap is buffered.
+/// Takes a response's headers and reads its body chunk by chunk, failing as soon as it passes
+/// `max` bytes (or at once when `Content-Length` already says so). Nothing past the cap is
+/// buffered.
 pub(crate) async fn read_capped(
     vendor: &'static str,
     mut response: reqwest::Response,
     max: usize,
-) -> Result<Vec<u8>, Error> {
+) -> Result<(header::HeaderMap, Vec<u8>), Error> {
     let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -496,12 +512,11 @@ pub(crate) async fn read_capped(
             content_type.as_deref(),
         )
     };
-    if response
-        .content_length()
-        .is_some_and(|len| len > max as u64)
-    {
+    let expected = response.content_length();
+    if expected.is_some_and(|len| len > max as u64) {
         return Err(too_large());
     }
+    let headers = std::mem::take(response.headers_mut());
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -511,9 +526,13 @@ pub(crate) async fn read_capped(
         if body.len() + chunk.len() > max {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        if body.is_empty() {
+            body = chunk.into(); // often the whole body: taken over, not copied
+        } else {
+            body.extend_from_slice(&chunk);
+        }
     }
-    Ok(body)
+    Ok((headers, body))
 }
 
 /// Reads at most `max` bytes of a response body and drops the rest (for refusals, whose start

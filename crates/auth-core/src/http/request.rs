@@ -1,6 +1,7 @@
 //! [`HttpRequest`]: a request described as a value, with the secrets it carries remembered.
 
 use std::fmt;
+use std::sync::Arc;
 
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
@@ -35,7 +36,10 @@ pub struct HttpRequest {
     headers: HeaderMap,
     body: Vec<u8>,
     json: Option<serde_json::Map<String, serde_json::Value>>,
-    secrets: Vec<Secret>,
+    /// Whether the body is a form (and `Content-Type` says so).
+    is_form: bool,
+    /// Shared with the responses to this request (which scrub them from error excerpts).
+    secrets: Arc<Vec<Secret>>,
     /// Why the request cannot be sent as described (a header that could not be set): reported by
     /// [`HttpClient::send`](crate::HttpClient::send) instead of sending a request with a part silently missing.
     problem: Option<Problem>,
@@ -57,7 +61,8 @@ impl HttpRequest {
             headers: HeaderMap::new(),
             body: Vec::new(),
             json: None,
-            secrets: Vec::new(),
+            is_form: false,
+            secrets: Arc::default(),
             problem: None,
         }
     }
@@ -153,17 +158,19 @@ impl HttpRequest {
     }
 
     fn append_form(&mut self, name: &str, value: &str) {
-        self.headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        let pair = form_urlencoded::Serializer::new(String::new())
-            .append_pair(name, value)
-            .finish();
+        if !self.is_form {
+            self.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            self.is_form = true;
+        }
         if !self.body.is_empty() {
             self.body.push(b'&');
         }
-        self.body.extend_from_slice(pair.as_bytes());
+        push_form_encoded(&mut self.body, name);
+        self.body.push(b'=');
+        push_form_encoded(&mut self.body, value);
     }
 
     /// Sets field `name` of a JSON object body (and `Content-Type: application/json`). Fields
@@ -190,6 +197,7 @@ impl HttpRequest {
     }
 
     fn set_json(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.is_form = false;
         self.headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -203,7 +211,7 @@ impl HttpRequest {
     /// Remembers a secret that the request carries, so that error excerpts never show it.
     pub fn remember(mut self, secret: &Secret) -> Self {
         if !secret.is_empty() {
-            self.secrets.push(secret.clone());
+            Arc::make_mut(&mut self.secrets).push(secret.clone());
         }
         self
     }
@@ -233,7 +241,7 @@ impl HttpRequest {
     }
 
     /// The secrets the request carries.
-    pub(crate) fn secrets(&self) -> &[Secret] {
+    pub(crate) fn secrets(&self) -> &Arc<Vec<Secret>> {
         &self.secrets
     }
 
@@ -286,6 +294,19 @@ impl Problem {
     }
 }
 
+/// Appends `text` form-encoded: as is when nothing in it needs encoding (the usual field name
+/// or value), otherwise through `form_urlencoded`.
+fn push_form_encoded(out: &mut Vec<u8>, text: &str) {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
+    if text.bytes().all(plain) {
+        out.extend_from_slice(text.as_bytes());
+    } else {
+        for piece in form_urlencoded::byte_serialize(text.as_bytes()) {
+            out.extend_from_slice(piece.as_bytes());
+        }
+    }
+}
+
 fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
@@ -330,6 +351,17 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("application/x-www-form-urlencoded")
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn form_fields_encode_exactly_as_form_urlencoded(name in "[a-zA-Z0-9*._-]{0,12}", value in "\\PC{0,40}") {
+            let req = HttpRequest::post(url("https://a.example/t")).form(&[(&name, &value)]);
+            let expected = form_urlencoded::Serializer::new(String::new())
+                .append_pair(&name, &value)
+                .finish();
+            proptest::prop_assert_eq!(String::from_utf8_lossy(req.body()), expected);
+        }
     }
 
     #[test]

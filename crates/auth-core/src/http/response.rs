@@ -1,6 +1,7 @@
 //! [`HttpResponse`]: a response with its body read, and what its failure status means.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{self, HeaderMap};
@@ -23,7 +24,7 @@ pub struct HttpResponse {
     body: Vec<u8>,
     sent_at: Instant,
     sent_at_system: SystemTime,
-    secrets: Vec<Secret>,
+    secrets: Arc<Vec<Secret>>,
 }
 
 impl HttpResponse {
@@ -50,7 +51,7 @@ impl HttpResponse {
             body: body.into(),
             sent_at: clock.now(),
             sent_at_system: clock.system_now(),
-            secrets: Vec::new(),
+            secrets: Arc::default(),
         }
     }
 
@@ -60,7 +61,7 @@ impl HttpResponse {
         headers: HeaderMap,
         body: Vec<u8>,
         sent: (Instant, SystemTime),
-        secrets: Vec<Secret>,
+        secrets: Arc<Vec<Secret>>,
     ) -> Self {
         Self {
             status,
@@ -75,7 +76,7 @@ impl HttpResponse {
     /// The same response, knowing the secrets its request carried (scrubbed from its errors).
     #[must_use]
     pub fn with_secrets(mut self, secrets: Vec<Secret>) -> Self {
-        self.secrets = secrets;
+        self.secrets = Arc::new(secrets);
         self
     }
 
@@ -150,7 +151,10 @@ impl HttpResponse {
             .body
             .strip_prefix(b"\xEF\xBB\xBF")
             .unwrap_or(&self.body);
-        String::from_utf8_lossy(body)
+        match std::str::from_utf8(body) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(body),
+        }
     }
 
     /// The error body, read in every shape the vendors use, scrubbed of the request's secrets.
