@@ -556,6 +556,16 @@ fn building_needs_no_runtime_and_fetching_without_one_is_an_error() {
     assert!(err.to_string().contains("tokio runtime"), "{err}");
 }
 
+#[test]
+fn a_source_that_answers_at_once_needs_no_time_driver() {
+    let cache = TokenCache::new(StaticToken::new("v", Secret::new("t"), None));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime without timers");
+    let token = rt.block_on(cache.token()).expect("token");
+    assert_eq!(secret(&token), "t");
+}
+
 /// Polls a future to completion on this thread without any runtime.
 fn futures_lite_block_on<F: std::future::Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);

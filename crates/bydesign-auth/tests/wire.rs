@@ -1,12 +1,15 @@
-//! Wire snapshots: rep, customer and refresh requests as a loopback server received them, and
+//! Wire snapshots: rep, customer and refresh requests as the transport sends them (rendered
+//! from the request values; one loopback test checks that rendering against a real socket), and
 //! every response variant with its parsed result or error.
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use auth_core::test_util::{ManualClock, Reply, TestServer};
+use auth_core::test_util::{self, ManualClock, Reply, TestServer};
 use auth_core::{HttpClient, Secret, Token, http::HttpResponse};
 use bydesign_auth::{Client, Credentials, Session, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+
+const USER_AGENT: &str = "bydesign-auth/0.0.0";
 
 fn rep_ok(refresh: &str) -> String {
     format!(
@@ -14,66 +17,15 @@ fn rep_ok(refresh: &str) -> String {
     )
 }
 
-fn http() -> HttpClient {
-    HttpClient::builder()
-        .user_agent("bydesign-auth/0.0.0")
-        .build()
-        .expect("client")
+/// The token URL on a loopback port (rendered as `127.0.0.1:[port]`); nothing is sent to it.
+fn token_url() -> reqwest::Url {
+    "http://127.0.0.1:1/FakeCompany/token".parse().expect("url")
 }
 
-fn client(server: &TestServer, credentials: Credentials) -> Client {
-    Client::builder()
-        .base_url(server.url("/FakeCompany"))
-        .client_id("FakeCart")
-        .credentials(credentials)
-        .http_client(http())
-        .build()
-        .expect("client")
-}
-
+/// The one trip through a socket: a client's password grant and then its refresh grant arrive
+/// as `render` shows them.
 #[tokio::test]
-async fn request_rep_password_grant() {
-    let server = TestServer::start().await;
-    server.route(
-        "POST",
-        "/FakeCompany/token",
-        Reply::json(200, rep_ok("fake-refresh-1")),
-    );
-    client(
-        &server,
-        Credentials::rep("1001", Secret::new("fake pass&word+1")),
-    )
-    .token()
-    .await
-    .expect("token");
-    let rendered = server.requests()[0].render();
-    assert!(
-        !rendered.contains("authorization:"),
-        "no Authorization header"
-    );
-    insta::assert_snapshot!(rendered);
-}
-
-#[tokio::test]
-async fn request_customer_password_grant() {
-    let server = TestServer::start().await;
-    server.route(
-        "POST",
-        "/FakeCompany/token",
-        Reply::json(200, r#"{"access_token":"fake-customer-token","token_type":"bearer","expires_in":172799,"userName":"-->c_1146820","userType":"customer"}"#),
-    );
-    client(
-        &server,
-        Credentials::customer("1146820", Secret::new("fake-password")),
-    )
-    .token()
-    .await
-    .expect("token");
-    insta::assert_snapshot!(server.requests()[0].render());
-}
-
-#[tokio::test]
-async fn request_refresh_grant() {
+async fn the_transport_sends_what_the_snapshots_show() {
     let server = TestServer::start().await;
     server.route_sequence(
         "POST",
@@ -81,14 +33,59 @@ async fn request_refresh_grant() {
         vec![Reply::json(200, rep_ok("fake-refresh-1"))],
         Reply::json(200, rep_ok("fake-refresh-2")),
     );
-    let bydesign = client(
-        &server,
-        Credentials::rep("1001", Secret::new("fake-password")),
-    );
+    let credentials = Credentials::rep("1001", Secret::new("fake-password"));
+    let bydesign = Client::builder()
+        .base_url(server.url("/FakeCompany"))
+        .client_id("FakeCart")
+        .credentials(credentials.clone())
+        .http_client(
+            HttpClient::builder()
+                .user_agent(USER_AGENT)
+                .build()
+                .expect("http"),
+        )
+        .build()
+        .expect("client");
     let first = bydesign.token().await.expect("token");
     bydesign.invalidate(&first);
     bydesign.token().await.expect("refreshed");
-    insta::assert_snapshot!(server.requests()[1].render());
+    let url = server.url("/FakeCompany/token").parse().expect("url");
+    let password = wire::password_request(&url, &credentials, "FakeCart");
+    let refresh = wire::refresh_request(&url, &Secret::new("fake-refresh-1"), "FakeCart");
+    let received = server.requests();
+    assert_eq!(
+        received[0].render(),
+        test_util::render(&password, USER_AGENT)
+    );
+    assert_eq!(
+        received[1].render(),
+        test_util::render(&refresh, USER_AGENT)
+    );
+}
+
+#[test]
+fn request_rep_password_grant() {
+    let credentials = Credentials::rep("1001", Secret::new("fake pass&word+1"));
+    let request = wire::password_request(&token_url(), &credentials, "FakeCart");
+    let rendered = test_util::render(&request, USER_AGENT);
+    assert!(
+        !rendered.contains("authorization:"),
+        "no Authorization header"
+    );
+    insta::assert_snapshot!(rendered);
+}
+
+#[test]
+fn request_customer_password_grant() {
+    let credentials = Credentials::customer("1146820", Secret::new("fake-password"));
+    let request = wire::password_request(&token_url(), &credentials, "FakeCart");
+    insta::assert_snapshot!(test_util::render(&request, USER_AGENT));
+}
+
+#[test]
+fn request_refresh_grant() {
+    let request = wire::refresh_request(&token_url(), &Secret::new("fake-refresh-1"), "FakeCart");
+    insta::assert_snapshot!(test_util::render(&request, USER_AGENT));
 }
 
 fn response(status: u16, body: &str, clock: &ManualClock) -> HttpResponse {

@@ -1,9 +1,10 @@
-//! Wire snapshots: every request shape as a loopback server received it, and every response
+//! Wire snapshots: every request shape as the transport sends it (rendered from the request
+//! value; one loopback test checks that rendering against a real socket), and every response
 //! variant with its parsed result or error. Review changes with `cargo xtask snapshots`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth_core::test_util::{ManualClock, Reply, TestServer};
+use auth_core::test_util::{ManualClock, Reply, TestServer, render};
 use auth_core::{Clock, Error, ErrorKind, HttpClient, Secret, Token, http::HttpResponse};
 use p21_auth::{Credentials, Session, decode_claims_unverified, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -18,65 +19,65 @@ fn clock() -> ManualClock {
     ManualClock::starting_at(UNIX_EPOCH + Duration::from_secs(1_893_456_000))
 }
 
-async fn received(credentials: &Credentials) -> String {
+const USER_AGENT: &str = "p21-auth/0.0.0";
+
+/// A base URL on a loopback port (rendered as `127.0.0.1:[port]`); nothing is sent to it.
+fn base() -> reqwest::Url {
+    "http://127.0.0.1:1/".parse().expect("url")
+}
+
+fn token_request(credentials: &Credentials) -> String {
+    render(&wire::token_request(&base(), credentials), USER_AGENT)
+}
+
+/// The one trip through a socket: what the server receives is what `render` shows.
+#[tokio::test]
+async fn the_transport_sends_what_the_snapshots_show() {
     let server = TestServer::start().await;
     server.route("POST", "/api/security/token/v2", Reply::json(200, "{}"));
-    server.route("POST", "/api/security/token", Reply::json(200, "{}"));
     let base = server.url("/").parse().expect("url");
+    let request = wire::token_request(&base, &Credentials::user("u", Secret::new("p")));
     let http = HttpClient::builder()
-        .user_agent("p21-auth/0.0.0")
+        .user_agent(USER_AGENT)
         .build()
         .expect("client");
-    http.send("p21", &wire::token_request(&base, credentials))
-        .await
-        .expect("sent");
-    server.requests()[0].render()
+    http.send("p21", &request).await.expect("sent");
+    assert_eq!(server.requests()[0].render(), render(&request, USER_AGENT));
 }
 
-#[tokio::test]
-async fn request_user_v2() {
+#[test]
+fn request_user_v2() {
     let creds = Credentials::user("api_user", Secret::new("fake-password"));
-    insta::assert_snapshot!(received(&creds).await);
+    insta::assert_snapshot!(token_request(&creds));
 }
 
-#[tokio::test]
+#[test]
 #[allow(deprecated)]
-async fn request_user_v1_headers() {
+fn request_user_v1_headers() {
     let creds = Credentials::user_v1_headers("api_user", Secret::new("fake-password"));
-    insta::assert_snapshot!(received(&creds).await);
+    insta::assert_snapshot!(token_request(&creds));
 }
 
-#[tokio::test]
-async fn request_consumer_key() {
+#[test]
+fn request_consumer_key() {
     let creds = Credentials::consumer_key(Secret::new("11111111-2222-3333-4444-555555555555"));
-    insta::assert_snapshot!(received(&creds).await);
+    insta::assert_snapshot!(token_request(&creds));
 }
 
-#[tokio::test]
-async fn request_consumer_key_with_username() {
+#[test]
+fn request_consumer_key_with_username() {
     let creds = Credentials::consumer_key(Secret::new("11111111-2222-3333-4444-555555555555"))
         .with_username("api_user");
-    insta::assert_snapshot!(received(&creds).await);
+    insta::assert_snapshot!(token_request(&creds));
 }
 
-#[tokio::test]
-async fn request_ui_router() {
-    let server = TestServer::start().await;
-    server.route(
-        "GET",
-        "/api/ui/router/v1",
-        Reply::json(200, r#"{"Url":"https://x/uiserver0"}"#),
-    );
-    let base = server.url("/").parse().expect("url");
+#[test]
+fn request_ui_router() {
     let token = Token::builder(Secret::new("fake-access-token")).build();
-    let http = HttpClient::builder()
-        .user_agent("p21-auth/0.0.0")
-        .build()
-        .expect("client");
-    http.send("p21", &wire::ui_server_request(&base, &token))
-        .await
-        .expect("sent");
-    insta::assert_snapshot!(server.requests()[0].render());
+    insta::assert_snapshot!(render(
+        &wire::ui_server_request(&base(), &token),
+        USER_AGENT
+    ));
 }
 
 fn response(

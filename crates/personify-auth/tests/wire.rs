@@ -1,89 +1,47 @@
-//! Wire snapshots: the token request and the API request as a loopback server received them,
+//! Wire snapshots: the token request as the transport sends it (rendered from the request
+//! value), the API request and the check of that rendering as a loopback server received them,
 //! and every response variant with its parsed result or error.
 
-use auth_core::test_util::{Reply, TestServer};
+use auth_core::test_util::{self, Reply, TestServer};
 use auth_core::{Error, HttpClient, Token, http::HttpResponse};
-use personify_auth::{Client, ClientAuth, Secret, wire};
+use personify_auth::{Client, ClientAuth, Credentials, Secret, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 const TOKEN_OK: &str =
     r#"{"access_token":"fake-jwt","expires_in":3600,"token_type":"Bearer","scope":"idp_api"}"#;
+const USER_AGENT: &str = "personify-auth/0.0.0";
 
 fn http() -> HttpClient {
     HttpClient::builder()
-        .user_agent("personify-auth/0.0.0")
+        .user_agent(USER_AGENT)
         .build()
         .expect("client")
 }
 
-async fn token_request(
-    configure: impl FnOnce(personify_auth::ClientBuilder) -> personify_auth::ClientBuilder,
-) -> String {
-    let server = TestServer::start().await;
-    server.route("POST", "/connect/token", Reply::json(200, TOKEN_OK));
-    let builder = Client::builder()
-        .credentials(personify_auth::Credentials::new(
-            "fake-client",
-            Secret::new("fake-secret"),
-        ))
-        .token_url(server.url("/connect/token"))
-        .http_client(http());
-    configure(builder)
-        .build()
-        .expect("client")
-        .token()
-        .await
-        .expect("token");
-    server.requests()[0].render()
+fn fake_credentials() -> Credentials {
+    Credentials::new("fake-client", Secret::new("fake-secret"))
 }
 
-#[tokio::test]
-async fn request_default_client_secret_post() {
-    insta::assert_snapshot!(token_request(|b| b).await);
+/// The token request to a loopback URL (rendered as `127.0.0.1:[port]`); nothing is sent.
+fn token_request(credentials: &Credentials, scope: Option<&str>, auth: ClientAuth) -> String {
+    let url = "http://127.0.0.1:1/connect/token".parse().expect("url");
+    test_util::render(
+        &wire::token_request(&url, credentials, scope, auth),
+        USER_AGENT,
+    )
 }
 
-#[tokio::test]
-async fn request_client_secret_basic() {
-    insta::assert_snapshot!(token_request(|b| b.client_auth(ClientAuth::Basic)).await);
-}
-
-#[tokio::test]
-async fn request_several_scopes() {
-    insta::assert_snapshot!(token_request(|b| b.scopes(["idp_api", "members.read"])).await);
-}
-
-#[tokio::test]
-async fn request_without_scope() {
-    insta::assert_snapshot!(token_request(|b| b.no_scope()).await);
-}
-
-#[tokio::test]
-async fn request_secret_with_reserved_characters() {
-    let rendered = token_request(|b| {
-        b.credentials(personify_auth::Credentials::new(
-            "id with space",
-            Secret::new("a&b=c+d e/ü%"),
-        ))
-    })
-    .await;
-    assert!(
-        rendered.contains(r#"client_secret = "a&b=c+d e/ü%""#),
-        "{rendered}"
-    );
-    insta::assert_snapshot!(rendered);
-}
-
+/// The one trip through a socket: a client built with several scopes sends what `render`
+/// shows for them, then an API call with the bearer token and the tenant.
 #[tokio::test]
 async fn request_api_call_with_bearer_and_tenant() {
     let server = TestServer::start().await;
     server.route("POST", "/connect/token", Reply::json(200, TOKEN_OK));
     server.route("GET", "/v1/members", Reply::json(200, "[]"));
     let client = Client::builder()
-        .credentials(personify_auth::Credentials::new(
-            "fake-client",
-            Secret::new("fake-secret"),
-        ))
+        .credentials(fake_credentials())
         .token_url(server.url("/connect/token"))
+        .scopes(["idp_api", "members.read"])
         .tenant_id("fake-tenant")
         .http_client(http())
         .build()
@@ -96,7 +54,61 @@ async fn request_api_call_with_bearer_and_tenant() {
         )
         .await
         .expect("sent");
+    let url = server.url("/connect/token").parse().expect("url");
+    let expected = wire::token_request(
+        &url,
+        &fake_credentials(),
+        Some("idp_api members.read"),
+        ClientAuth::Post,
+    );
+    assert_eq!(
+        server.requests()[0].render(),
+        test_util::render(&expected, USER_AGENT)
+    );
     insta::assert_snapshot!(server.requests()[1].render());
+}
+
+#[test]
+fn request_default_client_secret_post() {
+    insta::assert_snapshot!(token_request(
+        &fake_credentials(),
+        Some(wire::DEFAULT_SCOPE),
+        ClientAuth::Post
+    ));
+}
+
+#[test]
+fn request_client_secret_basic() {
+    insta::assert_snapshot!(token_request(
+        &fake_credentials(),
+        Some(wire::DEFAULT_SCOPE),
+        ClientAuth::Basic
+    ));
+}
+
+#[test]
+fn request_several_scopes() {
+    insta::assert_snapshot!(token_request(
+        &fake_credentials(),
+        Some("idp_api members.read"),
+        ClientAuth::Post
+    ));
+}
+
+#[test]
+fn request_without_scope() {
+    insta::assert_snapshot!(token_request(&fake_credentials(), None, ClientAuth::Post));
+}
+
+#[test]
+fn request_secret_with_reserved_characters() {
+    let credentials = Credentials::new("id with space", Secret::new("a&b=c+d e/ü%"));
+    let rendered = token_request(&credentials, Some(wire::DEFAULT_SCOPE), ClientAuth::Post);
+    assert!(
+        rendered.contains(r#"client_secret = "a&b=c+d e/ü%""#),
+        "{rendered}"
+    );
+    insta::assert_snapshot!(rendered);
 }
 
 fn response(status: u16, content_type: Option<&str>, body: &str) -> HttpResponse {

@@ -443,12 +443,19 @@ impl Shared {
                 shared: &shared,
                 id,
             };
-            let fetch = shared
+            let mut fetch = shared
                 .source
                 .fetch(previous.as_ref())
                 .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor));
+            // A source that answers at once (a static token, a store in memory) needs no timer,
+            // and so no time driver in the runtime.
+            let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut fetch).poll(cx))).await;
             let deadline = shared.options.fetch_deadline;
-            let result = match tokio::time::timeout(deadline, fetch).await {
+            let outcome = match first {
+                Poll::Ready(result) => Ok(result),
+                Poll::Pending => tokio::time::timeout(deadline, fetch).await,
+            };
+            let result = match outcome {
                 Ok(result) => result.and_then(|token| shared.usable(token)),
                 Err(_) => Err(
                     Error::timeout(shared.vendor).with_source(std::io::Error::new(
