@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Url, header};
 
@@ -371,16 +371,17 @@ impl HttpClient {
         self.check_url(vendor, "request URL", request.url())?;
         request.check(vendor)?;
         let clock = &self.inner.clock;
-        let deadline = crate::clock::later(clock.now(), self.inner.deadline);
+        let mut now = clock.now();
+        let deadline = crate::clock::later(now, self.inner.deadline);
         let retry = &self.inner.retry;
         let mut attempt = 1;
         loop {
-            let remaining = deadline.saturating_duration_since(clock.now());
+            let remaining = deadline.saturating_duration_since(now);
             if remaining.is_zero() {
                 return Err(deadline_passed(vendor, self.inner.deadline));
             }
             let outcome = self
-                .send_once(vendor, request, self.inner.timeout.min(remaining))
+                .send_once(vendor, request, now, self.inner.timeout.min(remaining))
                 .await;
             let wait = match &outcome {
                 _ if attempt >= retry.attempts() => None,
@@ -407,6 +408,7 @@ impl HttpClient {
             );
             clock.sleep(wait).await;
             attempt += 1;
+            now = clock.now();
         }
     }
 
@@ -434,9 +436,10 @@ impl HttpClient {
         &self,
         vendor: &'static str,
         request: &HttpRequest,
+        now: Instant,
         timeout: Duration,
     ) -> Result<HttpResponse, Error> {
-        let sent = (self.inner.clock.now(), self.inner.clock.system_now());
+        let sent = (now, self.inner.clock.system_now());
         // One timer for the whole attempt, body included.
         let attempt = async {
             let response = self

@@ -165,7 +165,9 @@ impl HttpRequest {
             );
             self.is_form = true;
         }
-        if !self.body.is_empty() {
+        if self.body.is_empty() {
+            self.body.reserve(256); // a token request's whole form, without regrowing
+        } else {
             self.body.push(b'&');
         }
         push_form_encoded(&mut self.body, name);
@@ -297,8 +299,18 @@ impl Problem {
 /// Appends `text` form-encoded: as is when nothing in it needs encoding (the usual field name
 /// or value), otherwise through `form_urlencoded`.
 fn push_form_encoded(out: &mut Vec<u8>, text: &str) {
-    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_');
-    if text.bytes().all(plain) {
+    /// The bytes `application/x-www-form-urlencoded` leaves as they are.
+    const PLAIN: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_');
+            b += 1;
+        }
+        table
+    };
+    if text.bytes().all(|b| PLAIN[usize::from(b)]) {
         out.extend_from_slice(text.as_bytes());
     } else {
         for piece in form_urlencoded::byte_serialize(text.as_bytes()) {
