@@ -3,7 +3,8 @@
 //! - `test-all`: the one gate (fmt, clippy, tests with snapshots locked, docs, packaging).
 //! - `demo`: every vendor flow against the embedded local sandbox.
 //! - `snapshots [--accept | --reject]`: review and accept changed wire snapshots.
-//! - `bench`: the cached-token hot path beside its baseline, medians and ratios.
+//! - `bench`: the cached-token hot path and the loopback round trips, each beside its baseline
+//!   measured in the same run, medians and ratios.
 //! - `budget [rounds]`: dependency count and clean build time of each vendor crate vs the floor.
 //! - `features`: the vendor crates' TLS feature matrix, compile-checked (part of `test-all`).
 
