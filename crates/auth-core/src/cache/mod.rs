@@ -700,9 +700,26 @@ impl Lead {
     fn detach(mut self, state: &mut State) {
         if let Some(fetch) = self.fetch.take() {
             let task = self.runtime.spawn(fetch);
-            if let Some(flight) = state.flight.as_mut().filter(|f| f.id == self.id) {
+            // Registered under this same lock a moment ago: always the current flight.
+            let attached = self.attach(state, &task);
+            debug_assert!(attached);
+        }
+    }
+
+    /// Lets the cache's last handle end `task`, if its flight is still the current one.
+    /// Returns `false` if the flight is gone (ended, or taken by that last handle): then
+    /// nothing waits for the task.
+    fn attach(
+        &self,
+        state: &mut State,
+        task: &tokio::task::JoinHandle<Result<Token, Error>>,
+    ) -> bool {
+        match state.flight.as_mut().filter(|f| f.id == self.id) {
+            Some(flight) => {
                 flight.abort = Some(task.abort_handle());
+                true
             }
+            None => false,
         }
     }
 }
@@ -715,18 +732,10 @@ impl Drop for Lead {
         if self.handles.strong_count() == 0 {
             return; // the cache is gone: nobody is left to want the token
         }
+        // The caller gave up; the others still want the token.
         let task = self.runtime.spawn(fetch);
-        let orphaned = {
-            let mut state = self.shared.lock_state();
-            match state.flight.as_mut().filter(|f| f.id == self.id) {
-                Some(flight) => {
-                    flight.abort = Some(task.abort_handle());
-                    false
-                }
-                None => true,
-            }
-        };
-        if orphaned && self.handles.strong_count() == 0 {
+        let attached = self.attach(&mut self.shared.lock_state(), &task);
+        if !attached {
             task.abort();
         }
     }
