@@ -1,7 +1,11 @@
 //! Helpers for token responses: the RFC 6749 parser, the access-token check and lifetimes given
 //! as absolute dates. Pure functions for vendor crates' `wire` modules.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::time::{Duration, SystemTime};
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::error::Error;
 use crate::http::HttpResponse;
@@ -34,29 +38,148 @@ pub fn parse_oauth_token(
     if !response.is_success() {
         return Err(response.to_error(vendor));
     }
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(response.text().trim())
-            .map_err(|_| response.malformed(vendor, "the response is not a JSON object"))?;
-    let text = |key: &str| {
-        map.get(key)
-            .and_then(serde_json::Value::as_str)
+    let body = response.text();
+    let fields: TokenFields<'_> = serde_json::from_str(body.trim())
+        .map_err(|_| response.malformed(vendor, "the response is not a JSON object"))?;
+    let text = |field: &Option<Cow<'_, str>>| {
+        field
+            .as_deref()
             .filter(|v| !v.is_empty())
+            .map(str::to_owned)
     };
-    let access = text("access_token")
+    let access = fields
+        .access_token
+        .as_deref()
+        .filter(|v| !v.is_empty())
         .ok_or_else(|| response.malformed(vendor, "the response has no access_token"))?;
     let access = access_token(vendor, response, access)?;
-    let lifetime = map
-        .get("expires_in")
+    let lifetime = fields
+        .expires_in
+        .as_ref()
         .and_then(lifetime_from_json)
         .unwrap_or(default_lifetime);
     let mut token = crate::Token::builder(access)
-        .token_type(text("token_type").unwrap_or("Bearer"))
         .lifetime(response.sent_at(), Some(lifetime))
-        .refresh_token(text("refresh_token").map(Secret::new));
-    if let Some(scope) = text("scope") {
+        .refresh_token(text(&fields.refresh_token).map(Secret::new));
+    match fields.token_type.as_deref() {
+        None | Some("" | "Bearer") => {} // the builder's default
+        Some(other) => token = token.token_type(other),
+    }
+    if let Some(scope) = text(&fields.scope) {
         token = token.scope(scope);
     }
     Ok(token.build())
+}
+
+/// The members of a token response that [`parse_oauth_token`] reads, borrowed from the body
+/// where no escape forces a copy. As with a JSON map, a repeated member counts once, with its
+/// last value; a member of the wrong type counts as absent; other members are skipped unread.
+#[derive(Default)]
+struct TokenFields<'a> {
+    access_token: Option<Cow<'a, str>>,
+    token_type: Option<Cow<'a, str>>,
+    refresh_token: Option<Cow<'a, str>>,
+    scope: Option<Cow<'a, str>>,
+    expires_in: Option<serde_json::Value>,
+}
+
+impl<'de> Deserialize<'de> for TokenFields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(TokenFieldsVisitor)
+    }
+}
+
+struct TokenFieldsVisitor;
+
+impl<'de> Visitor<'de> for TokenFieldsVisitor {
+    type Value = TokenFields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = TokenFields::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let slot = match &*key {
+                "access_token" => &mut fields.access_token,
+                "token_type" => &mut fields.token_type,
+                "refresh_token" => &mut fields.refresh_token,
+                "scope" => &mut fields.scope,
+                "expires_in" => {
+                    fields.expires_in = Some(map.next_value()?);
+                    continue;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value::<Text<'de>>()?.0;
+        }
+        Ok(fields)
+    }
+}
+
+/// A member's value if it is a string; any other JSON value reads as `None`.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Borrowed(v))))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v.to_owned()))))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v))))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Text(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Text(None))
+    }
 }
 
 /// The access token of a token response, checked to be usable as `Authorization: Bearer`:
@@ -213,7 +336,104 @@ fn lifetime_from_f64(secs: f64) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
     use serde_json::json;
+
+    /// What `parse_oauth_token` reads, written the plain way: the body as a JSON map.
+    fn read_as_map(body: &str) -> Option<(String, String, Option<String>, Option<String>, u64)> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body).ok()?;
+        let text = |key: &str| {
+            map.get(key)
+                .and_then(serde_json::Value::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let access = text("access_token")?.trim();
+        if access.is_empty() || !crate::token::is_sendable(access) {
+            return None;
+        }
+        let lifetime = map.get("expires_in").and_then(lifetime_from_json);
+        Some((
+            access.to_owned(),
+            text("token_type").unwrap_or("Bearer").to_owned(),
+            text("refresh_token").map(str::to_owned),
+            text("scope").map(str::to_owned),
+            lifetime.unwrap_or(Duration::from_secs(3600)).as_secs(),
+        ))
+    }
+
+    fn read_with_parser(
+        body: &str,
+    ) -> Option<(String, String, Option<String>, Option<String>, u64)> {
+        let resp = HttpResponse::new(200, Default::default(), body, &crate::SystemClock);
+        let token = parse_oauth_token("example", &resp, Duration::from_secs(3600)).ok()?;
+        Some((
+            token.access_token().expose_secret().to_owned(),
+            token.token_type().to_owned(),
+            token.refresh_token().map(|s| s.expose_secret().to_owned()),
+            token.scope().map(str::to_owned),
+            token.lifetime().map_or(0, |l| l.as_secs()),
+        ))
+    }
+
+    #[test]
+    fn token_members_read_like_a_json_map() {
+        let cases = [
+            r#"{"access_token":"a","access_token":"b"}"#,
+            r#"{"access_token":"a","access_token":7}"#,
+            r#"{"access_token":7}"#,
+            r#"{"access_token":"t\u0041\n"}"#,
+            r#"{"access_token":"t\u0041","scope":"a\tb","token_type":"bearer"}"#,
+            r#"{"access_token":"t","token_type":"","scope":"","refresh_token":""}"#,
+            r#"{"access_token":"t","token_type":null,"scope":[1,{"a":"b"}],"refresh_token":{"x":1}}"#,
+            r#"{"acc\u0065ss_token":"t","expires_in":"60","extra":{"deep":[[[]]]}}"#,
+            r#"{"access_token":"t","expires_in":60,"expires_in":"x"}"#,
+            r#"["access_token","t"]"#,
+            r#""access_token""#,
+            r#"{"access_token":"t""#,
+        ];
+        for body in cases {
+            assert_eq!(read_with_parser(body), read_as_map(body), "body {body}");
+        }
+        assert_eq!(
+            read_with_parser(r#"{"access_token":"a","access_token":"b"}"#)
+                .unwrap()
+                .0,
+            "b"
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_token_object_reads_like_a_json_map(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "access_token", "token_type", "refresh_token", "scope", "expires_in", "other",
+                    ]),
+                    proptest::prop_oneof![
+                        "[ -~]{0,8}".prop_map(serde_json::Value::from),
+                        proptest::num::i64::ANY.prop_map(serde_json::Value::from),
+                        proptest::num::f64::NORMAL.prop_map(serde_json::Value::from),
+                        proptest::bool::ANY.prop_map(serde_json::Value::from),
+                        proptest::strategy::Just(serde_json::Value::Null),
+                        proptest::strategy::Just(serde_json::json!([1, "a", {"b": null}])),
+                    ],
+                ),
+                0..8,
+            )
+        ) {
+            // Written member by member, so repeated members stay in the body.
+            let body = format!(
+                "{{{}}}",
+                members
+                    .iter()
+                    .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(*k)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            proptest::prop_assert_eq!(read_with_parser(&body), read_as_map(&body), "body {}", body);
+        }
+    }
 
     #[test]
     fn lifetime_parsing_never_panics_and_clamps() {

@@ -1,6 +1,7 @@
 //! [`Token`]: an access token with its type, absolute expiry, refresh token and vendor details.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ pub struct Token {
 
 struct Inner {
     access_token: Secret,
-    token_type: String,
+    token_type: Cow<'static, str>,
     obtained_at: Instant,
     expires_at: Option<Instant>,
     refresh_token: Option<Secret>,
@@ -60,7 +61,7 @@ impl Token {
     pub fn builder(access_token: Secret) -> TokenBuilder {
         TokenBuilder {
             access_token,
-            token_type: "Bearer".to_owned(),
+            token_type: Cow::Borrowed("Bearer"),
             obtained_at: None,
             expires_at: None,
             refresh_token: None,
@@ -187,7 +188,7 @@ impl fmt::Debug for Token {
 #[must_use]
 pub struct TokenBuilder {
     access_token: Secret,
-    token_type: String,
+    token_type: Cow<'static, str>,
     obtained_at: Option<Instant>,
     expires_at: Option<Instant>,
     refresh_token: Option<Secret>,
@@ -206,7 +207,7 @@ impl fmt::Debug for TokenBuilder {
 impl TokenBuilder {
     /// The token type as sent (default `Bearer`).
     pub fn token_type(mut self, token_type: impl Into<String>) -> Self {
-        self.token_type = token_type.into();
+        self.token_type = Cow::Owned(token_type.into());
         self
     }
 
