@@ -339,8 +339,11 @@ mod tests {
     use proptest::strategy::Strategy;
     use serde_json::json;
 
+    /// Access token, token type, refresh token, scope and lifetime in seconds.
+    type Read = Option<(String, String, Option<String>, Option<String>, u64)>;
+
     /// What `parse_oauth_token` reads, written the plain way: the body as a JSON map.
-    fn read_as_map(body: &str) -> Option<(String, String, Option<String>, Option<String>, u64)> {
+    fn read_as_map(body: &str) -> Read {
         let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body).ok()?;
         let text = |key: &str| {
             map.get(key)
@@ -361,9 +364,7 @@ mod tests {
         ))
     }
 
-    fn read_with_parser(
-        body: &str,
-    ) -> Option<(String, String, Option<String>, Option<String>, u64)> {
+    fn read_with_parser(body: &str) -> Read {
         let resp = HttpResponse::new(200, Default::default(), body, &crate::SystemClock);
         let token = parse_oauth_token("example", &resp, Duration::from_secs(3600)).ok()?;
         Some((
@@ -395,10 +396,8 @@ mod tests {
             assert_eq!(read_with_parser(body), read_as_map(body), "body {body}");
         }
         assert_eq!(
-            read_with_parser(r#"{"access_token":"a","access_token":"b"}"#)
-                .unwrap()
-                .0,
-            "b"
+            read_with_parser(r#"{"access_token":"a","access_token":"b"}"#).map(|r| r.0),
+            Some("b".to_owned())
         );
     }
 
