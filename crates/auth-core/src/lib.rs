@@ -13,6 +13,7 @@ pub mod http;
 pub mod oauth;
 pub mod scrub;
 pub mod secret;
+pub mod store;
 pub mod token;
 pub mod vendor;
 

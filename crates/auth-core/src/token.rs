@@ -4,7 +4,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::HeaderValue;
 
@@ -46,6 +46,7 @@ struct Inner {
     token_type: Cow<'static, str>,
     obtained_at: Instant,
     expires_at: Option<Instant>,
+    expires_at_system: Option<SystemTime>,
     refresh_token: Option<Secret>,
     scope: Option<String>,
     details: Option<Details>,
@@ -64,6 +65,7 @@ impl Token {
             token_type: Cow::Borrowed("Bearer"),
             obtained_at: None,
             expires_at: None,
+            expires_at_system: None,
             refresh_token: None,
             scope: None,
             details: None,
@@ -92,6 +94,13 @@ impl Token {
     #[must_use]
     pub fn expires_at(&self) -> Option<Instant> {
         self.inner.expires_at
+    }
+
+    /// When the token stops being valid on the wall clock (what a shared store records), or
+    /// `None` if it does not expire.
+    #[must_use]
+    pub fn expires_at_system(&self) -> Option<SystemTime> {
+        self.inner.expires_at_system
     }
 
     /// The lifetime the token was issued with (`None` if it does not expire).
@@ -191,6 +200,7 @@ pub struct TokenBuilder {
     token_type: Cow<'static, str>,
     obtained_at: Option<Instant>,
     expires_at: Option<Instant>,
+    expires_at_system: Option<SystemTime>,
     refresh_token: Option<Secret>,
     scope: Option<String>,
     details: Option<Details>,
@@ -226,6 +236,14 @@ impl TokenBuilder {
         self
     }
 
+    /// The wall-clock expiry, for a token whose expiry must make sense outside this process (a
+    /// shared store). Without it, [`build`](Self::build) derives it from the monotonic expiry
+    /// and the system clock.
+    pub fn expires_at_system(mut self, expires_at: Option<SystemTime>) -> Self {
+        self.expires_at_system = expires_at;
+        self
+    }
+
     /// The refresh token. An empty value (some servers send `""`) is treated as none.
     pub fn refresh_token(mut self, refresh_token: Option<Secret>) -> Self {
         self.refresh_token = refresh_token.filter(|s| !s.is_empty());
@@ -251,12 +269,24 @@ impl TokenBuilder {
     /// Finishes the token. Without [`lifetime`](Self::lifetime) it is obtained now and does not
     /// expire.
     pub fn build(self) -> Token {
+        let expires_at_system = match (self.expires_at_system, self.expires_at) {
+            (Some(at), _) => Some(at),
+            (None, None) => None,
+            (None, Some(at)) => {
+                let (now, wall) = (Instant::now(), SystemTime::now());
+                match at.checked_duration_since(now) {
+                    Some(left) => wall.checked_add(left),
+                    None => wall.checked_sub(now.duration_since(at)),
+                }
+            }
+        };
         Token {
             inner: Arc::new(Inner {
                 access_token: self.access_token,
                 token_type: self.token_type,
                 obtained_at: self.obtained_at.unwrap_or_else(Instant::now),
                 expires_at: self.expires_at,
+                expires_at_system,
                 refresh_token: self.refresh_token,
                 scope: self.scope,
                 details: self.details,
@@ -326,6 +356,37 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
     /// [`reads_refusals`](Self::reads_refusals) is true.
     fn refusal(&self, _response: &crate::http::HttpResponse) -> Option<crate::Error> {
         None
+    }
+
+    /// The key this source's tokens are shared under in a [`TokenStore`](crate::store::TokenStore):
+    /// its non-secret identity (vendor, endpoint, principal). `None` (the default): its tokens
+    /// are never shared, even when the cache has a store.
+    fn store_key(&self) -> Option<crate::store::StoreKey> {
+        None
+    }
+
+    /// The vendor details of `token` (see [`TokenBuilder::details`]) in a form that can be
+    /// stored, for sources whose tokens carry some. `None` (the default): nothing to store.
+    fn encode_details(&self, _token: &Token) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Attaches details read back from a store to `token`. `None` means they do not make sense
+    /// to this source, and the stored token is treated as absent. The default accepts a token
+    /// with no details.
+    fn decode_details(
+        &self,
+        token: TokenBuilder,
+        details: Option<&serde_json::Value>,
+    ) -> Option<TokenBuilder> {
+        details.is_none().then_some(token)
+    }
+
+    /// Whether a new token ends the credential's previous session (one live session per
+    /// credential). With a shared store in degraded mode, such a source's tokens are not
+    /// refreshed early, so that processes cannot take turns logging each other out.
+    fn session_exclusive(&self) -> bool {
+        false
     }
 }
 

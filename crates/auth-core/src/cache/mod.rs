@@ -7,6 +7,7 @@
 //! `docs/architecture.md` for the lifecycle and the reasons behind each default.
 
 mod authorized;
+mod fleet;
 mod policy;
 mod stats;
 
@@ -84,6 +85,8 @@ struct Shared {
     current: ArcSwapOption<Entry>,
     state: Mutex<State>,
     stats: Counters,
+    /// The shared store and this source's key in it, when both are configured.
+    fleet: Option<fleet::Fleet>,
 }
 
 #[derive(Clone)]
@@ -113,6 +116,11 @@ struct State {
     last_token: Option<Token>,
     last_forced_refresh: Option<Instant>,
     last_error: Option<Error>,
+    /// The store fence of the current token (the publication it was adopted from or published
+    /// as); a stored record is adopted only if newer.
+    stored_fence: Option<u64>,
+    /// The fence of a stored token that was invalidated, to compare-and-delete at the next fetch.
+    rejected_fence: Option<u64>,
 }
 
 type Outcome = watch::Receiver<Option<Result<Token, Error>>>;
@@ -169,6 +177,12 @@ impl TokenCacheBuilder {
         self
     }
 
+    /// Shares tokens through `store`; see [`CacheOptions::store`].
+    pub fn store(mut self, store: impl crate::store::TokenStore) -> Self {
+        self.options = self.options.store(store);
+        self
+    }
+
     /// The clock (default: the real one). Tests pass a manual clock.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -179,7 +193,14 @@ impl TokenCacheBuilder {
     pub fn build(self) -> TokenCache {
         crate::http::install_crypto_provider();
         let vendor = self.source.vendor();
+        let fleet = self
+            .options
+            .store
+            .clone()
+            .zip(self.source.store_key())
+            .map(|(store, key)| fleet::Fleet::new(store, key));
         let shared = Arc::new(Shared {
+            fleet,
             source: self.source,
             vendor,
             clock: self.clock,
@@ -390,7 +411,11 @@ impl Shared {
             }
             if in_hard {
                 // Soft window: one background refresh, the cached token meanwhile.
-                if state.flight.is_none() && !backing_off && negative.is_none() {
+                // A session-exclusive vendor is not refreshed early while the store is down, so
+                // that processes cannot take turns ending each other's sessions.
+                let hold_back = self.source.session_exclusive()
+                    && self.fleet.as_ref().is_some_and(fleet::Fleet::is_degraded);
+                if state.flight.is_none() && !backing_off && negative.is_none() && !hold_back {
                     tracing::debug!(vendor = self.vendor, "soft window: background refresh");
                     if let Ok(lead) = self.start_flight(state, handles) {
                         lead.detach(state);
@@ -443,13 +468,14 @@ impl Shared {
                 shared: &shared,
                 id,
             };
-            let mut fetch = shared
-                .source
-                .fetch(previous.as_ref())
-                .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor));
+            let mut fetch = std::pin::pin!(
+                shared
+                    .acquire(previous)
+                    .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor))
+            );
             // A source that answers at once (a static token, a store in memory) needs no timer,
             // and so no time driver in the runtime.
-            let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut fetch).poll(cx))).await;
+            let first = std::future::poll_fn(|cx| Poll::Ready(fetch.as_mut().poll(cx))).await;
             let deadline = shared.options.fetch_deadline;
             let outcome = match first {
                 Poll::Ready(result) => Ok(result),
@@ -650,6 +676,7 @@ impl Shared {
             return false;
         }
         self.current.store(None);
+        state.rejected_fence = state.stored_fence.take();
         state.last_forced_refresh = Some(now);
         state.next_attempt_at = None;
         bump(&self.stats.invalidations);

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::clock::later;
 use crate::error::ErrorKind;
+use crate::store::TokenStore;
 use crate::token::{MAX_LIFETIME, Token};
 
 /// Default soft window: a background refresh starts this long before expiry.
@@ -31,6 +32,13 @@ pub const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(30);
 /// A fetched token with less life left than this on arrival is not usable: it is refused as a
 /// malformed response, never cached, and the failure backoff applies.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(5);
+/// How long a lease on a shared token lasts unless renewed (renewed every third of it while a
+/// fetch runs; a dead holder's lease passes to another process after it).
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+/// The longest one call to a token store may take before the cache fetches without it.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often a process waiting for another's fetch looks at the store.
+pub const DEFAULT_STORE_POLL: Duration = Duration::from_millis(100);
 /// The fraction of the soft window used as jitter.
 const SOFT_JITTER: f64 = 0.1;
 /// The longest time a `Retry-After` is remembered.
@@ -70,6 +78,10 @@ pub struct CacheOptions {
     pub(crate) fetch_deadline: Duration,
     pub(crate) allow_plain_http: bool,
     pub(crate) on_token: Option<OnToken>,
+    pub(crate) store: Option<Arc<dyn TokenStore>>,
+    pub(crate) lease_ttl: Duration,
+    pub(crate) store_timeout: Duration,
+    pub(crate) store_poll: Duration,
 }
 
 impl Default for CacheOptions {
@@ -86,6 +98,10 @@ impl Default for CacheOptions {
             fetch_deadline: DEFAULT_FETCH_DEADLINE,
             allow_plain_http: false,
             on_token: None,
+            store: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            store_poll: DEFAULT_STORE_POLL,
         }
     }
 }
@@ -107,6 +123,10 @@ impl fmt::Debug for CacheOptions {
             .field("fetch_deadline", &self.fetch_deadline)
             .field("allow_plain_http", &self.allow_plain_http)
             .field("on_token", &self.on_token.as_ref().map(|_| "<hook>"))
+            .field("store", &self.store)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("store_timeout", &self.store_timeout)
+            .field("store_poll", &self.store_poll)
             .finish()
     }
 }
@@ -179,6 +199,41 @@ impl CacheOptions {
     /// Called with every new token, outside any lock (e.g. to persist a rotated refresh token).
     pub fn on_token(mut self, hook: impl Fn(&Token) + Send + Sync + 'static) -> Self {
         self.on_token = Some(Arc::new(hook));
+        self
+    }
+
+    /// Shares tokens through `store` with every cache, in this process or another, whose source
+    /// has the same [`store_key`](crate::TokenSource::store_key): one of them fetches, the others
+    /// adopt what it publishes. The cached-token path never touches the store. Sources without
+    /// a store key are not shared.
+    pub fn store(self, store: impl TokenStore) -> Self {
+        self.store_arc(Arc::new(store))
+    }
+
+    /// Like [`store`](Self::store), for a store that is already shared.
+    pub fn store_arc(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// How long the lease of a process fetching a shared token lasts unless renewed (default
+    /// 10 s; renewed every third of it while the fetch runs).
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// The longest one store call may take (default 500 ms). Past it, or on a store error, the
+    /// cache fetches on its own (degraded mode) until the store answers again.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// How often a cache waiting for another process's fetch looks at the store (default
+    /// 100 ms).
+    pub fn store_poll(mut self, interval: Duration) -> Self {
+        self.store_poll = interval;
         self
     }
 

@@ -23,6 +23,12 @@ pub struct CacheStats {
     pub rejections_served: u64,
     /// Tokens dropped by [`TokenCache::invalidate`](crate::TokenCache::invalidate).
     pub invalidations: u64,
+    /// Tokens taken from the shared store instead of fetched.
+    pub store_adopted: u64,
+    /// Tokens this cache fetched and published to the shared store.
+    pub store_published: u64,
+    /// Store calls that failed or timed out (each one made the cache fetch on its own).
+    pub store_errors: u64,
 }
 
 /// A counter striped over cache lines, so that tasks on different cores counting cache hits do
@@ -65,6 +71,9 @@ pub(crate) struct Counters {
     pub(crate) grace_served: AtomicU64,
     pub(crate) rejections_served: AtomicU64,
     pub(crate) invalidations: AtomicU64,
+    pub(crate) store_adopted: AtomicU64,
+    pub(crate) store_published: AtomicU64,
+    pub(crate) store_errors: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -82,6 +91,9 @@ impl Counters {
             grace_served: AtomicU64::new(0),
             rejections_served: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
+            store_adopted: AtomicU64::new(0),
+            store_published: AtomicU64::new(0),
+            store_errors: AtomicU64::new(0),
         }
     }
 
@@ -97,6 +109,9 @@ impl Counters {
             grace_served: load(&self.grace_served),
             rejections_served: load(&self.rejections_served),
             invalidations: load(&self.invalidations),
+            store_adopted: load(&self.store_adopted),
+            store_published: load(&self.store_published),
+            store_errors: load(&self.store_errors),
         }
     }
 }

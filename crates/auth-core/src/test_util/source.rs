@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::lock;
 use crate::clock::Clock;
+use crate::store::StoreKey;
 use crate::{Error, Secret, Token, TokenSource};
 
 /// A [`TokenSource`] for cache tests: each fetch is counted, takes the next scripted outcome
@@ -27,6 +28,8 @@ struct SourceInner {
     minted: AtomicUsize,
     previous_seen: Mutex<Vec<Option<String>>>,
     gate: Option<tokio::sync::Semaphore>,
+    store_key: Mutex<Option<StoreKey>>,
+    session_exclusive: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for ScriptedSource {
@@ -62,6 +65,8 @@ impl ScriptedSource {
                 minted: AtomicUsize::new(0),
                 previous_seen: Mutex::new(Vec::new()),
                 gate,
+                store_key: Mutex::new(None),
+                session_exclusive: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -74,6 +79,20 @@ impl ScriptedSource {
     /// Changes the lifetime of tokens minted from now on.
     pub fn set_lifetime(&self, lifetime: Option<Duration>) {
         *lock(&self.inner.lifetime) = lifetime;
+    }
+
+    /// Shares this source's tokens under `key` in a cache's store (by default it has no key and
+    /// is never shared). Clones share the setting, so two caches around clones of one source
+    /// stand for two processes with one credential.
+    pub fn share_as(&self, key: StoreKey) {
+        *lock(&self.inner.store_key) = Some(key);
+    }
+
+    /// Makes the source say that a new token ends the previous session (as P21 does).
+    pub fn set_session_exclusive(&self, exclusive: bool) {
+        self.inner
+            .session_exclusive
+            .store(exclusive, Ordering::SeqCst);
     }
 
     /// Lets `n` gated fetches proceed.
@@ -107,6 +126,14 @@ impl ScriptedSource {
 impl TokenSource for ScriptedSource {
     fn vendor(&self) -> &'static str {
         "test"
+    }
+
+    fn store_key(&self) -> Option<StoreKey> {
+        lock(&self.inner.store_key).clone()
+    }
+
+    fn session_exclusive(&self) -> bool {
+        self.inner.session_exclusive.load(Ordering::SeqCst)
     }
 
     async fn fetch(&self, previous: Option<&Token>) -> Result<Token, Error> {

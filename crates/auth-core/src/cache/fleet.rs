@@ -1,0 +1,257 @@
+//! Single flight across processes: where the cache would fetch, it first adopts a newer token
+//! from the shared store; otherwise it takes the store's lease, looks again, fetches, publishes
+//! while still the owner (renewing the lease meanwhile) and releases. A process that finds the
+//! lease taken waits for the publication, and takes over when the lease expires. When the store
+//! fails or is slow, the cache fetches on its own (degraded mode) and says so once.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+
+use super::Shared;
+use super::stats::bump;
+use crate::error::{Error, ErrorKind};
+use crate::store::codec::{self, Stored};
+use crate::store::{Lease, StoreError, StoreKey, TokenStore};
+use crate::token::Token;
+
+/// The cache's link to its shared store.
+pub(super) struct Fleet {
+    store: Arc<dyn TokenStore>,
+    key: StoreKey,
+    /// This cache's lease owner id, random per cache.
+    owner: String,
+    degraded: AtomicBool,
+}
+
+impl Fleet {
+    pub(super) fn new(store: Arc<dyn TokenStore>, key: StoreKey) -> Self {
+        let random = (crate::http::random_fraction() * 9_007_199_254_740_992.0) as u64;
+        Self {
+            store,
+            key,
+            owner: format!("{}-{random:016x}", std::process::id()),
+            degraded: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn is_degraded(&self) -> bool {
+        self.degraded.load(Ordering::Relaxed)
+    }
+}
+
+/// What a look at the store found.
+enum Found {
+    /// A newer usable token, or a live rejection: the fetch's outcome.
+    Outcome(Result<Token, Error>),
+    /// Nothing to adopt; the stored token (any state), if it is newer than the caller's.
+    Nothing(Option<Token>),
+}
+
+impl Shared {
+    /// A new token for the flight: through the store when the cache has one, else from the
+    /// source. `previous` is the newest token this cache held.
+    pub(super) async fn acquire(&self, previous: Option<Token>) -> Result<Token, Error> {
+        let Some(fleet) = &self.fleet else {
+            return self.source.fetch(previous.as_ref()).await;
+        };
+        match self.acquire_shared(fleet, previous.clone()).await {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                self.degrade(fleet, &err);
+                self.source.fetch(previous.as_ref()).await
+            }
+        }
+    }
+
+    /// One store call, bounded by the store timeout; the transitions of degraded mode logged.
+    async fn call<T>(
+        &self,
+        fleet: &Fleet,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let timeout = self.options.store_timeout;
+        let result = match tokio::time::timeout(timeout, op).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::new(format!(
+                "the token store did not answer within {} ms",
+                timeout.as_millis()
+            ))),
+        };
+        if result.is_ok() && fleet.degraded.swap(false, Ordering::Relaxed) {
+            tracing::info!(vendor = self.vendor, "token store reachable again");
+        }
+        result
+    }
+
+    fn degrade(&self, fleet: &Fleet, err: &StoreError) {
+        bump(&self.stats.store_errors);
+        if !fleet.degraded.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                vendor = self.vendor,
+                error = %err,
+                "token store unavailable; fetching without it until it answers"
+            );
+        }
+    }
+
+    async fn acquire_shared(
+        &self,
+        fleet: &Fleet,
+        previous: Option<Token>,
+    ) -> Result<Result<Token, Error>, StoreError> {
+        let (rejected, known) = {
+            let mut state = self.lock_state();
+            (state.rejected_fence.take(), state.stored_fence)
+        };
+        if let Some(fence) = rejected {
+            // After a 401: drop the stored token only if it is still the one rejected.
+            self.call(fleet, fleet.store.remove_if(&fleet.key, fence))
+                .await?;
+        }
+        let known = known.max(rejected);
+        loop {
+            if let Found::Outcome(outcome) = self.look(fleet, known).await? {
+                return Ok(outcome);
+            }
+            let lease = self
+                .call(
+                    fleet,
+                    fleet
+                        .store
+                        .try_lease(&fleet.key, &fleet.owner, self.options.lease_ttl),
+                )
+                .await?;
+            match lease {
+                Some(lease) => return Ok(self.fetch_under(fleet, &lease, known, previous).await),
+                // Another process fetches: wait for its publication (the fetch deadline bounds
+                // the wait), or for its lease to lapse.
+                None => self.clock.sleep(self.options.store_poll).await,
+            }
+        }
+    }
+
+    /// Reads the store: a newer token to adopt (not yet in its hard window), a live rejection,
+    /// or nothing.
+    async fn look(&self, fleet: &Fleet, known: Option<u64>) -> Result<Found, StoreError> {
+        let Some(record) = self.call(fleet, fleet.store.load(&fleet.key)).await? else {
+            return Ok(Found::Nothing(None));
+        };
+        if known.is_some_and(|k| record.fence <= k) {
+            return Ok(Found::Nothing(None));
+        }
+        let now = self.clock.now();
+        match codec::decode(&fleet.key, &record.value, &*self.source, &*self.clock) {
+            Some(Stored::Token(token)) => {
+                let fresh = self
+                    .entry_for(token.clone())
+                    .hard_at
+                    .is_none_or(|h| now < h);
+                if fresh && self.usable(token.clone()).is_ok() {
+                    self.lock_state().stored_fence = Some(record.fence);
+                    bump(&self.stats.store_adopted);
+                    tracing::debug!(vendor = self.vendor, "token adopted from the store");
+                    return Ok(Found::Outcome(Ok(token)));
+                }
+                Ok(Found::Nothing(Some(token)))
+            }
+            Some(Stored::Rejected { error, until }) if now < until => {
+                Ok(Found::Outcome(Err(error)))
+            }
+            _ => Ok(Found::Nothing(None)),
+        }
+    }
+
+    /// Under the lease: looks once more, fetches (spending the newest refresh token, stored or
+    /// held), publishes while still the owner, releases. Store failures after the fetch only
+    /// degrade: the fetched outcome is returned either way.
+    async fn fetch_under(
+        &self,
+        fleet: &Fleet,
+        lease: &Lease,
+        known: Option<u64>,
+        previous: Option<Token>,
+    ) -> Result<Token, Error> {
+        let previous = match self.look(fleet, known).await {
+            Ok(Found::Outcome(outcome)) => {
+                self.release(fleet, lease).await;
+                return outcome;
+            }
+            Ok(Found::Nothing(stored)) => stored.or(previous),
+            Err(err) => {
+                self.degrade(fleet, &err);
+                previous
+            }
+        };
+        let result = self
+            .renewing(fleet, lease, self.source.fetch(previous.as_ref()))
+            .await
+            .and_then(|token| self.usable(token));
+        let record = match &result {
+            Ok(token) => Some(codec::encode_token(
+                &fleet.key,
+                token,
+                &*self.source,
+                &*self.clock,
+            )),
+            Err(err) if matches!(err.kind(), ErrorKind::Rejected { .. }) => {
+                let until = crate::clock::later(self.clock.now(), self.options.rejection_ttl);
+                codec::encode_rejection(&fleet.key, err, until, &*self.clock)
+            }
+            Err(_) => None,
+        };
+        if let Some(record) = record {
+            match self.call(fleet, fleet.store.publish(lease, &record)).await {
+                Ok(true) => {
+                    if result.is_ok() {
+                        self.lock_state().stored_fence = Some(lease.fence);
+                        bump(&self.stats.store_published);
+                    }
+                }
+                Ok(false) => tracing::warn!(
+                    vendor = self.vendor,
+                    "the store lease was lost during the fetch; the token was not published"
+                ),
+                Err(err) => self.degrade(fleet, &err),
+            }
+        }
+        self.release(fleet, lease).await;
+        result
+    }
+
+    async fn release(&self, fleet: &Fleet, lease: &Lease) {
+        if let Err(err) = self.call(fleet, fleet.store.release(lease)).await {
+            self.degrade(fleet, &err);
+        }
+    }
+
+    /// Drives `fetch`, renewing `lease` every third of its lifetime until the fetch ends.
+    async fn renewing<T>(&self, fleet: &Fleet, lease: &Lease, fetch: impl Future<Output = T>) -> T {
+        let ttl = self.options.lease_ttl;
+        let renew = async {
+            loop {
+                self.clock.sleep(ttl / 3).await;
+                match self.call(fleet, fleet.store.renew(lease, ttl)).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(vendor = self.vendor, "the store lease was lost");
+                        std::future::pending::<()>().await;
+                    }
+                    Err(err) => self.degrade(fleet, &err),
+                }
+            }
+        };
+        let mut fetch = pin!(fetch);
+        let mut renew = pin!(renew);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = fetch.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            let _ = renew.as_mut().poll(cx);
+            Poll::Pending
+        })
+        .await
+    }
+}

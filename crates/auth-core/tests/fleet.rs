@@ -1,0 +1,316 @@
+//! Caches sharing one credential through a `TokenStore`: adoption, the lease and its takeover,
+//! compare-and-delete after a 401, shared rejections and degraded mode. Two caches around clones
+//! of one `ScriptedSource` stand for two processes (the source counts the token requests of
+//! both). Time is a manual clock; nothing sleeps for real.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::store::{MemoryStore, StoreKey, TokenStore};
+use auth_core::test_util::{ManualClock, ScriptedSource};
+use auth_core::{CacheOptions, Error, ErrorKind, Token, TokenCache};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn key() -> StoreKey {
+    StoreKey::new("test", "https://auth.example.com/token", "client=a")
+}
+
+struct Fleet {
+    clock: ManualClock,
+    source: ScriptedSource,
+    store: MemoryStore,
+}
+
+impl Fleet {
+    fn new(lifetime: Option<Duration>) -> Self {
+        Self::with_source(|clock| ScriptedSource::new(clock, lifetime))
+    }
+
+    fn gated(lifetime: Option<Duration>) -> Self {
+        Self::with_source(|clock| ScriptedSource::gated(clock, lifetime))
+    }
+
+    fn with_source(make: impl FnOnce(Arc<ManualClock>) -> ScriptedSource) -> Self {
+        let clock = ManualClock::new();
+        let source = make(Arc::new(clock.clone()));
+        source.share_as(key());
+        let store = MemoryStore::with_clock(Arc::new(clock.clone()));
+        Self {
+            clock,
+            source,
+            store,
+        }
+    }
+
+    /// One more "process": its own cache, the shared credential and store.
+    fn process(&self) -> TokenCache {
+        TokenCache::builder(self.source.clone())
+            .clock(Arc::new(self.clock.clone()))
+            .options(
+                CacheOptions::default()
+                    .store(self.store.clone())
+                    .min_forced_refresh_interval(Duration::ZERO),
+            )
+            .build()
+    }
+}
+
+fn secret(t: &Token) -> String {
+    t.access_token().expose_secret().to_owned()
+}
+
+/// Lets spawned tasks run until `cond` holds, advancing the manual clock a little each time so
+/// that store polls come round (bounded).
+async fn until(clock: &ManualClock, what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if cond() {
+            return;
+        }
+        tokio::task::yield_now().await;
+        clock.advance(Duration::from_millis(10));
+    }
+    panic!("never happened: {what}");
+}
+
+#[tokio::test]
+async fn a_second_process_adopts_the_first_ones_token() {
+    let fleet = Fleet::new(Some(HOUR));
+    let (a, b) = (fleet.process(), fleet.process());
+    let ta = a.token().await.expect("fleet step");
+    let tb = b.token().await.expect("fleet step");
+    assert_eq!(fleet.source.calls(), 1);
+    assert_eq!(secret(&ta), secret(&tb));
+    // Everything a vendor needs survives the store; the expiry within the store's millisecond.
+    assert_eq!(
+        tb.refresh_token().map(|s| s.expose_secret().to_owned()),
+        ta.refresh_token().map(|s| s.expose_secret().to_owned())
+    );
+    let (ea, eb) = (
+        ta.expires_at().expect("fleet step"),
+        tb.expires_at().expect("fleet step"),
+    );
+    assert!(ea.max(eb) - ea.min(eb) <= Duration::from_millis(1));
+    assert_eq!(a.stats().store_published, 1);
+    assert_eq!(b.stats().store_adopted, 1);
+    // A restarted process makes no token request either.
+    let restarted = fleet.process();
+    assert_eq!(
+        secret(&restarted.token().await.expect("fleet step")),
+        secret(&ta)
+    );
+    assert_eq!(fleet.source.calls(), 1);
+}
+
+#[tokio::test]
+async fn every_rotation_is_one_request_for_the_whole_fleet() {
+    let fleet = Fleet::new(Some(Duration::from_secs(600)));
+    let processes: Vec<TokenCache> = (0..4).map(|_| fleet.process()).collect();
+    for rotation in 1..=3 {
+        for p in &processes {
+            p.token().await.expect("fleet step");
+        }
+        assert_eq!(fleet.source.calls(), rotation, "rotation {rotation}");
+        // Into every cache's hard window (the last 60 s of ten minutes; soft windows vary).
+        fleet.clock.advance(Duration::from_secs(560));
+    }
+}
+
+#[tokio::test]
+async fn a_process_waits_for_the_lease_holder_and_adopts_its_token() {
+    let fleet = Fleet::gated(Some(HOUR));
+    let (a, b) = (fleet.process(), fleet.process());
+    let first = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    until(&fleet.clock, "a fetches", || fleet.source.calls() == 1).await;
+    let second = tokio::spawn({
+        let b = b.clone();
+        async move { b.token().await }
+    });
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+        fleet.clock.advance(Duration::from_millis(100));
+    }
+    assert_eq!(
+        fleet.source.calls(),
+        1,
+        "b must wait for a's lease, not fetch"
+    );
+    fleet.source.release(1);
+    let (ta, tb) = (
+        first.await.expect("fleet step").expect("fleet step"),
+        second.await.expect("fleet step").expect("fleet step"),
+    );
+    assert_eq!(secret(&ta), secret(&tb));
+    assert_eq!(fleet.source.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_dead_holders_lease_passes_to_another_process() {
+    let fleet = Fleet::new(Some(HOUR));
+    // A process took the lease and died before publishing.
+    let dead = fleet
+        .store
+        .try_lease(&key(), "dead", Duration::from_secs(10))
+        .await
+        .expect("fleet step")
+        .expect("fleet step");
+    let b = fleet.process();
+    let waiting = tokio::spawn({
+        let b = b.clone();
+        async move { b.token().await }
+    });
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        fleet.clock.advance(Duration::from_millis(100));
+    }
+    assert_eq!(fleet.source.calls(), 0, "the lease is still live");
+    until(&fleet.clock, "the lease lapses and b fetches", || {
+        fleet.source.calls() == 1
+    })
+    .await;
+    waiting.await.expect("fleet step").expect("fleet step");
+    // The dead holder can no longer publish over it.
+    assert!(
+        !fleet
+            .store
+            .publish(&dead, b"stale")
+            .await
+            .expect("fleet step")
+    );
+    assert!(
+        fleet
+            .store
+            .load(&key())
+            .await
+            .expect("fleet step")
+            .expect("fleet step")
+            .fence
+            > dead.fence,
+        "the record is b's publication"
+    );
+}
+
+#[tokio::test]
+async fn after_a_401_only_the_rejected_token_is_dropped() {
+    let fleet = Fleet::new(Some(HOUR));
+    let (a, b) = (fleet.process(), fleet.process());
+    let t1 = a.token().await.expect("fleet step");
+    assert_eq!(secret(&b.token().await.expect("fleet step")), secret(&t1));
+    // Both see a 401 with the same token; a re-authenticates first.
+    assert!(a.invalidate(&t1));
+    let t2 = a.token().await.expect("fleet step");
+    assert_ne!(secret(&t2), secret(&t1));
+    assert_eq!(fleet.source.calls(), 2);
+    // b's compare-and-delete finds a newer publication and leaves it: b adopts it.
+    assert!(b.invalidate(&t1));
+    assert_eq!(secret(&b.token().await.expect("fleet step")), secret(&t2));
+    assert_eq!(fleet.source.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_rejection_is_remembered_fleet_wide() {
+    let fleet = Fleet::new(Some(HOUR));
+    fleet.source.fail_next([Error::rejected(
+        "test",
+        Some(401),
+        Some("invalid_client".into()),
+        None,
+    )]);
+    let (a, b) = (fleet.process(), fleet.process());
+    let ea = a.token().await.expect_err("should fail");
+    let eb = b.token().await.expect_err("should fail");
+    assert!(matches!(ea.kind(), ErrorKind::Rejected { .. }));
+    assert!(matches!(eb.kind(), ErrorKind::Rejected { .. }));
+    assert_eq!(fleet.source.calls(), 1, "b must not ask the vendor again");
+    // Once the rejection's memory ends, a new attempt is made.
+    fleet.clock.advance(Duration::from_secs(31));
+    fleet.process().token().await.expect("fleet step");
+    assert_eq!(fleet.source.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_store_that_is_down_degrades_to_fetching_alone_and_recovers() {
+    let fleet = Fleet::new(Some(Duration::from_secs(600)));
+    fleet.store.set_down(true);
+    let (a, b) = (fleet.process(), fleet.process());
+    a.token().await.expect("fleet step");
+    b.token().await.expect("fleet step");
+    assert_eq!(fleet.source.calls(), 2, "each process fetches on its own");
+    assert!(a.stats().store_errors >= 1);
+    // The fast path never touches the store.
+    let errors = a.stats().store_errors;
+    for _ in 0..10 {
+        a.token().await.expect("fleet step");
+    }
+    assert_eq!(a.stats().store_errors, errors);
+    // The store is back: the next rotation is shared again.
+    fleet.store.set_down(false);
+    fleet.clock.advance(Duration::from_secs(560));
+    a.token().await.expect("fleet step");
+    b.token().await.expect("fleet step");
+    assert_eq!(fleet.source.calls(), 3);
+    assert_eq!(b.stats().store_adopted, 1);
+}
+
+#[tokio::test]
+async fn a_session_exclusive_source_is_not_refreshed_early_while_degraded() {
+    let fleet = Fleet::new(Some(Duration::from_secs(600)));
+    fleet.source.set_session_exclusive(true);
+    fleet.store.set_down(true);
+    let a = fleet.process();
+    a.token().await.expect("fleet step");
+    // Well into the soft window, short of the hard window.
+    fleet.clock.advance(Duration::from_secs(500));
+    for _ in 0..5 {
+        a.token().await.expect("fleet step");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        fleet.source.calls(),
+        1,
+        "no early refresh while the store is down"
+    );
+    // The same without the exclusive rule: the soft window starts one background refresh.
+    fleet.source.set_session_exclusive(false);
+    a.token().await.expect("fleet step");
+    until(&fleet.clock, "a background refresh", || {
+        fleet.source.calls() == 2
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_never_adopted_by_a_process_starting_meanwhile() {
+    let fleet = Fleet::gated(Some(HOUR));
+    fleet.source.release(1);
+    let a = fleet.process();
+    let t1 = a.token().await.expect("fleet step");
+    assert!(a.invalidate(&t1));
+    let refetch = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    until(&fleet.clock, "a re-authenticates", || {
+        fleet.source.calls() == 2
+    })
+    .await;
+    // A process starting now must not pick up the token that was just refused.
+    let c = fleet.process();
+    let late = tokio::spawn(async move { c.token().await });
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+        fleet.clock.advance(Duration::from_millis(100));
+    }
+    assert!(!late.is_finished(), "c waits for a's new token");
+    fleet.source.release(1);
+    let t2 = refetch.await.expect("fleet step").expect("fleet step");
+    assert_eq!(
+        secret(&late.await.expect("fleet step").expect("fleet step")),
+        secret(&t2)
+    );
+    assert_ne!(secret(&t2), secret(&t1));
+    assert_eq!(fleet.source.calls(), 2);
+}
