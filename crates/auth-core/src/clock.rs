@@ -59,6 +59,16 @@ pub fn instant_from_system_time(clock: &dyn Clock, at: SystemTime) -> Option<Ins
     }
 }
 
+/// The inverse of [`instant_from_system_time`]: the wall-clock time of `at` on `clock`, or `None`
+/// when it cannot be represented.
+pub(crate) fn system_time_from_instant(clock: &dyn Clock, at: Instant) -> Option<SystemTime> {
+    let (now, wall) = (clock.now(), clock.system_now());
+    match at.checked_duration_since(now) {
+        Some(ahead) => wall.checked_add(ahead),
+        None => wall.checked_sub(now.duration_since(at)),
+    }
+}
+
 /// `now + wait`, saturating: a wait too long for the platform's `Instant` ends 100 years from
 /// now (or as far as the platform allows), never panics.
 pub(crate) fn later(now: Instant, wait: Duration) -> Instant {

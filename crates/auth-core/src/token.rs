@@ -272,13 +272,7 @@ impl TokenBuilder {
         let expires_at_system = match (self.expires_at_system, self.expires_at) {
             (Some(at), _) => Some(at),
             (None, None) => None,
-            (None, Some(at)) => {
-                let (now, wall) = (Instant::now(), SystemTime::now());
-                match at.checked_duration_since(now) {
-                    Some(left) => wall.checked_add(left),
-                    None => wall.checked_sub(now.duration_since(at)),
-                }
-            }
+            (None, Some(at)) => crate::clock::system_time_from_instant(&crate::SystemClock, at),
         };
         Token {
             inner: Arc::new(Inner {

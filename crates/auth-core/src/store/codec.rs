@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::StoreKey;
-use crate::clock::{Clock, instant_from_system_time};
+use crate::clock::{Clock, instant_from_system_time, system_time_from_instant};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 use crate::token::{Token, TokenSource};
@@ -36,18 +36,8 @@ fn from_unix_ms(ms: u64) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_millis(ms))
 }
 
-/// The wall-clock time of `at`, judged on `clock`.
-fn wall(clock: &dyn Clock, at: Instant) -> Option<SystemTime> {
-    let (now, wall_now) = (clock.now(), clock.system_now());
-    match at.checked_duration_since(now) {
-        Some(ahead) => wall_now.checked_add(ahead),
-        None => wall_now.checked_sub(now.duration_since(at)),
-    }
-}
-
-/// Serialises `value`, then wipes the secrets it held.
-fn finish(mut value: Value) -> Zeroizing<Vec<u8>> {
-    let bytes = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
+/// Wipes the strings of a record's members (the secrets among them) before it is dropped.
+fn wipe(value: &mut Value) {
     if let Some(map) = value.as_object_mut() {
         for (_, v) in map.iter_mut() {
             if let Value::String(s) = v {
@@ -55,6 +45,12 @@ fn finish(mut value: Value) -> Zeroizing<Vec<u8>> {
             }
         }
     }
+}
+
+/// Serialises `value`, then wipes the secrets it held.
+fn finish(mut value: Value) -> Zeroizing<Vec<u8>> {
+    let bytes = Zeroizing::new(serde_json::to_vec(&value).unwrap_or_default());
+    wipe(&mut value);
     bytes
 }
 
@@ -65,13 +61,15 @@ pub(crate) fn encode_token(
     source: &dyn TokenSource,
     clock: &dyn Clock,
 ) -> Zeroizing<Vec<u8>> {
-    let expires = token.expires_at().and_then(|at| wall(clock, at));
+    let expires = token
+        .expires_at()
+        .and_then(|at| system_time_from_instant(clock, at));
     let value = json!({
         "format": FORMAT,
         "key": key.as_str(),
         "access_token": token.access_token().expose_secret(),
         "token_type": token.token_type(),
-        "obtained_at_ms": wall(clock, token.obtained_at()).map(unix_ms),
+        "obtained_at_ms": system_time_from_instant(clock, token.obtained_at()).map(unix_ms),
         "expires_at_ms": expires.map(unix_ms),
         "scope": token.scope(),
         "refresh_token": token.refresh_token().map(Secret::expose_secret),
@@ -99,7 +97,7 @@ pub(crate) fn encode_rejection(
     Some(finish(json!({
         "format": FORMAT,
         "key": key.as_str(),
-        "rejected_until_ms": wall(clock, until).map(unix_ms),
+        "rejected_until_ms": system_time_from_instant(clock, until).map(unix_ms),
         "status": status,
         "code": code,
         "description": description,
@@ -114,14 +112,8 @@ pub(crate) fn decode(
     clock: &dyn Clock,
 ) -> Option<Stored> {
     let mut value: Value = serde_json::from_slice(bytes).ok()?;
-    let map = value.as_object_mut()?;
-    let stored = decode_map(key, map, source, clock);
-    if let Some(Value::String(s)) = map.get_mut("access_token") {
-        s.zeroize();
-    }
-    if let Some(Value::String(s)) = map.get_mut("refresh_token") {
-        s.zeroize();
-    }
+    let stored = decode_map(key, value.as_object()?, source, clock);
+    wipe(&mut value);
     stored
 }
 
