@@ -1,6 +1,6 @@
 //! [`TokenStore`]: where the processes of a fleet share one credential's token, and the lease
 //! that lets only one of them fetch at a time. [`MemoryStore`] shares within one process (and
-//! serves tests); the file store shares between the processes of one host; `auth-store-redis`
+//! serves tests); [`FileStore`] shares between the processes of one host; `auth-store-redis`
 //! between hosts.
 //!
 //! A store keeps opaque records: the cache encodes a token (see `codec`) and a store only keeps
@@ -10,11 +10,13 @@
 //! has passed to another is refused.
 
 pub(crate) mod codec;
+mod file;
 mod memory;
 
 use std::fmt;
 use std::time::Duration;
 
+pub use file::FileStore;
 pub use memory::MemoryStore;
 
 /// The identity a shared token is filed under: the vendor, the endpoint and the principal (user
