@@ -8,7 +8,7 @@ use auth_core::http::required_base_url;
 use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
     CacheOptions, ConfigProblem, Error, ErrorKind, HttpClient, Secret, StaticToken, Token,
-    TokenCache, TokenSource, async_trait,
+    TokenCache, TokenSource, async_trait, store::StoreKey,
 };
 use reqwest::Url;
 
@@ -60,6 +60,15 @@ impl TokenSource for Issued {
         let request = wire::token_request(&self.base_url, &self.username, &self.password);
         let response = self.http.send(VENDOR, &request).await?;
         wire::parse_token_response(&response)
+    }
+
+    /// The Apinizer host and the user.
+    fn store_key(&self) -> Option<StoreKey> {
+        Some(StoreKey::new(
+            VENDOR,
+            self.base_url.as_str(),
+            &format!("user={}", self.username),
+        ))
     }
 }
 

@@ -6,8 +6,8 @@ use auth_core::env::{EnvLookup, optional_var, required_var};
 use auth_core::http::{endpoint, required_base_url};
 use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
-    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenCache, TokenSource,
-    async_trait,
+    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenBuilder, TokenCache,
+    TokenSource, async_trait, store::StoreKey,
 };
 use reqwest::Url;
 
@@ -81,6 +81,33 @@ impl TokenSource for Source {
             }
         }
         self.password_grant().await
+    }
+
+    /// The token URL, the OAuth client and the rep or customer.
+    fn store_key(&self) -> Option<StoreKey> {
+        Some(StoreKey::new(
+            VENDOR,
+            self.token_url.as_str(),
+            &format!(
+                "client={};user={}",
+                self.client_id,
+                self.credentials.username()
+            ),
+        ))
+    }
+
+    fn encode_details(&self, token: &Token) -> Option<serde_json::Value> {
+        wire::Session::of(token).map(wire::Session::to_stored)
+    }
+
+    /// A stored token of another identity than this client's is not adopted.
+    fn decode_details(
+        &self,
+        token: TokenBuilder,
+        details: Option<&serde_json::Value>,
+    ) -> Option<TokenBuilder> {
+        let session = wire::Session::from_stored(details?, &self.credentials)?;
+        Some(token.details(session))
     }
 }
 

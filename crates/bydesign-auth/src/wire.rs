@@ -51,6 +51,66 @@ impl Session {
     pub fn of(token: &Token) -> Option<&Session> {
         token.details::<Session>()
     }
+
+    /// The session as a shared store keeps it (times as Unix milliseconds).
+    pub(crate) fn to_stored(&self) -> Value {
+        let ms = |t: Option<SystemTime>| {
+            t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        };
+        serde_json::json!({
+            "user_name": self.user_name,
+            "user_type": self.user_type.as_str(),
+            "user_type_id": self.user_type_id,
+            "display_name": self.display_name,
+            "has_reciprocal_id": self.has_reciprocal_id,
+            "can_enroll_as_rep": self.can_enroll_as_rep,
+            "rank_type_id": self.rank_type_id,
+            "client_id": self.client_id,
+            "issued_ms": ms(self.issued),
+            "expires_ms": ms(self.expires),
+        })
+    }
+
+    /// A session read back from a shared store, if it is one this crate wrote for the same
+    /// identity as `credentials`.
+    pub(crate) fn from_stored(value: &Value, credentials: &Credentials) -> Option<Session> {
+        let map = value.as_object()?;
+        fn field<T>(
+            map: &Map<String, Value>,
+            key: &str,
+            read: impl Fn(&Value) -> Option<T>,
+        ) -> Option<Option<T>> {
+            match map.get(key) {
+                None | Some(Value::Null) => Some(None),
+                Some(v) => read(v).map(Some),
+            }
+        }
+        let text = |k: &str| field(map, k, |v| v.as_str().map(str::to_owned));
+        let flag = |k: &str| field(map, k, Value::as_bool);
+        let time = |k: &str| {
+            field(map, k, |v| {
+                std::time::UNIX_EPOCH.checked_add(Duration::from_millis(v.as_u64()?))
+            })
+        };
+        let user_name = text("user_name")??;
+        let user_type = credentials.user_type();
+        if user_name != credentials.username() || text("user_type")?? != user_type.as_str() {
+            return None;
+        }
+        Some(Session {
+            user_name,
+            user_type,
+            user_type_id: text("user_type_id")?,
+            display_name: text("display_name")?,
+            has_reciprocal_id: flag("has_reciprocal_id")?,
+            can_enroll_as_rep: flag("can_enroll_as_rep")?,
+            rank_type_id: text("rank_type_id")?,
+            client_id: text("client_id")?,
+            issued: time("issued_ms")?,
+            expires: time("expires_ms")?,
+        })
+    }
 }
 
 /// The password grant for `credentials`: form `grant_type=password`, `username` (with its

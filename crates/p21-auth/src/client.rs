@@ -5,8 +5,8 @@ use auth_core::env::{EnvLookup, optional_var, required_var};
 use auth_core::http::{HttpResponse, required_base_url};
 use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
-    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenCache, TokenSource,
-    async_trait,
+    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenBuilder, TokenCache,
+    TokenSource, async_trait, store::StoreKey,
 };
 use reqwest::Url;
 
@@ -68,6 +68,33 @@ impl TokenSource for Source {
     /// would also close the current one) cannot cure it.
     fn refusal(&self, response: &HttpResponse) -> Option<Error> {
         wire::permission_refusal(response)
+    }
+
+    /// The API host and the user (or the consumer key's fingerprint, and its user).
+    fn store_key(&self) -> Option<StoreKey> {
+        Some(StoreKey::new(
+            VENDOR,
+            self.base_url.as_str(),
+            &self.credentials.principal(),
+        ))
+    }
+
+    fn encode_details(&self, token: &Token) -> Option<serde_json::Value> {
+        wire::Session::of(token).map(wire::Session::to_stored)
+    }
+
+    fn decode_details(
+        &self,
+        token: TokenBuilder,
+        details: Option<&serde_json::Value>,
+    ) -> Option<TokenBuilder> {
+        let session = details.map_or(Some(wire::Session::default()), wire::Session::from_stored)?;
+        Some(token.details(session))
+    }
+
+    /// Every token request closes the credential's previous P21 session.
+    fn session_exclusive(&self) -> bool {
+        true
     }
 }
 

@@ -35,6 +35,23 @@ pub(crate) enum Kind {
 }
 
 impl Credentials {
+    /// Who the credentials act for, without a secret: the user name, or the consumer key's
+    /// fingerprint and its user (the principal of a shared store's key).
+    pub(crate) fn principal(&self) -> String {
+        match &self.kind {
+            Kind::User { username, .. } | Kind::UserV1 { username, .. } => {
+                format!("user={username}")
+            }
+            Kind::ConsumerKey { key, username } => {
+                let fingerprint = auth_core::store::StoreKey::fingerprint(key);
+                match username {
+                    Some(user) => format!("key={fingerprint};user={user}"),
+                    None => format!("key={fingerprint}"),
+                }
+            }
+        }
+    }
+
     /// A P21 user name and password, sent in the body of `POST /api/security/token/v2` (the
     /// recommended flow). The user must be a valid P21 user tied to a Windows, AAD or SQL user,
     /// and needs API permissions (see the crate docs).

@@ -55,6 +55,32 @@ impl Session {
     pub fn of(token: &Token) -> Option<&Session> {
         token.details::<Session>()
     }
+
+    /// The session as a shared store keeps it.
+    pub(crate) fn to_stored(&self) -> Value {
+        serde_json::json!({
+            "scope": self.scope,
+            "session_id": self.session_id,
+            "consumer_uid": self.consumer_uid,
+            "user_name": self.user_name,
+        })
+    }
+
+    /// A session read back from a shared store; `None` if it is not one this crate wrote.
+    pub(crate) fn from_stored(value: &Value) -> Option<Session> {
+        let map = value.as_object()?;
+        let text = |k: &str| match map.get(k) {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => Some(Some(s.clone())),
+            Some(_) => None,
+        };
+        Some(Session {
+            scope: text("scope")?,
+            session_id: text("session_id")?,
+            consumer_uid: text("consumer_uid")?,
+            user_name: text("user_name")?,
+        })
+    }
 }
 
 /// The token request for `credentials`, against the P21 API host `base`.

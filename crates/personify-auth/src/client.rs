@@ -7,7 +7,7 @@ use auth_core::http::parse_base_url;
 use auth_core::vendor::{ClientOptions, VendorClient};
 use auth_core::{
     CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenCache, TokenSource,
-    async_trait,
+    async_trait, store::StoreKey,
 };
 use reqwest::Url;
 
@@ -62,6 +62,16 @@ impl TokenSource for Source {
         );
         let response = self.http.send(VENDOR, &request).await?;
         wire::parse_token_response(&response)
+    }
+
+    /// The token URL, the OAuth client and the scope asked for.
+    fn store_key(&self) -> Option<StoreKey> {
+        let scope = self.scope.as_deref().unwrap_or("");
+        Some(StoreKey::new(
+            VENDOR,
+            self.token_url.as_str(),
+            &format!("client={};scope={scope}", self.credentials.client_id),
+        ))
     }
 }
 

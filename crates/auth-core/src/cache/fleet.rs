@@ -37,6 +37,10 @@ impl Fleet {
         }
     }
 
+    pub(super) fn key(&self) -> &StoreKey {
+        &self.key
+    }
+
     pub(super) fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Relaxed)
     }

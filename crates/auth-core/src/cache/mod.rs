@@ -287,6 +287,13 @@ impl TokenCache {
         self.shared.invalidate(rejected)
     }
 
+    /// The key this cache shares its tokens under, when it has a store and its source has a
+    /// key (see [`TokenSource::store_key`]); `None` when its tokens are its own.
+    #[must_use]
+    pub fn store_key(&self) -> Option<&crate::store::StoreKey> {
+        self.shared.fleet.as_ref().map(fleet::Fleet::key)
+    }
+
     /// What the cache has done so far.
     #[must_use]
     pub fn stats(&self) -> CacheStats {

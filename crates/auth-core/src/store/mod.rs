@@ -12,6 +12,7 @@
 pub(crate) mod codec;
 mod file;
 mod memory;
+mod sha256;
 
 use std::fmt;
 use std::time::Duration;
@@ -43,16 +44,41 @@ impl StoreKey {
         &self.0
     }
 
-    /// A short stable digest of the key (64-bit FNV-1a, as 16 hex digits), for file names and
-    /// other places where the key's text does not fit.
+    /// A short stable digest of the key (the first 128 bits of its SHA-256, as 32 hex digits),
+    /// for file names, Redis keys and other places where the key's text should not appear.
+    ///
+    /// ```
+    /// use auth_core::store::StoreKey;
+    ///
+    /// let key = StoreKey::new("p21", "https://erp.example.com/api", "user=alice");
+    /// assert_eq!(key.digest().len(), 32);
+    /// assert_ne!(key.digest(), StoreKey::new("p21", "https://erp.example.com/api", "user=bob").digest());
+    /// ```
     #[must_use]
     pub fn digest(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in self.0.bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        sha256::hex(&sha256::sha256(self.0.as_bytes())[..16])
+    }
+
+    /// A fingerprint of a high-entropy secret (an API key, a client secret) for a key's
+    /// principal, where the credential has no public identity: the first 128 bits of a
+    /// domain-separated SHA-256, as hex. The secret cannot be recovered from it, but a guessable
+    /// secret (a password) could be confirmed by guessing, so never fingerprint a password: use
+    /// the user name.
+    ///
+    /// ```
+    /// use auth_core::{Secret, store::StoreKey};
+    ///
+    /// let fp = StoreKey::fingerprint(&Secret::new("7c1d7e3a-consumer-key"));
+    /// assert_eq!(fp.len(), 32);
+    /// assert!(!fp.contains("consumer"));
+    /// ```
+    #[must_use]
+    pub fn fingerprint(secret: &crate::Secret) -> String {
+        let mut input = b"vendor-auth store key fingerprint\0".to_vec();
+        input.extend_from_slice(secret.expose_secret().as_bytes());
+        let digest = sha256::sha256(&input);
+        zeroize::Zeroize::zeroize(&mut input);
+        sha256::hex(&digest[..16])
     }
 }
 
