@@ -15,6 +15,14 @@ use crate::{Answer, Endpoint, Req, Shared, State as Sandbox, lock};
 pub(crate) struct State {
     companies: HashMap<String, Company>,
     lifetime: Option<Duration>,
+    /// One live refresh token per user and client: issuing one revokes the others.
+    one_refresh_token: bool,
+}
+
+impl State {
+    pub(crate) fn live_refresh_tokens(&self) -> usize {
+        self.companies.values().map(|c| c.refresh.len()).sum()
+    }
 }
 
 #[derive(Default)]
@@ -129,6 +137,13 @@ impl ByDesign {
         }
     }
 
+    /// Keeps one live refresh token per user and OAuth client, as the common OWIN template's
+    /// refresh-token store does: issuing a new one (by either grant) revokes the others, so a
+    /// second refresh chain for the same user is refused with `invalid_grant`. Off by default.
+    pub fn one_refresh_token_per_client(&self, on: bool) {
+        lock(&self.state).bydesign.one_refresh_token = on;
+    }
+
     /// The lifetime of tokens issued from now on (default 48 h).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
         lock(&self.state).bydesign.lifetime = Some(lifetime);
@@ -166,6 +181,9 @@ fn token(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
         .bydesign
         .lifetime
         .unwrap_or(Duration::from_secs(48 * 3600));
+    let one_refresh_token = s.bydesign.one_refresh_token;
+    s.next_id += 1;
+    let n = s.next_id;
     let Some(co) = s.bydesign.companies.get_mut(company) else {
         return Answer::not_found();
     };
@@ -202,7 +220,6 @@ fn token(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
         }
         _ => return Answer::oauth(400, "unsupported_grant_type", None),
     };
-    let n = co.tokens.len() + co.refresh.len() + 1;
     let access = format!(
         "sandbox-bydesign-access-{n}-{}",
         user.trim_start_matches("-->")
@@ -239,6 +256,10 @@ fn token(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
     }
     // A refresh token only when the client said who it is.
     if let Some(client) = client {
+        if one_refresh_token {
+            co.refresh
+                .retain(|_, r| !(r.user == user && r.client == client));
+        }
         let refresh = format!("sandbox-bydesign-refresh-{n}");
         co.refresh.insert(
             refresh.clone(),

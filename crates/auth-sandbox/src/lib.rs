@@ -5,6 +5,7 @@ mod apinizer;
 mod bydesign;
 mod p21;
 mod personify;
+mod stats;
 mod wire;
 
 use std::collections::{HashMap, VecDeque};
@@ -25,9 +26,14 @@ pub use apinizer::Apinizer;
 pub use bydesign::ByDesign;
 pub use p21::{P21, P21User};
 pub use personify::Personify;
+pub use stats::Stats;
 
 /// The largest request body the sandbox reads.
 const MAX_REQUEST_BODY: usize = 64 * 1024;
+/// How many requests the log keeps (the oldest go first); counters count them all.
+const MAX_LOGGED: usize = 10_000;
+/// Where the sandbox serves its own counters.
+pub const STATS_PATH: &str = "/_sandbox/stats";
 
 /// An endpoint of one of the emulated services: what faults, counters and logs are keyed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,7 +171,8 @@ struct State {
     bydesign: bydesign::State,
     faults: HashMap<Endpoint, VecDeque<Fault>>,
     latency: HashMap<Endpoint, Duration>,
-    log: Vec<LoggedRequest>,
+    log: VecDeque<LoggedRequest>,
+    counters: stats::Counters,
     next_id: u64,
 }
 
@@ -331,14 +338,17 @@ impl Sandbox {
     /// How many requests reached `endpoint`.
     #[must_use]
     pub fn count(&self, endpoint: Endpoint) -> usize {
-        lock(&self.state)
-            .log
-            .iter()
-            .filter(|r| r.endpoint == endpoint)
-            .count()
+        lock(&self.state).counters.requests(endpoint)
     }
 
-    /// Every request that reached `endpoint`, in order.
+    /// Every counter: requests by endpoint, token requests by grant, answers by status, live
+    /// sessions. The binary serves the same as JSON at [`STATS_PATH`] (`GET /_sandbox/stats`).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        stats_of(&self.state)
+    }
+
+    /// The last requests (up to 10 000) that reached `endpoint`, in order.
     #[must_use]
     pub fn requests(&self, endpoint: Endpoint) -> Vec<LoggedRequest> {
         lock(&self.state)
@@ -351,8 +361,19 @@ impl Sandbox {
 
     /// Forgets the request log (counters start again from zero).
     pub fn clear_log(&self) {
-        lock(&self.state).log.clear();
+        let mut s = lock(&self.state);
+        s.log.clear();
+        s.counters = stats::Counters::default();
     }
+}
+
+fn stats_of(state: &Shared) -> Stats {
+    let s = lock(state);
+    s.counters.snapshot(
+        s.p21.live_sessions(),
+        s.p21.sessions_replaced(),
+        s.bydesign.live_refresh_tokens(),
+    )
 }
 
 /// A request, read whole (within the cap), as the vendor handlers see it.
@@ -499,6 +520,9 @@ async fn handle(
         body,
         base: format!("http://{addr}"),
     };
+    if req.method == "GET" && req.path == STATS_PATH {
+        return Ok(respond(Answer::json(200, &stats_of(&state).to_json())));
+    }
     let Some(endpoint) = route(&req.method, &req.path) else {
         return Ok(respond(Answer::not_found()));
     };
@@ -509,7 +533,11 @@ async fn handle(
         } else {
             format!("{}?{}", req.path, req.query)
         };
-        s.log.push(LoggedRequest {
+        s.counters.request(endpoint, &req);
+        if s.log.len() == MAX_LOGGED {
+            s.log.pop_front();
+        }
+        s.log.push_back(LoggedRequest {
             endpoint,
             method: req.method.clone(),
             target,
@@ -545,6 +573,7 @@ async fn handle(
             }
         }
     };
+    lock(&state).counters.answer(endpoint, answer.status);
     Ok(respond(answer))
 }
 

@@ -7,10 +7,11 @@
 //!              [--apinizer-user NAME:PASSWORD] [--apinizer-personal-token]
 //!              [--bydesign-client COMPANY:CLIENT_ID]
 //!              [--bydesign-rep COMPANY:ID:PASSWORD] [--bydesign-customer COMPANY:ID:PASSWORD]
+//!              [--bydesign-one-refresh-token]
 //!              [--latency ENDPOINT:MILLIS] [--fail ENDPOINT:FAULT[:COUNT]]
 //! ```
 //! With no account flags it starts with a demo account of each kind. SCOPES are separated by
-//! commas.
+//! commas. Its counters are served as JSON at `GET /_sandbox/stats`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,8 +24,11 @@ const USAGE: &str = "usage: auth-sandbox [--port N] [--xml] [--lifetime SECS]
          [--apinizer-user NAME:PASSWORD] [--apinizer-personal-token]
          [--bydesign-client COMPANY:CLIENT_ID]
          [--bydesign-rep COMPANY:ID:PASSWORD] [--bydesign-customer COMPANY:ID:PASSWORD]
+         [--bydesign-one-refresh-token]
          [--latency ENDPOINT:MILLIS] [--fail ENDPOINT:FAULT[:COUNT]]
 With no account flags it starts with a demo account of each kind; SCOPES are comma-separated.
+--bydesign-one-refresh-token keeps one live refresh token per user and client (issuing one
+  revokes the others). Counters: GET /_sandbox/stats (JSON).
 ENDPOINT: p21-token, p21-token-v1, p21-ui-router, p21-api, personify-token, personify-api,
   apinizer-token, apinizer-hello, apinizer-healthcheck, apinizer-api, bydesign-token, bydesign-api.
 FAULT: a status (503), 429/SECS (throttle with Retry-After), malformed, oversize/BYTES.";
@@ -68,7 +72,9 @@ async fn run(args: Vec<String>) -> Result<(), String> {
                     .and_then(|p| p.parse().ok())
                     .ok_or("--port needs a number")?;
             }
-            "--xml" | "--apinizer-personal-token" => setup.push((flag, None)),
+            "--xml" | "--apinizer-personal-token" | "--bydesign-one-refresh-token" => {
+                setup.push((flag, None));
+            }
             "-h" | "--help" => {
                 say!("{USAGE}");
                 return Ok(());
@@ -111,6 +117,7 @@ async fn run(args: Vec<String>) -> Result<(), String> {
     for (flag, value) in setup {
         match flag.as_str() {
             "--xml" => sandbox.p21().answer_in_xml(true),
+            "--bydesign-one-refresh-token" => sandbox.bydesign().one_refresh_token_per_client(true),
             "--lifetime" => {
                 let secs: u64 = value
                     .and_then(|v| v.parse().ok())
@@ -203,6 +210,11 @@ async fn run(args: Vec<String>) -> Result<(), String> {
             "  ByDesign company SandboxCo, client SandboxCart, rep 1001 and customer 1146820 / sandbox-password"
         );
     }
+    say!(
+        "  counters (JSON):       {}{}",
+        sandbox.url(),
+        auth_sandbox::STATS_PATH
+    );
     say!("Ctrl-C stops it.");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;

@@ -21,6 +21,8 @@ pub(crate) struct State {
     tokens: HashMap<String, Issued>,
     /// The live session of each credential.
     sessions: HashMap<String, String>,
+    /// How many token requests closed a credential's live session.
+    replaced: u64,
     xml: bool,
     redirect_router: bool,
     lifetime: Option<Duration>,
@@ -134,7 +136,24 @@ impl P21 {
     /// How many middleware sessions are live (one per credential that holds a token).
     #[must_use]
     pub fn live_sessions(&self) -> usize {
-        lock(&self.state).p21.sessions.len()
+        lock(&self.state).p21.live_sessions()
+    }
+
+    /// How many token requests closed a live session of the same credential (each one logs
+    /// out whoever held the earlier token).
+    #[must_use]
+    pub fn sessions_replaced(&self) -> u64 {
+        lock(&self.state).p21.replaced
+    }
+}
+
+impl State {
+    pub(crate) fn live_sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub(crate) fn sessions_replaced(&self) -> u64 {
+        self.replaced
     }
 }
 
@@ -277,9 +296,13 @@ fn issue(s: &mut Sandbox, req: &Req, grant: Grant<'_>) -> Answer {
     } = grant;
     let credential = credential.as_str();
     let session = s.next_id("p21-session");
-    s.p21
+    if s.p21
         .sessions
-        .insert(credential.to_owned(), session.clone());
+        .insert(credential.to_owned(), session.clone())
+        .is_some()
+    {
+        s.p21.replaced += 1;
+    }
     let scope = consumer.as_ref().map(|(scope, _)| scope.clone());
     let mut claims = json!({
         "sub": user,

@@ -308,3 +308,104 @@ async fn apinizer_paths_need_their_trailing_slash_and_faults_speak_oauth() {
         (500, Some("server_error"))
     );
 }
+
+#[tokio::test]
+async fn bydesign_can_keep_one_live_refresh_token_per_user_and_client() {
+    let s = sandbox().await;
+    let url = format!("{}/token", s.bydesign_base_url("Co"));
+    let sign_in = || {
+        http()
+            .post(&url)
+            .body("grant_type=password&username=--%3Er_1&password=pw&client_id=Cart")
+            .send()
+    };
+    let refresh_of = |body: &Value| body["refresh_token"].as_str().expect("refresh").to_owned();
+    let spend = |refresh: String| {
+        http()
+            .post(&url)
+            .body(format!(
+                "grant_type=refresh_token&refresh_token={refresh}&client_id=Cart"
+            ))
+            .send()
+    };
+    // Off (the default): two sign-ins give two refresh chains, both alive.
+    let first = refresh_of(&json(sign_in().await.expect("sent")).await.1);
+    let second = refresh_of(&json(sign_in().await.expect("sent")).await.1);
+    assert_eq!(s.stats().bydesign_live_refresh_tokens, 2);
+    assert_eq!(spend(first).await.expect("sent").status(), 200);
+    assert_eq!(spend(second).await.expect("sent").status(), 200);
+
+    // On: each new refresh token (by either grant) revokes the user's others for that client.
+    s.bydesign().one_refresh_token_per_client(true);
+    let first = refresh_of(&json(sign_in().await.expect("sent")).await.1);
+    let second = refresh_of(&json(sign_in().await.expect("sent")).await.1);
+    assert_eq!(s.stats().bydesign_live_refresh_tokens, 1);
+    let (status, body) = json(spend(first).await.expect("sent")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body) = json(spend(second).await.expect("sent")).await;
+    assert_eq!(status, 200);
+    assert_eq!(spend(refresh_of(&body)).await.expect("sent").status(), 200);
+    assert_eq!(s.stats().bydesign_live_refresh_tokens, 1);
+    let stats = s.stats();
+    assert_eq!(stats.grants(Endpoint::ByDesignToken, "password"), 4);
+    assert_eq!(stats.grants(Endpoint::ByDesignToken, "refresh_token"), 5);
+    assert_eq!(stats.failures(Endpoint::ByDesignToken), 1);
+}
+
+#[tokio::test]
+async fn stats_count_grants_answers_and_p21_sessions_replaced() {
+    let s = sandbox().await;
+    s.p21().add_consumer_key("k-1", "/api");
+    let sign_in = |body: Value| {
+        http()
+            .post(format!("{}/api/security/token/v2", s.p21_base_url()))
+            .json(&body)
+            .send()
+    };
+    let user = serde_json::json!({"username": "u", "password": "pw"});
+    let (_, first) = json(sign_in(user.clone()).await.expect("sent")).await;
+    let (_, _second) = json(sign_in(user.clone()).await.expect("sent")).await;
+    let key = serde_json::json!({"ClientSecret": "k-1", "GrantType": "client_credentials"});
+    assert_eq!(sign_in(key).await.expect("sent").status(), 200);
+    let bad = serde_json::json!({"username": "u", "password": "wrong"});
+    assert_eq!(sign_in(bad).await.expect("sent").status(), 401);
+    // The first token's session was closed by the second sign-in.
+    let call = http()
+        .get(format!(
+            "{}/odataservice/odata/table/supplier",
+            s.p21_base_url()
+        ))
+        .bearer_auth(first["AccessToken"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(call.status(), 401);
+
+    let stats = s.stats();
+    assert_eq!(stats.requests(Endpoint::P21TokenV2), 4);
+    assert_eq!(stats.grants(Endpoint::P21TokenV2, "password"), 3);
+    assert_eq!(stats.grants(Endpoint::P21TokenV2, "client_credentials"), 1);
+    assert_eq!(stats.failures(Endpoint::P21TokenV2), 1);
+    assert_eq!(stats.failures(Endpoint::P21Api), 1);
+    assert_eq!(
+        (stats.p21_live_sessions, stats.p21_sessions_replaced),
+        (2, 1)
+    );
+
+    // The same, as JSON over HTTP, for tests whose sandbox runs in another process.
+    let served: Value = http()
+        .get(format!("{}{}", s.url(), auth_sandbox::STATS_PATH))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(served["statuses"]["p21-api"]["401"], 1);
+    assert_eq!(auth_sandbox::Stats::from_json(&served), Some(stats));
+    s.clear_log();
+    assert_eq!(s.stats().requests(Endpoint::P21TokenV2), 0);
+}

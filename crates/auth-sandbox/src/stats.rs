@@ -1,0 +1,218 @@
+//! The sandbox's counters ([`Stats`]), served as JSON at `GET /_sandbox/stats`: what a test of
+//! many client processes reads to count token requests, grants, failed calls and sessions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Value, json};
+
+use crate::{Endpoint, Req};
+
+/// What the sandbox has seen since it started (or since [`clear_log`](crate::Sandbox::clear_log)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// use auth_sandbox::{Endpoint, Sandbox};
+///
+/// let sandbox = Sandbox::start().await?;
+/// let stats = sandbox.stats();
+/// assert_eq!(stats.requests(Endpoint::P21TokenV2), 0);
+/// assert_eq!(stats.to_json()["p21"]["live_sessions"], 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Requests by endpoint name ([`Endpoint::name`]).
+    pub requests: BTreeMap<&'static str, u64>,
+    /// Token requests by endpoint name and grant (`password`, `refresh_token`,
+    /// `client_credentials`).
+    pub grants: BTreeMap<&'static str, BTreeMap<String, u64>>,
+    /// Answers by endpoint name and status.
+    pub statuses: BTreeMap<&'static str, BTreeMap<u16, u64>>,
+    /// P21 middleware sessions live now (one per credential that holds a token).
+    pub p21_live_sessions: usize,
+    /// P21 token requests that closed a live session of the same credential.
+    pub p21_sessions_replaced: u64,
+    /// ByDesign refresh tokens that can still be spent.
+    pub bydesign_live_refresh_tokens: usize,
+}
+
+impl Stats {
+    /// How many requests reached `endpoint`.
+    #[must_use]
+    pub fn requests(&self, endpoint: Endpoint) -> u64 {
+        self.requests.get(endpoint.name()).copied().unwrap_or(0)
+    }
+
+    /// How many token requests of `grant` reached `endpoint`.
+    #[must_use]
+    pub fn grants(&self, endpoint: Endpoint, grant: &str) -> u64 {
+        self.grants
+            .get(endpoint.name())
+            .and_then(|g| g.get(grant))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many answers of `endpoint` had a status outside 200..300.
+    #[must_use]
+    pub fn failures(&self, endpoint: Endpoint) -> u64 {
+        self.statuses.get(endpoint.name()).map_or(0, |by| {
+            by.iter()
+                .filter(|(status, _)| !(200..300).contains(*status))
+                .map(|(_, n)| n)
+                .sum()
+        })
+    }
+
+    /// The counters as JSON (what `GET /_sandbox/stats` answers).
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        let statuses: BTreeMap<&str, BTreeMap<String, u64>> = self
+            .statuses
+            .iter()
+            .map(|(e, by)| (*e, by.iter().map(|(s, n)| (s.to_string(), *n)).collect()))
+            .collect();
+        json!({
+            "requests": self.requests,
+            "grants": self.grants,
+            "statuses": statuses,
+            "p21": {
+                "live_sessions": self.p21_live_sessions,
+                "sessions_replaced": self.p21_sessions_replaced,
+            },
+            "bydesign": { "live_refresh_tokens": self.bydesign_live_refresh_tokens },
+        })
+    }
+
+    /// Reads what [`to_json`](Self::to_json) wrote (for tests that fetch `GET /_sandbox/stats`
+    /// from a sandbox in another process). `None` if it is not that shape.
+    #[must_use]
+    pub fn from_json(value: &Value) -> Option<Stats> {
+        let endpoint = |name: &str| Endpoint::from_name(name).map(Endpoint::name);
+        let counts = |v: &Value| -> Option<BTreeMap<String, u64>> {
+            v.as_object()?
+                .iter()
+                .map(|(k, n)| Some((k.clone(), n.as_u64()?)))
+                .collect()
+        };
+        let requests = counts(&value["requests"])?
+            .into_iter()
+            .map(|(e, n)| Some((endpoint(&e)?, n)))
+            .collect::<Option<_>>()?;
+        let grants = value["grants"]
+            .as_object()?
+            .iter()
+            .map(|(e, by)| Some((endpoint(e)?, counts(by)?)))
+            .collect::<Option<_>>()?;
+        let statuses = value["statuses"]
+            .as_object()?
+            .iter()
+            .map(|(e, by)| {
+                let by = counts(by)?
+                    .into_iter()
+                    .map(|(s, n)| Some((s.parse().ok()?, n)))
+                    .collect::<Option<_>>()?;
+                Some((endpoint(e)?, by))
+            })
+            .collect::<Option<_>>()?;
+        let number = |v: &Value| v.as_u64();
+        Some(Stats {
+            requests,
+            grants,
+            statuses,
+            p21_live_sessions: usize::try_from(number(&value["p21"]["live_sessions"])?).ok()?,
+            p21_sessions_replaced: number(&value["p21"]["sessions_replaced"])?,
+            bydesign_live_refresh_tokens: usize::try_from(number(
+                &value["bydesign"]["live_refresh_tokens"],
+            )?)
+            .ok()?,
+        })
+    }
+}
+
+/// The running counts behind [`Stats`].
+#[derive(Default)]
+pub(crate) struct Counters {
+    requests: HashMap<Endpoint, u64>,
+    grants: HashMap<Endpoint, HashMap<String, u64>>,
+    statuses: HashMap<Endpoint, HashMap<u16, u64>>,
+}
+
+impl Counters {
+    pub(crate) fn request(&mut self, endpoint: Endpoint, req: &Req) {
+        *self.requests.entry(endpoint).or_default() += 1;
+        if is_token_endpoint(endpoint) {
+            *self
+                .grants
+                .entry(endpoint)
+                .or_default()
+                .entry(grant(req))
+                .or_default() += 1;
+        }
+    }
+
+    pub(crate) fn answer(&mut self, endpoint: Endpoint, status: u16) {
+        *self
+            .statuses
+            .entry(endpoint)
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    pub(crate) fn requests(&self, endpoint: Endpoint) -> usize {
+        usize::try_from(self.requests.get(&endpoint).copied().unwrap_or(0)).unwrap_or(usize::MAX)
+    }
+
+    pub(crate) fn snapshot(
+        &self,
+        p21_live_sessions: usize,
+        p21_sessions_replaced: u64,
+        bydesign_live_refresh_tokens: usize,
+    ) -> Stats {
+        Stats {
+            requests: self.requests.iter().map(|(e, n)| (e.name(), *n)).collect(),
+            grants: self
+                .grants
+                .iter()
+                .map(|(e, by)| (e.name(), by.iter().map(|(g, n)| (g.clone(), *n)).collect()))
+                .collect(),
+            statuses: self
+                .statuses
+                .iter()
+                .map(|(e, by)| (e.name(), by.iter().map(|(s, n)| (*s, *n)).collect()))
+                .collect(),
+            p21_live_sessions,
+            p21_sessions_replaced,
+            bydesign_live_refresh_tokens,
+        }
+    }
+}
+
+fn is_token_endpoint(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::P21TokenV2
+            | Endpoint::P21TokenV1
+            | Endpoint::PersonifyToken
+            | Endpoint::ApinizerToken
+            | Endpoint::ByDesignToken
+    )
+}
+
+/// The grant a token request asks for: the form's `grant_type`, a JSON body's `GrantType` or
+/// `grant_type`, else `password` (user credentials in a JSON body or in headers).
+fn grant(req: &Req) -> String {
+    if let Some(grant) = req.form().remove("grant_type") {
+        return grant;
+    }
+    serde_json::from_slice::<Value>(&req.body)
+        .ok()
+        .and_then(|body| {
+            ["GrantType", "grant_type"]
+                .iter()
+                .find_map(|k| body.get(*k)?.as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "password".into())
+}
