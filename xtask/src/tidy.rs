@@ -61,7 +61,7 @@ fn the_core_the_sandbox_and_vendor_crates_exist() {
         .iter()
         .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
         .collect();
-    for expected in ["auth-core", "auth-sandbox"] {
+    for expected in ["auth-core", "auth-sandbox", "auth-store-redis"] {
         assert!(
             names.iter().any(|n| n == expected),
             "crates/{expected} missing"
@@ -131,6 +131,15 @@ fn internal_dependencies_carry_a_version_and_vendors_stay_apart() {
             }
         }
         let vendors = vendor_crates();
+        if vendors.contains(&name) || name == "auth-core" {
+            // Heavy parts live in their own crates: every user of a vendor crate pays for its tree.
+            for heavy in ["redis", "clap"] {
+                assert!(
+                    !deps.iter().any(|l| l.trim_start().starts_with(heavy)),
+                    "{name} depends on {heavy}: keep it in its own crate"
+                );
+            }
+        }
         if vendors.contains(&name) {
             for line in deps.iter().chain(section(&toml, "dev-dependencies").iter()) {
                 for other in &vendors {

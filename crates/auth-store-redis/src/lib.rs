@@ -1,0 +1,347 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod scripts;
+mod seal;
+#[cfg(feature = "test-server")]
+mod server;
+
+use std::fmt;
+use std::time::Duration;
+
+use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::OnceCell;
+
+pub use seal::{KeyError, SealingKey};
+#[cfg(feature = "test-server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
+pub use server::RedisServer;
+
+use seal::Sealing;
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "vendor-auth";
+/// The default bound on one Redis call (connecting included).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a record lives in Redis unless published again (default: one day). A record past
+/// its token's expiry is ignored anyway; this only bounds what an abandoned credential leaves.
+pub const DEFAULT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A [`TokenStore`] in Redis, for the caches of a fleet on many hosts: one token, one lease and
+/// one refresh chain per credential.
+///
+/// - The lease is a `SET NX PX` key holding a random owner and a fence; renewal, publication,
+///   release and compare-and-delete are Lua scripts that check the owner (or the fence) and act
+///   in one step.
+/// - Records are sealed with AES-256-GCM under a [`SealingKey`] every process shares, bound to
+///   their Redis key and fence; storing them in plain text takes an explicit
+///   [`danger_store_unsealed`](RedisStoreBuilder::danger_store_unsealed).
+/// - Every call is bounded by a timeout (300 ms by default); the connection is made on first use
+///   and remade after a failure, so a store built while Redis is down starts working when it
+///   comes back (the cache meanwhile runs in degraded mode).
+/// - One primary: no Redlock, no cluster. A failover can lose a lease or a record; the fence
+///   makes a stale publication lose, and the worst case is one extra token request.
+///
+/// ```no_run
+/// use auth_store_redis::{RedisStore, SealingKey};
+///
+/// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = SealingKey::from_hex(&std::env::var("TOKEN_SEALING_KEY")?)?;
+/// let store = RedisStore::builder("redis://redis.internal:6379/0")
+///     .sealing_key(key)
+///     .prefix("billing-service")
+///     .build()?;
+/// let p21 = p21_auth::Client::builder()
+///     .base_url("https://mytenant-api.epicordistribution.com")
+///     .credentials(p21_auth::Credentials::user("api_user", p21_auth::Secret::new("password")))
+///     .cache(p21_auth::CacheOptions::default().store(store))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct RedisStore {
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
+    prefix: String,
+    sealing: Sealing,
+    call_timeout: Duration,
+    record_ttl: Duration,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = self.client.get_connection_info();
+        f.debug_struct("RedisStore")
+            .field("addr", &info.addr().to_string())
+            .field("prefix", &self.prefix)
+            .field("sealed", &matches!(self.sealing, Sealing::Sealed { .. }))
+            .field("call_timeout", &self.call_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`RedisStore`]; see [`RedisStore::builder`].
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    sealing: Option<Sealing>,
+    older: Vec<SealingKey>,
+    call_timeout: Duration,
+    record_ttl: Duration,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("call_timeout", &self.call_timeout)
+            .field("record_ttl", &self.record_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Starts configuring a store on the Redis server at `url` (`redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://` with the `tls` feature). A password in the URL is used to connect and
+    /// never printed.
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            sealing: None,
+            older: Vec::new(),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            record_ttl: DEFAULT_RECORD_TTL,
+        }
+    }
+
+    /// The Redis key of `what` (`rec`, `lease`, `fence`) for `key`: the prefix, then the key's
+    /// digest in braces (one hash slot per credential), never the key's text.
+    fn redis_key(&self, key: &StoreKey, what: &str) -> String {
+        format!("{}:{{{}}}:{what}", self.prefix, key.digest())
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        let connection = self
+            .connection
+            .get_or_try_init(|| async {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.call_timeout))
+                    .set_response_timeout(Some(self.call_timeout))
+                    .set_number_of_retries(1)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_secs(1));
+                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
+            })
+            .await
+            .map_err(|e| store_error("cannot set up the Redis connection", &e))?;
+        Ok(connection.clone())
+    }
+
+    /// Runs `script` on the keys and arguments, bounded by the call timeout.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        what: &'static str,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection().await?;
+        match tokio::time::timeout(self.call_timeout, invocation.invoke_async(&mut connection))
+            .await
+        {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(store_error(what, &e)),
+            Err(_) => Err(StoreError::new(format!(
+                "{what}: Redis did not answer within {} ms",
+                self.call_timeout.as_millis()
+            ))),
+        }
+    }
+
+    fn owner_value(lease: &Lease) -> String {
+        format!("{}:{}", lease.owner, lease.fence)
+    }
+}
+
+/// A Redis error, without the URL (which may hold a password).
+fn store_error(what: &str, e: &redis::RedisError) -> StoreError {
+    StoreError::new(format!("{what}: {:?} ({})", e.kind(), e.category()))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl RedisStoreBuilder {
+    /// Seals every record with `key` (AES-256-GCM). Every process of the fleet must use the
+    /// same key; a record sealed with another key reads as absent.
+    #[must_use]
+    pub fn sealing_key(mut self, key: SealingKey) -> Self {
+        self.sealing = Some(Sealing::Sealed {
+            current: Box::new(key),
+            older: Vec::new(),
+            random: ring::rand::SystemRandom::new(),
+        });
+        self
+    }
+
+    /// Also opens records sealed with `key` (while a new key rolls out). New records are always
+    /// sealed with the [`sealing_key`](Self::sealing_key).
+    #[must_use]
+    pub fn also_open_with(mut self, key: SealingKey) -> Self {
+        self.older.push(key);
+        self
+    }
+
+    /// Stores tokens **in plain text**: anyone who can read the Redis server (its memory, its
+    /// snapshots, `MONITOR`, a replica) can read and use them. For a private, trusted Redis
+    /// only; a warning is logged when the store is built.
+    #[must_use]
+    pub fn danger_store_unsealed(mut self) -> Self {
+        self.sealing = Some(Sealing::Plain);
+        self
+    }
+
+    /// The prefix of every Redis key (default `vendor-auth`); give each environment its own.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The bound on each Redis call, connecting included (default 300 ms). Keep it below the
+    /// cache's `store_timeout`.
+    #[must_use]
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// How long a record lives unless published again (default one day).
+    #[must_use]
+    pub fn record_ttl(mut self, ttl: Duration) -> Self {
+        self.record_ttl = ttl;
+        self
+    }
+
+    /// Builds the store. Nothing is connected yet: the first call connects.
+    ///
+    /// # Errors
+    /// The URL does not parse as a Redis URL, or neither a sealing key nor
+    /// [`danger_store_unsealed`](Self::danger_store_unsealed) was chosen. The error never
+    /// quotes the URL (it may hold a password).
+    pub fn build(self) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
+            StoreError::new(format!(
+                "the Redis URL is not valid ({:?}); expected redis://host[:port][/db]",
+                e.kind()
+            ))
+        })?;
+        let mut sealing = self.sealing.ok_or_else(|| {
+            StoreError::new(
+                "choose how tokens are kept in Redis: sealing_key(...) (recommended), or danger_store_unsealed()",
+            )
+        })?;
+        match &mut sealing {
+            Sealing::Sealed { older, .. } => older.extend(self.older),
+            Sealing::Plain => tracing::warn!(
+                prefix = %self.prefix,
+                "tokens will be stored in Redis UNSEALED (danger_store_unsealed): anyone who can read the Redis server can use them"
+            ),
+        }
+        auth_core::install_crypto_provider();
+        Ok(RedisStore {
+            client,
+            connection: OnceCell::new(),
+            prefix: self.prefix,
+            sealing,
+            call_timeout: self.call_timeout,
+            record_ttl: self.record_ttl,
+        })
+    }
+}
+
+#[auth_core::async_trait]
+impl TokenStore for RedisStore {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        let rec = self.redis_key(key, "rec");
+        let mut invocation = scripts::LOAD.prepare_invoke();
+        invocation.key(&rec);
+        let (fence, value): (Option<u64>, Option<Vec<u8>>) = self.run("load", &invocation).await?;
+        let (Some(fence), Some(mut value)) = (fence, value) else {
+            return Ok(None);
+        };
+        let opened = self.sealing.open(&rec, fence, &value);
+        zeroize::Zeroize::zeroize(&mut value);
+        if opened.is_none() {
+            tracing::debug!(
+                key = %rec,
+                "a stored record does not open with this store's sealing; treated as absent"
+            );
+        }
+        Ok(opened.map(|v| Record::new(fence, v)))
+    }
+
+    async fn try_lease(
+        &self,
+        key: &StoreKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let mut invocation = scripts::TRY_LEASE.prepare_invoke();
+        invocation
+            .key(self.redis_key(key, "lease"))
+            .key(self.redis_key(key, "fence"))
+            .key(self.redis_key(key, "rec"))
+            .arg(owner)
+            .arg(millis(ttl));
+        let fence: u64 = self.run("take the lease", &invocation).await?;
+        Ok((fence > 0).then(|| Lease::new(key.clone(), owner, fence)))
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        let mut invocation = scripts::RENEW.prepare_invoke();
+        invocation
+            .key(self.redis_key(&lease.key, "lease"))
+            .arg(Self::owner_value(lease))
+            .arg(millis(ttl));
+        let renewed: u8 = self.run("renew the lease", &invocation).await?;
+        Ok(renewed == 1)
+    }
+
+    async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
+        let rec = self.redis_key(&lease.key, "rec");
+        let mut sealed = self
+            .sealing
+            .seal(&rec, lease.fence, value)
+            .ok_or_else(|| StoreError::new("the record could not be sealed"))?;
+        let mut invocation = scripts::PUBLISH.prepare_invoke();
+        invocation
+            .key(self.redis_key(&lease.key, "lease"))
+            .key(&rec)
+            .arg(Self::owner_value(lease))
+            .arg(lease.fence)
+            .arg(&sealed[..])
+            .arg(millis(self.record_ttl));
+        let published: Result<u8, StoreError> = self.run("publish", &invocation).await;
+        drop(invocation);
+        zeroize::Zeroize::zeroize(&mut sealed);
+        Ok(published? == 1)
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut invocation = scripts::RELEASE.prepare_invoke();
+        invocation
+            .key(self.redis_key(&lease.key, "lease"))
+            .arg(Self::owner_value(lease));
+        let _: u8 = self.run("release the lease", &invocation).await?;
+        Ok(())
+    }
+
+    async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
+        let mut invocation = scripts::REMOVE_IF.prepare_invoke();
+        invocation.key(self.redis_key(key, "rec")).arg(fence);
+        let removed: u8 = self.run("compare and delete", &invocation).await?;
+        Ok(removed == 1)
+    }
+}

@@ -1,0 +1,287 @@
+//! The Redis store against a real `redis-server` (started per test on a free loopback port,
+//! stopped by its pid): the lease and its fence, fenced publication and compare-and-delete,
+//! sealing at rest, bounded calls while Redis is down, and recovery.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use auth_core::store::{StoreKey, TokenStore};
+use auth_core::test_util::{ManualClock, ScriptedSource};
+use auth_core::{CacheOptions, TokenCache};
+use auth_store_redis::{RedisServer, RedisStore, SealingKey};
+
+const TTL: Duration = Duration::from_secs(10);
+const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+fn server() -> RedisServer {
+    RedisServer::start().expect("this test needs redis-server (.ci/run installs it)")
+}
+
+fn key() -> StoreKey {
+    StoreKey::new("test", "https://auth.example.com/token", "client=a")
+}
+
+fn store(server: &RedisServer) -> RedisStore {
+    RedisStore::builder(server.url())
+        .sealing_key(SealingKey::from_hex(KEY_HEX).expect("key"))
+        .build()
+        .expect("store")
+}
+
+/// A raw connection, to look at what Redis holds and to play a lease's expiry.
+async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn the_lease_is_exclusive_fenced_and_checked_at_every_step() {
+    let server = server();
+    let (a, b) = (store(&server), store(&server));
+    let first = a
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(
+        b.try_lease(&key(), "b", TTL)
+            .await
+            .expect("lease")
+            .is_none()
+    );
+    assert!(a.renew(&first, TTL).await.expect("renew"));
+    assert!(a.publish(&first, b"one").await.expect("publish"));
+    a.release(&first).await.expect("release");
+    assert!(!a.renew(&first, TTL).await.expect("renew"), "released");
+    assert!(
+        !a.publish(&first, b"late").await.expect("publish"),
+        "released"
+    );
+
+    let second = b
+        .try_lease(&key(), "b", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(second.fence > first.fence);
+    let record = a.load(&key()).await.expect("load").expect("stored");
+    assert_eq!(
+        (record.fence, record.value.as_slice()),
+        (first.fence, &b"one"[..])
+    );
+
+    // The lease lapses (played by deleting it, as its expiry would) and another takes it: the
+    // first owner can neither renew nor publish any more, and its release frees nothing.
+    let mut redis = raw(&server).await;
+    let lease_key = format!("vendor-auth:{{{}}}:lease", key().digest());
+    let _: () = redis::cmd("DEL")
+        .arg(&lease_key)
+        .query_async(&mut redis)
+        .await
+        .expect("del");
+    let third = a
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("lapsed");
+    assert!(third.fence > second.fence);
+    assert!(!b.renew(&second, TTL).await.expect("renew"));
+    assert!(!b.publish(&second, b"stale").await.expect("publish"));
+    b.release(&second).await.expect("release");
+    assert!(
+        b.try_lease(&key(), "b", TTL)
+            .await
+            .expect("lease")
+            .is_none(),
+        "still a's"
+    );
+    assert!(a.publish(&third, b"three").await.expect("publish"));
+
+    // Compare-and-delete removes only the publication named.
+    assert!(!a.remove_if(&key(), first.fence).await.expect("cad"));
+    assert!(a.remove_if(&key(), third.fence).await.expect("cad"));
+    assert!(a.load(&key()).await.expect("load").is_none());
+    // The lease has its TTL in Redis.
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&lease_key)
+        .query_async(&mut redis)
+        .await
+        .expect("pttl");
+    assert!(pttl > 0 && pttl <= 10_000, "{pttl}");
+}
+
+#[tokio::test]
+async fn records_are_sealed_bound_to_their_key_and_never_name_the_credential() {
+    let server = server();
+    let sealed = store(&server);
+    let lease = sealed
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(
+        sealed
+            .publish(&lease, b"{\"access_token\":\"tok-secret\"}")
+            .await
+            .expect("publish")
+    );
+    sealed.release(&lease).await.expect("release");
+
+    let mut redis = raw(&server).await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut redis)
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty());
+    for k in &keys {
+        assert!(k.starts_with("vendor-auth:{"), "{k}");
+        assert!(!k.contains("client=a") && !k.contains("example.com"), "{k}");
+    }
+    let rec_key = format!("vendor-auth:{{{}}}:rec", key().digest());
+    let raw_value: Vec<u8> = redis::cmd("HGET")
+        .arg(&rec_key)
+        .arg("v")
+        .query_async(&mut redis)
+        .await
+        .expect("hget");
+    assert!(
+        !raw_value.windows(10).any(|w| w == b"tok-secret"),
+        "sealed at rest"
+    );
+
+    // Another key, or no key, cannot read it: the record is absent to them.
+    let other = RedisStore::builder(server.url())
+        .sealing_key(SealingKey::from_bytes(&[9; 32]).expect("key"))
+        .build()
+        .expect("store");
+    assert!(other.load(&key()).await.expect("load").is_none());
+    let plain = RedisStore::builder(server.url())
+        .danger_store_unsealed()
+        .build()
+        .expect("store");
+    assert!(plain.load(&key()).await.expect("load").is_none());
+    // The old key still opens it during a rollover.
+    let rolled = RedisStore::builder(server.url())
+        .sealing_key(SealingKey::from_bytes(&[9; 32]).expect("key"))
+        .also_open_with(SealingKey::from_hex(KEY_HEX).expect("key"))
+        .build()
+        .expect("store");
+    assert!(rolled.load(&key()).await.expect("load").is_some());
+
+    // A record moved to another credential's key does not open there.
+    let other_key = StoreKey::new("test", "https://auth.example.com/token", "client=b");
+    let moved = format!("vendor-auth:{{{}}}:rec", other_key.digest());
+    let _: () = redis::cmd("COPY")
+        .arg(&rec_key)
+        .arg(&moved)
+        .query_async(&mut redis)
+        .await
+        .expect("copy");
+    assert!(sealed.load(&other_key).await.expect("load").is_none());
+
+    // Unsealed storage is an explicit choice.
+    assert!(
+        plain
+            .try_lease(&other_key, "p", TTL)
+            .await
+            .expect("lease")
+            .is_some()
+    );
+}
+
+#[test]
+fn configuration_errors_are_clear_and_never_quote_the_url() {
+    let err = RedisStore::builder("redis://:hunter2@127.0.0.1:1/0")
+        .build()
+        .expect_err("no sealing chosen");
+    assert!(err.to_string().contains("sealing_key"), "{err}");
+    assert!(!err.to_string().contains("hunter2"));
+    let err = RedisStore::builder("http://:hunter2@nowhere")
+        .danger_store_unsealed()
+        .build()
+        .expect_err("not a redis URL");
+    assert!(
+        err.to_string().contains("not valid") && !err.to_string().contains("hunter2"),
+        "{err}"
+    );
+    let store = RedisStore::builder("redis://:hunter2@127.0.0.1:1/0")
+        .sealing_key(SealingKey::from_hex(KEY_HEX).expect("key"))
+        .build()
+        .expect("store");
+    let debug = format!("{store:?}");
+    assert!(
+        !debug.contains("hunter2") && debug.contains("127.0.0.1"),
+        "{debug}"
+    );
+}
+
+#[tokio::test]
+async fn a_down_redis_fails_fast_and_a_restarted_one_serves_again_with_growing_fences() {
+    let mut server = server();
+    let store = RedisStore::builder(server.url())
+        .sealing_key(SealingKey::from_hex(KEY_HEX).expect("key"))
+        .call_timeout(Duration::from_millis(200))
+        .build()
+        .expect("store");
+    let before = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    store.release(&before).await.expect("release");
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = store.load(&key()).await.expect_err("down");
+        assert!(started.elapsed() < Duration::from_secs(2), "bounded: {err}");
+        assert!(!err.to_string().is_empty());
+    }
+
+    // Back (empty: no persistence): the same store reconnects, and fences keep growing.
+    server.restart().expect("restart");
+    let mut after = None;
+    for _ in 0..50 {
+        match store.try_lease(&key(), "a", TTL).await {
+            Ok(lease) => {
+                after = lease;
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let after = after.expect("the store answers again after the restart");
+    assert!(
+        after.fence > before.fence,
+        "{} > {}",
+        after.fence,
+        before.fence
+    );
+}
+
+#[tokio::test]
+async fn caches_on_one_redis_fetch_once() {
+    let server = server();
+    let clock = ManualClock::new();
+    let source = ScriptedSource::new(Arc::new(clock.clone()), Some(Duration::from_secs(3600)));
+    source.share_as(key());
+    let process = || {
+        TokenCache::builder(source.clone())
+            .clock(Arc::new(clock.clone()))
+            .options(CacheOptions::default().store(store(&server)))
+            .build()
+    };
+    let caches: Vec<TokenCache> = (0..4).map(|_| process()).collect();
+    for cache in &caches {
+        cache.token().await.expect("token");
+    }
+    assert_eq!(source.calls(), 1);
+    assert_eq!(
+        caches.iter().map(|c| c.stats().store_adopted).sum::<u64>(),
+        3
+    );
+}
