@@ -139,18 +139,30 @@ impl RedisStore {
         Ok(connection.clone())
     }
 
-    /// Runs `script` on the keys and arguments, bounded by the call timeout.
+    /// Runs `script` on the keys and arguments, bounded by the call timeout. A call that fails
+    /// on a dropped connection (Redis restarted, say) is sent once more on a new one: every
+    /// script is idempotent for its caller.
     async fn run<T: redis::FromRedisValue>(
         &self,
         what: &'static str,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
-        let mut connection = self.connection().await?;
-        match tokio::time::timeout(self.call_timeout, invocation.invoke_async(&mut connection))
-            .await
-        {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(store_error(what, &e)),
+        let attempts = async {
+            let mut connection = self.connection().await?;
+            match invocation.invoke_async(&mut connection).await {
+                Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                    tracing::debug!(error = %store_error(what, &e), "Redis connection dropped; trying once more");
+                    let mut connection = self.connection().await?;
+                    invocation
+                        .invoke_async(&mut connection)
+                        .await
+                        .map_err(|e| store_error(what, &e))
+                }
+                other => other.map_err(|e| store_error(what, &e)),
+            }
+        };
+        match tokio::time::timeout(self.call_timeout, attempts).await {
+            Ok(result) => result,
             Err(_) => Err(StoreError::new(format!(
                 "{what}: Redis did not answer within {} ms",
                 self.call_timeout.as_millis()

@@ -9,13 +9,23 @@ use redis::Script;
 pub(crate) static LOAD: LazyLock<Script> =
     LazyLock::new(|| Script::new("return redis.call('HMGET', KEYS[1], 'f', 'v')"));
 
-/// `KEYS` lease, fence counter, record; `ARGV` owner, ttl ms → the new fence, or 0 when the
-/// lease is held. The fence grows past the last one, the stored record's, and the server's
-/// clock in milliseconds, so that it keeps growing even after Redis lost its data.
+/// `KEYS` lease, fence counter, record; `ARGV` owner, ttl ms → the new fence, or 0 when
+/// another owner holds the lease. The fence grows past the last one, the stored record's, and
+/// the server's clock in milliseconds, so that it keeps growing even after Redis lost its data.
+/// Taking a lease the owner already holds returns its fence (and extends it), so that a call
+/// retried after a dropped connection is harmless.
 pub(crate) static TRY_LEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local held = redis.call('GET', KEYS[1])
+if held then
+  local prefix = ARGV[1] .. ':'
+  if string.sub(held, 1, string.len(prefix)) == prefix then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(string.sub(held, string.len(prefix) + 1))
+  end
+  return 0
+end
 local fence = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
 local stored = tonumber(redis.call('HGET', KEYS[3], 'f') or '0')
 if fence <= stored then fence = stored + 1 end

@@ -285,3 +285,28 @@ async fn caches_on_one_redis_fetch_once() {
         3
     );
 }
+
+#[tokio::test]
+async fn taking_a_lease_again_as_its_owner_returns_the_same_fence() {
+    // What a call retried after a dropped connection does: harmless.
+    let server = server();
+    let store = store(&server);
+    let lease = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    let again = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("own");
+    assert_eq!(again.fence, lease.fence);
+    assert!(
+        store
+            .try_lease(&key(), "a-other", TTL)
+            .await
+            .expect("lease")
+            .is_none()
+    );
+}

@@ -263,7 +263,8 @@ impl TokenStore for FileStore {
         }
         let last = read_lease(&mut file).map_or(0, |(fence, _)| fence);
         let stored = self.read_record(key).ok().flatten().map_or(0, |r| r.fence);
-        let fence = last.max(stored) + 1;
+        // Past the wall clock too, so that fences keep growing if the directory is emptied.
+        let fence = (last.max(stored) + 1).max(now_ms());
         write_lease(&mut file, fence, ttl).map_err(|e| io_error("write", &path, e))?;
         let mut held = self.held();
         if held.contains_key(&key.digest()) {
