@@ -314,3 +314,76 @@ async fn a_rejected_token_is_never_adopted_by_a_process_starting_meanwhile() {
     assert_ne!(secret(&t2), secret(&t1));
     assert_eq!(fleet.source.calls(), 2);
 }
+
+/// A 401 sooner after the last forced refresh than a new one may run: the cache still looks in
+/// the store (free), adopts a newer token if another process fetched one, and otherwise keeps
+/// the rejected token without asking the vendor.
+#[tokio::test]
+async fn an_invalidation_too_soon_for_a_refresh_still_adopts_a_newer_stored_token() {
+    let fleet = Fleet::new(Some(HOUR));
+    let process = || {
+        TokenCache::builder(fleet.source.clone())
+            .clock(Arc::new(fleet.clock.clone()))
+            .options(
+                CacheOptions::default()
+                    .store(fleet.store.clone())
+                    .min_forced_refresh_interval(Duration::from_secs(5)),
+            )
+            .build()
+    };
+    let (a, b, c) = (process(), process(), process());
+    // b holds on to the first token all along (no 401 for it).
+    let first = a.token().await.expect("fleet step");
+    assert_eq!(
+        secret(&b.token().await.expect("fleet step")),
+        secret(&first)
+    );
+    assert_eq!(
+        secret(&c.token().await.expect("fleet step")),
+        secret(&first)
+    );
+    // a's forced refresh: one vendor request, published.
+    assert!(a.invalidate(&first));
+    let second = a.token().await.expect("fleet step");
+    assert_eq!(fleet.source.calls(), 2);
+    // c's first forced refresh, a second later, for the token a replaced: adopted.
+    fleet.clock.advance(Duration::from_secs(1));
+    assert!(c.invalidate(&first));
+    assert_eq!(
+        secret(&c.token().await.expect("fleet step")),
+        secret(&second)
+    );
+    // A process started now adopts the second token; its first forced refresh is a vendor
+    // request, published.
+    let d = process();
+    assert_eq!(
+        secret(&d.token().await.expect("fleet step")),
+        secret(&second)
+    );
+    assert!(d.invalidate(&second));
+    let third = d.token().await.expect("fleet step");
+    assert_eq!(fleet.source.calls(), 3);
+    assert_eq!(
+        secret(&b.token().await.expect("fleet step")),
+        secret(&first)
+    );
+    // a, too soon after its own forced refresh: it still adopts what d published.
+    fleet.clock.advance(Duration::from_secs(1));
+    assert!(a.invalidate(&second));
+    assert_eq!(
+        secret(&a.token().await.expect("fleet step")),
+        secret(&third)
+    );
+    // And once more: nothing newer in the store, so the same token, and no vendor request.
+    assert!(a.invalidate(&third));
+    assert_eq!(
+        secret(&a.token().await.expect("fleet step")),
+        secret(&third)
+    );
+    assert_eq!(fleet.source.calls(), 3);
+    // Once the interval has passed, a forced refresh asks the vendor again.
+    fleet.clock.advance(Duration::from_secs(5));
+    assert!(a.invalidate(&third));
+    a.token().await.expect("fleet step");
+    assert_eq!(fleet.source.calls(), 4);
+}

@@ -139,6 +139,12 @@ impl P21 {
         lock(&self.state).p21.live_sessions()
     }
 
+    /// Closes every live session (as a restart of the P21 middleware does): every token issued
+    /// so far is refused from now on.
+    pub fn close_sessions(&self) {
+        lock(&self.state).p21.sessions.clear();
+    }
+
     /// How many token requests closed a live session of the same credential (each one logs
     /// out whoever held the earlier token).
     #[must_use]

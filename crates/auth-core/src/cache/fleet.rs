@@ -61,6 +61,10 @@ impl Shared {
         let Some(fleet) = &self.fleet else {
             return self.source.fetch(previous.as_ref()).await;
         };
+        let adopt_only = self.lock_state().adopt_only.take();
+        if let Some((rejected, fence)) = adopt_only {
+            return Ok(self.adopt_or_keep(fleet, rejected, fence).await);
+        }
         match self.acquire_shared(fleet, previous.clone()).await {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -68,6 +72,22 @@ impl Shared {
                 self.source.fetch(previous.as_ref()).await
             }
         }
+    }
+
+    /// After an invalidation too soon for a forced refresh: a newer stored token if there is
+    /// one, else the rejected token back (no vendor request either way).
+    async fn adopt_or_keep(&self, fleet: &Fleet, rejected: Token, fence: Option<u64>) -> Token {
+        match self.look(fleet, fence).await {
+            Ok(Found::Outcome(Ok(token))) => return token,
+            Ok(_) => {}
+            Err(err) => self.degrade(fleet, &err),
+        }
+        tracing::warn!(
+            vendor = self.vendor,
+            "forced refresh refused: the previous one was too recent, and the store has no newer token"
+        );
+        self.lock_state().stored_fence = fence;
+        rejected
     }
 
     /// One store call, bounded by the store timeout; the transitions of degraded mode logged.

@@ -121,6 +121,9 @@ struct State {
     stored_fence: Option<u64>,
     /// The fence of a stored token that was invalidated, to compare-and-delete at the next fetch.
     rejected_fence: Option<u64>,
+    /// A token invalidated sooner than a forced refresh may run, with its store fence: the next
+    /// flight only looks for a newer stored token (free), and gives this one back if there is none.
+    adopt_only: Option<(Token, Option<u64>)>,
 }
 
 type Outcome = watch::Receiver<Option<Result<Token, Error>>>;
@@ -676,6 +679,14 @@ impl Shared {
             now.saturating_duration_since(last) < self.options.min_forced_refresh_interval
         });
         if too_soon {
+            if self.fleet.as_ref().is_some_and(|f| !f.is_degraded()) {
+                // Another process may have fetched since: looking costs the vendor nothing.
+                if let Some(entry) = self.current.swap(None) {
+                    state.adopt_only = Some((entry.token.clone(), state.stored_fence.take()));
+                }
+                bump(&self.stats.invalidations);
+                return true;
+            }
             tracing::warn!(
                 vendor = self.vendor,
                 "forced refresh refused: the previous one was too recent"
@@ -683,6 +694,7 @@ impl Shared {
             return false;
         }
         self.current.store(None);
+        state.adopt_only = None;
         state.rejected_fence = state.stored_fence.take();
         state.last_forced_refresh = Some(now);
         state.next_attempt_at = None;
