@@ -765,6 +765,154 @@ async fn failures(sandbox: &Sandbox) {
     t.print();
 }
 
+/// One P21 user on `clients` replicas (separate caches), each calling the OData API once per
+/// round, one second of client time apart: token requests, and calls that failed.
+async fn p21_replicas(
+    sandbox: &Sandbox,
+    clients: usize,
+    rounds: usize,
+    store: Option<&auth_core::store::FileStore>,
+) -> (usize, usize, usize) {
+    let clock = ManualClock::new();
+    sandbox.clear_log();
+    let replicas: Vec<p21_auth::Client> = (0..clients)
+        .map(|_| {
+            let mut options = auth_core::CacheOptions::default();
+            if let Some(store) = store {
+                options = options.store(store.clone());
+            }
+            p21_auth::Client::builder()
+                .base_url(sandbox.p21_base_url())
+                .credentials(p21_auth::Credentials::user(
+                    "api_user",
+                    auth_core::Secret::new(PASSWORD),
+                ))
+                .http_client(http(&clock))
+                .cache(options)
+                .build()
+                .expect("p21 client")
+        })
+        .collect();
+    let (mut ok, mut failed) = (0, 0);
+    for _ in 0..rounds {
+        for c in &replicas {
+            let sent = match c.url("odataservice/odata/table/supplier") {
+                Ok(url) => c.send(c.reqwest_client().get(url)).await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(r) if r.status().is_success() => ok += 1,
+                _ => failed += 1,
+            }
+        }
+        clock.advance(Duration::from_secs(1));
+    }
+    (sandbox.count(Endpoint::P21TokenV2), ok, failed)
+}
+
+/// One ByDesign rep on `clients` replicas, with the one-live-refresh-token rule on: a sign-in
+/// each, then a day later (client time) a refresh each. Password sign-ins, refreshes, refusals.
+async fn bydesign_replicas(
+    sandbox: &Sandbox,
+    clients: usize,
+    store: Option<&auth_core::store::FileStore>,
+) -> (u64, u64, u64) {
+    let clock = ManualClock::new();
+    sandbox.clear_log();
+    sandbox.bydesign().one_refresh_token_per_client(true);
+    let replicas: Vec<bydesign_auth::Client> = (0..clients)
+        .map(|_| {
+            let mut options = auth_core::CacheOptions::default();
+            if let Some(store) = store {
+                options = options.store(store.clone());
+            }
+            bydesign_auth::Client::builder()
+                .base_url(sandbox.bydesign_base_url("SandboxCo"))
+                .client_id("SandboxCart")
+                .credentials(bydesign_auth::Credentials::rep(
+                    "1001",
+                    auth_core::Secret::new(PASSWORD),
+                ))
+                .http_client(http(&clock))
+                .cache(options)
+                .build()
+                .expect("bydesign client")
+        })
+        .collect();
+    for c in &replicas {
+        let _ = c.token().await;
+    }
+    // Into the last minute of the 48-hour lifetime: every replica's next call waits for a new
+    // token.
+    clock.advance(Duration::from_secs(48 * 3600 - 30));
+    for c in &replicas {
+        let _ = c.token().await;
+    }
+    sandbox.bydesign().one_refresh_token_per_client(false);
+    let stats = sandbox.stats();
+    (
+        stats.grants(Endpoint::ByDesignToken, "password"),
+        stats.grants(Endpoint::ByDesignToken, "refresh_token"),
+        stats.failures(Endpoint::ByDesignToken),
+    )
+}
+
+async fn fleet(sandbox: &Sandbox) {
+    println!(
+        "\n6. A fleet: replicas on one credential, each with its own cache (client time simulated)"
+    );
+    let dir = std::env::temp_dir().join(format!("vendor-auth-demo-{}", std::process::id()));
+    let store = auth_core::store::FileStore::open(&dir).expect("a file store in the temp dir");
+    let (clients, rounds) = (4, 20);
+    let (alone, alone_ok, alone_failed) = p21_replicas(sandbox, clients, rounds, None).await;
+    let (shared, shared_ok, shared_failed) =
+        p21_replicas(sandbox, clients, rounds, Some(&store)).await;
+    println!(
+        "  {:<44} {:>14} {:>10} {:>12}",
+        "P21: 4 replicas x 20 OData calls", "token requests", "calls ok", "calls failed"
+    );
+    println!(
+        "  {:<44} {:>14} {:>10} {:>12}",
+        "  each on its own (today's default)", alone, alone_ok, alone_failed
+    );
+    println!(
+        "  {:<44} {:>14} {:>10} {:>12}",
+        "  sharing a file store", shared, shared_ok, shared_failed
+    );
+    expect(
+        shared == 1 && shared_failed == 0 && shared_ok == clients * rounds,
+        "P21 replicas sharing a store: one token request, no failed call",
+    );
+    expect(
+        alone > shared && alone_failed > 0,
+        "P21 replicas on their own log each other out (the problem the store solves)",
+    );
+    let (pw_alone, refresh_alone, refused_alone) = bydesign_replicas(sandbox, clients, None).await;
+    let (pw_shared, refresh_shared, refused_shared) =
+        bydesign_replicas(sandbox, clients, Some(&store)).await;
+    println!(
+        "  {:<44} {:>14} {:>10} {:>12}",
+        "ByDesign: 4 replicas, one rep, two days apart", "sign-ins", "refreshes", "refused"
+    );
+    println!(
+        "  {:<44} {:>14} {:>10} {:>12}",
+        "  each on its own", pw_alone, refresh_alone, refused_alone
+    );
+    println!(
+        "  {:<44} {:>14} {:>10} {:>12}",
+        "  sharing a file store", pw_shared, refresh_shared, refused_shared
+    );
+    expect(
+        (pw_shared, refresh_shared, refused_shared) == (1, 1, 0),
+        "ByDesign replicas sharing a store: one sign-in, one refresh chain",
+    );
+    expect(
+        refused_alone > 0,
+        "ByDesign replicas on their own spend each other's refresh tokens",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::main]
 async fn main() {
     let sandbox = Sandbox::start()
@@ -779,6 +927,7 @@ async fn main() {
     concurrency(&sandbox).await;
     lifecycle(&sandbox).await;
     failures(&sandbox).await;
+    fleet(&sandbox).await;
     let surprises = SURPRISES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
