@@ -313,6 +313,16 @@ async fn p21_eight_processes_rotate_like_one_with_either_store() {
         p21_run(Shared::file("p21-10s"), 8, lifetime, 30),
         p21_run(Shared::redis(), 8, lifetime, 30),
     );
+    eprintln!(
+        "10-s tokens, 30 s: token requests: one process {}, 8 on files {}, 8 on Redis {}; calls ok {} and {}, failed {} and {}",
+        solo.token_requests,
+        file.token_requests,
+        redis.token_requests,
+        file.calls_ok,
+        redis.calls_ok,
+        file.calls_failed,
+        redis.calls_failed
+    );
     assert_eq!(
         solo.calls_failed, 0,
         "one process alone: {}",
@@ -511,6 +521,9 @@ async fn a_redis_outage_fails_no_call_and_the_fleet_recovers() {
     .expect("workers");
     let failed: u64 = results.iter().map(|r| r.1).sum();
     let first = results.iter().find(|r| r.1 > 0).map(|r| r.2.clone());
+    eprintln!(
+        "after the Redis outage: {failed} calls failed; the rotation cost {rotation} token requests"
+    );
     assert_eq!(failed, 0, "{first:?}");
     assert!(
         rotation <= 2,
