@@ -9,6 +9,8 @@ const BENCHES: &[(&str, &str)] = &[
     ("one_thread", "baseline_rwlock_arc"),
     ("one_thread", "token_cache_fresh"),
     ("one_thread", "token_cache_token_polled"),
+    ("one_thread", "token_cache_token_polled_scripted"),
+    ("one_thread", "token_cache_token_polled_with_store"),
     ("two_threads", "baseline_arc_clone_and_clock"),
     ("two_threads", "baseline_rwlock_arc"),
     ("two_threads", "token_cache_fresh"),
@@ -28,6 +30,10 @@ pub(crate) fn run_bench() -> Result<(), String> {
     )?;
     exec(
         cargo().args(["bench", "-p", "auth-sandbox", "--bench", "round_trip"]),
+        "cargo bench",
+    )?;
+    exec(
+        cargo().args(["bench", "-p", "auth-store-redis", "--bench", "adopt"]),
         "cargo bench",
     )
 }
@@ -72,6 +78,12 @@ pub(crate) fn run() -> Result<(), String> {
         let base = get(group, "baseline_arc_clone_and_clock");
         println!("| {group} | {name} | {v:.1} | {:.2}x |", v / base);
     }
+    let with_store = get("one_thread", "token_cache_token_polled_with_store");
+    let without = get("one_thread", "token_cache_token_polled_scripted");
+    println!(
+        "\ntoken() with a store configured: {with_store:.1} ns = {:.2}x the same cache without one ({without:.1} ns)",
+        with_store / without
+    );
     let one = get("one_thread", "token_cache_token_polled");
     let two = get("two_threads", "token_cache_token_polled");
     println!(
@@ -89,6 +101,20 @@ pub(crate) fn run() -> Result<(), String> {
             a / 1000.0,
             b / 1000.0,
             a / b
+        );
+    }
+    println!(
+        "\n| cache miss (a new cache, one token() call) | median (µs) | extra over no store (µs) |"
+    );
+    println!("|---|---:|---:|");
+    let miss = median("adopt", "miss_fetch_no_store")?;
+    println!("| miss_fetch_no_store | {:.1} | |", miss / 1000.0);
+    for name in ["miss_adopt_file", "miss_adopt_redis"] {
+        let v = median("adopt", name)?;
+        println!(
+            "| {name} | {:.1} | {:.1} |",
+            v / 1000.0,
+            (v - miss) / 1000.0
         );
     }
     Ok(())

@@ -8,6 +8,9 @@
 //! - `token_cache/fresh`: `TokenCache::fresh()`, the synchronous fast path.
 //! - `token_cache/token_polled`: `TokenCache::token()` polled once with a no-op waker (no
 //!   executor in the figure).
+//! - `token_cache/token_polled_scripted` and `token_polled_with_store`: the same for caches
+//!   around one kind of scripted source, without and with a shared store (the store is
+//!   consulted only where the cache would fetch, so the two should not differ).
 //! - `two_threads/*`: the same with a second thread calling at once; the figure is the
 //!   measuring thread's time per call.
 
@@ -25,6 +28,32 @@ fn cache() -> TokenCache {
         .lifetime(Instant::now(), Some(Duration::from_secs(24 * 3600)))
         .build();
     let cache = TokenCache::new(StaticToken::from_token("bench", token));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(cache.token()).expect("first fetch");
+    cache
+}
+
+/// A cache around a scripted source, shared through a store or not, its token already fetched.
+fn scripted_cache(with_store: bool) -> TokenCache {
+    use auth_core::store::{MemoryStore, StoreKey};
+    use auth_core::test_util::ScriptedSource;
+    // The real clock, for the source and the cache alike: the two caches differ only by the store.
+    let source = ScriptedSource::new(
+        Arc::new(auth_core::SystemClock),
+        Some(Duration::from_secs(24 * 3600)),
+    );
+    source.share_as(StoreKey::new(
+        "bench",
+        "https://auth.example.com",
+        "client=bench",
+    ));
+    let mut options = auth_core::CacheOptions::default();
+    if with_store {
+        options = options.store(MemoryStore::new());
+    }
+    let cache = TokenCache::builder(source).options(options).build();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -86,6 +115,8 @@ fn hot_path(c: &mut Criterion) {
     let arc = Arc::new(String::from("bench-token"));
     let lock = RwLock::new(arc.clone());
     let cache = cache();
+    let scripted = scripted_cache(false);
+    let stored = scripted_cache(true);
 
     let mut g = c.benchmark_group("one_thread");
     g.bench_function("baseline_arc_clone_and_clock", |b| {
@@ -94,6 +125,12 @@ fn hot_path(c: &mut Criterion) {
     g.bench_function("baseline_rwlock_arc", |b| b.iter(|| rwlock_op(&lock)));
     g.bench_function("token_cache_fresh", |b| b.iter(|| fresh_op(&cache)));
     g.bench_function("token_cache_token_polled", |b| b.iter(|| token_op(&cache)));
+    g.bench_function("token_cache_token_polled_scripted", |b| {
+        b.iter(|| token_op(&scripted))
+    });
+    g.bench_function("token_cache_token_polled_with_store", |b| {
+        b.iter(|| token_op(&stored))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("two_threads");
