@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::store::{FileStore, StoreKey, TokenStore};
-use auth_core::test_util::{ManualClock, ScriptedSource};
+use auth_core::test_util::{ManualClock, ScriptedSource, check_lease_contract};
 use auth_core::{CacheOptions, TokenCache};
 
 const TTL: Duration = Duration::from_secs(10);
@@ -53,51 +53,17 @@ async fn the_lease_is_exclusive_between_stores_and_fences_grow() {
         FileStore::open(dir.path()).expect("open"),
         FileStore::open(dir.path()).expect("open"),
     );
-    let first = a
-        .try_lease(&key(), "a", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
+    let (first, second) = check_lease_contract(&a, &b, &key()).await;
+    // Only the process that holds a lease acts on it (the lock is its file handle).
     assert!(
-        b.try_lease(&key(), "b", TTL)
-            .await
-            .expect("lease")
-            .is_none()
+        !a.renew(&second, TTL).await.expect("renew"),
+        "a does not hold it"
     );
     assert!(
-        a.try_lease(&key(), "a2", TTL)
-            .await
-            .expect("lease")
-            .is_none()
+        !a.publish(&second, b"x").await.expect("publish"),
+        "a does not hold it"
     );
-    assert!(a.renew(&first, TTL).await.expect("renew"));
-    assert!(
-        !b.renew(&first, TTL).await.expect("renew"),
-        "b does not hold it"
-    );
-    assert!(
-        !b.publish(&first, b"x").await.expect("publish"),
-        "b does not hold it"
-    );
-    assert!(a.publish(&first, b"one").await.expect("publish"));
-    a.release(&first).await.expect("release");
-    assert!(!a.renew(&first, TTL).await.expect("renew"), "released");
-    assert!(
-        !a.publish(&first, b"late").await.expect("publish"),
-        "released"
-    );
-
-    let second = b
-        .try_lease(&key(), "b", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(second.fence > first.fence);
-    let record = a.load(&key()).await.expect("load").expect("stored");
-    assert_eq!(
-        (record.fence, record.value.as_slice()),
-        (first.fence, &b"one"[..])
-    );
+    assert!(first.fence < second.fence);
     assert!(b.publish(&second, b"two").await.expect("publish"));
     b.release(&second).await.expect("release");
 

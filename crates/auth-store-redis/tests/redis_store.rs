@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_core::store::{StoreKey, TokenStore};
-use auth_core::test_util::{ManualClock, ScriptedSource};
+use auth_core::test_util::{ManualClock, ScriptedSource, check_lease_contract};
 use auth_core::{CacheOptions, TokenCache};
 use auth_store_redis::{RedisServer, RedisStore, SealingKey};
 
@@ -41,37 +41,7 @@ async fn raw(server: &RedisServer) -> redis::aio::MultiplexedConnection {
 async fn the_lease_is_exclusive_fenced_and_checked_at_every_step() {
     let server = server();
     let (a, b) = (store(&server), store(&server));
-    let first = a
-        .try_lease(&key(), "a", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(
-        b.try_lease(&key(), "b", TTL)
-            .await
-            .expect("lease")
-            .is_none()
-    );
-    assert!(a.renew(&first, TTL).await.expect("renew"));
-    assert!(a.publish(&first, b"one").await.expect("publish"));
-    a.release(&first).await.expect("release");
-    assert!(!a.renew(&first, TTL).await.expect("renew"), "released");
-    assert!(
-        !a.publish(&first, b"late").await.expect("publish"),
-        "released"
-    );
-
-    let second = b
-        .try_lease(&key(), "b", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(second.fence > first.fence);
-    let record = a.load(&key()).await.expect("load").expect("stored");
-    assert_eq!(
-        (record.fence, record.value.as_slice()),
-        (first.fence, &b"one"[..])
-    );
+    let (first, second) = check_lease_contract(&a, &b, &key()).await;
 
     // The lease lapses (played by deleting it, as its expiry would) and another takes it: the
     // first owner can neither renew nor publish any more, and its release frees nothing.

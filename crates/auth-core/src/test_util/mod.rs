@@ -13,6 +13,7 @@ mod clock;
 mod logs;
 mod server;
 mod source;
+mod store;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -20,6 +21,7 @@ pub use clock::ManualClock;
 pub use logs::LogRecorder;
 pub use server::{Gate, Received, Reply, TestServer, render};
 pub use source::ScriptedSource;
+pub use store::check_lease_contract;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
