@@ -97,19 +97,12 @@ impl Shared {
         op: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let timeout = self.options.store_timeout;
-        // A store that answers at once (in memory) needs no timer, and so no time driver.
-        let mut op = pin!(op);
-        let first = std::future::poll_fn(|cx| Poll::Ready(op.as_mut().poll(cx))).await;
-        let result = match first {
-            Poll::Ready(result) => result,
-            Poll::Pending => match tokio::time::timeout(timeout, op).await {
-                Ok(result) => result,
-                Err(_) => Err(StoreError::new(format!(
-                    "the token store did not answer within {} ms",
-                    timeout.as_millis()
-                ))),
-            },
-        };
+        let result = super::within(timeout, op).await.unwrap_or_else(|()| {
+            Err(StoreError::new(format!(
+                "the token store did not answer within {} ms",
+                timeout.as_millis()
+            )))
+        });
         if result.is_ok() && fleet.degraded.swap(false, Ordering::Relaxed) {
             tracing::info!(vendor = self.vendor, "token store reachable again");
         }

@@ -483,14 +483,8 @@ impl Shared {
                     .acquire(previous)
                     .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor))
             );
-            // A source that answers at once (a static token, a store in memory) needs no timer,
-            // and so no time driver in the runtime.
-            let first = std::future::poll_fn(|cx| Poll::Ready(fetch.as_mut().poll(cx))).await;
             let deadline = shared.options.fetch_deadline;
-            let outcome = match first {
-                Poll::Ready(result) => Ok(result),
-                Poll::Pending => tokio::time::timeout(deadline, fetch).await,
-            };
+            let outcome = within(deadline, fetch.as_mut()).await;
             let result = match outcome {
                 Ok(result) => result.and_then(|token| shared.usable(token)),
                 Err(_) => Err(
@@ -701,6 +695,17 @@ impl Shared {
         bump(&self.stats.invalidations);
         tracing::info!(vendor = self.vendor, "token invalidated");
         true
+    }
+}
+
+/// `fut` bounded by `limit`; `Err(())` when the limit passed first. The timer is armed only if
+/// `fut` is not ready at its first poll, so that a future that answers at once (a static token,
+/// a store in memory) needs no time driver in the runtime.
+async fn within<F: Future>(limit: std::time::Duration, fut: F) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => tokio::time::timeout(limit, fut).await.map_err(drop),
     }
 }
 
