@@ -286,3 +286,39 @@ async fn a_killed_holders_lease_is_free_at_once() {
         .expect("free");
     assert!(lease.fence > child_fence);
 }
+
+#[tokio::test]
+async fn a_sealed_file_store_keeps_the_lease_and_no_token_in_the_clear() {
+    use auth_core::store::{SealedStore, Sealing, SealingKey};
+    let dir = TempDir::new("sealed");
+    let sealed = |k: u8| {
+        SealedStore::new(
+            FileStore::open(dir.path()).expect("open"),
+            Sealing::with_key(SealingKey::from_bytes(&[k; 32]).expect("key")),
+        )
+    };
+    let (a, b) = (sealed(1), sealed(1));
+    let (_, held) = check_lease_contract(&a, &b, &key()).await;
+    assert!(
+        b.publish(&held, b"access-token-in-the-clear")
+            .await
+            .expect("publish")
+    );
+    let on_disk = std::fs::read(token_file(dir.path())).expect("record file");
+    assert!(
+        !on_disk
+            .windows(b"access-token".len())
+            .any(|w| w == b"access-token"),
+        "the file holds the token sealed"
+    );
+    let record = a.load(&key()).await.expect("load").expect("opens");
+    assert_eq!(record.value, b"access-token-in-the-clear");
+    assert_eq!(record.fence, held.fence);
+    assert!(
+        sealed(2).load(&key()).await.expect("load").is_none(),
+        "another key reads it as absent"
+    );
+    let plain = FileStore::open(dir.path()).expect("open");
+    let raw = plain.load(&key()).await.expect("load").expect("raw record");
+    assert_ne!(raw.value, b"access-token-in-the-clear");
+}

@@ -3,23 +3,20 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod scripts;
-mod seal;
 #[cfg(feature = "test-server")]
 mod server;
 
 use std::fmt;
 use std::time::Duration;
 
-use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
+use auth_core::store::{Lease, Record, Sealing, StoreError, StoreKey, TokenStore};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
-pub use seal::{KeyError, SealingKey};
+pub use auth_core::store::{KeyError, SealingKey};
 #[cfg(feature = "test-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
 pub use server::RedisServer;
-
-use seal::Sealing;
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "vendor-auth";
@@ -75,7 +72,7 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("addr", &info.addr().to_string())
             .field("prefix", &self.prefix)
-            .field("sealed", &matches!(self.sealing, Sealing::Sealed { .. }))
+            .field("sealed", &self.sealing.is_sealed())
             .field("call_timeout", &self.call_timeout)
             .finish_non_exhaustive()
     }
@@ -189,11 +186,7 @@ impl RedisStoreBuilder {
     /// same key; a record sealed with another key reads as absent.
     #[must_use]
     pub fn sealing_key(mut self, key: SealingKey) -> Self {
-        self.sealing = Some(Sealing::Sealed {
-            current: Box::new(key),
-            older: Vec::new(),
-            random: ring::rand::SystemRandom::new(),
-        });
+        self.sealing = Some(Sealing::with_key(key));
         self
     }
 
@@ -210,7 +203,7 @@ impl RedisStoreBuilder {
     /// only; a warning is logged when the store is built.
     #[must_use]
     pub fn danger_store_unsealed(mut self) -> Self {
-        self.sealing = Some(Sealing::Plain);
+        self.sealing = Some(Sealing::danger_plain());
         self
     }
 
@@ -249,18 +242,21 @@ impl RedisStoreBuilder {
                 e.kind()
             ))
         })?;
-        let mut sealing = self.sealing.ok_or_else(|| {
+        let sealing = self.sealing.ok_or_else(|| {
             StoreError::new(
                 "choose how tokens are kept in Redis: sealing_key(...) (recommended), or danger_store_unsealed()",
             )
         })?;
-        match &mut sealing {
-            Sealing::Sealed { older, .. } => older.extend(self.older),
-            Sealing::Plain => tracing::warn!(
+        if !sealing.is_sealed() {
+            tracing::warn!(
                 prefix = %self.prefix,
                 "tokens will be stored in Redis UNSEALED (danger_store_unsealed): anyone who can read the Redis server can use them"
-            ),
+            );
         }
+        let sealing = self
+            .older
+            .into_iter()
+            .fold(sealing, Sealing::also_open_with);
         auth_core::install_crypto_provider();
         Ok(RedisStore {
             client,

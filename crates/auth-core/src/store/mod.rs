@@ -12,6 +12,8 @@
 pub(crate) mod codec;
 mod file;
 mod memory;
+#[cfg(feature = "sealing")]
+mod seal;
 mod sha256;
 
 use std::fmt;
@@ -19,6 +21,9 @@ use std::time::Duration;
 
 pub use file::FileStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "sealing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sealing")))]
+pub use seal::{KeyError, SealedStore, Sealing, SealingKey};
 
 /// The identity a shared token is filed under: the vendor, the endpoint and the principal (user
 /// name, client id, key fingerprint), never a password or a secret.
