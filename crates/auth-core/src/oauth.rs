@@ -333,9 +333,68 @@ fn lifetime_from_f64(secs: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(secs.trunc()).ok()
 }
 
+/// The payload of a JWT as a JSON object, **without verifying** its signature: for showing what
+/// a token says (its user, expiry, scope), never for trusting it. `Err` says, without quoting the
+/// token, why it is not a JWT.
+///
+/// ```
+/// use auth_core::oauth::jwt_claims_unverified;
+///
+/// // {"alg":"none"} . {"sub":"alice","exp":2000000000} . (no signature checked)
+/// let claims = jwt_claims_unverified("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMH0.c2ln")?;
+/// assert_eq!(claims["sub"], "alice");
+/// assert!(jwt_claims_unverified("opaque-token").is_err());
+/// # Ok::<(), String>(())
+/// ```
+pub fn jwt_claims_unverified(
+    jwt: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut parts = jwt.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the access token is not a JWT (expected three dot-separated parts)".into());
+    };
+    let bytes = base64url_decode(payload).ok_or("the JWT payload is not base64url")?;
+    serde_json::from_slice(&bytes).map_err(|_| "the JWT payload is not a JSON object".into())
+}
+
+/// Decodes unpadded (or padded) base64url.
+fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let input = input.trim_end_matches('=');
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in input.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64url() {
+        assert_eq!(base64url_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64url_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(base64url_decode("_-8").as_deref(), Some(&[0xff, 0xef][..]));
+        assert_eq!(base64url_decode("a b"), None);
+    }
     use proptest::strategy::Strategy;
     use serde_json::json;
 

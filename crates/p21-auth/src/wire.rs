@@ -169,7 +169,7 @@ pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
 
 /// The access token's `exp`, if it is a JWT with one.
 fn jwt_expiry(access: &str) -> Option<SystemTime> {
-    let exp = decode_payload(access)
+    let exp = auth_core::oauth::jwt_claims_unverified(access)
         .ok()?
         .get("exp")
         .and_then(Value::as_u64)?;
@@ -360,7 +360,7 @@ pub struct UnverifiedClaims {
 /// A token that is not a JWT is fine for calling P21; it only has no claims to show, and this
 /// returns a malformed-response error saying so.
 pub fn decode_claims_unverified(token: &Token) -> Result<UnverifiedClaims, Error> {
-    let payload = decode_payload(token.access_token().expose_secret())
+    let payload = auth_core::oauth::jwt_claims_unverified(token.access_token().expose_secret())
         .map_err(|what| Error::malformed(VENDOR, what, None))?;
     let text = |k: &str| match payload.get(k) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -386,53 +386,9 @@ pub fn decode_claims_unverified(token: &Token) -> Result<UnverifiedClaims, Error
     })
 }
 
-fn decode_payload(jwt: &str) -> Result<Map<String, Value>, String> {
-    let mut parts = jwt.split('.');
-    let (Some(_), Some(payload), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("the access token is not a JWT (expected three dot-separated parts)".into());
-    };
-    let bytes = base64url_decode(payload).ok_or("the JWT payload is not base64url")?;
-    serde_json::from_slice(&bytes).map_err(|_| "the JWT payload is not a JSON object".into())
-}
-
-/// Decodes unpadded (or padded) base64url.
-fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    let input = input.trim_end_matches('=');
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in input.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64url() {
-        assert_eq!(base64url_decode("aGVsbG8").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(base64url_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(base64url_decode("_-8").as_deref(), Some(&[0xff, 0xef][..]));
-        assert_eq!(base64url_decode("a b"), None);
-    }
 
     #[test]
     fn xml_by_local_name() {
