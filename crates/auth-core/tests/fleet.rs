@@ -225,6 +225,12 @@ async fn a_rejection_is_remembered_fleet_wide() {
     assert!(matches!(ea.kind(), ErrorKind::Rejected { .. }));
     assert!(matches!(eb.kind(), ErrorKind::Rejected { .. }));
     assert_eq!(fleet.source.calls(), 1, "b must not ask the vendor again");
+    assert_eq!(
+        b.stats().rejections_served,
+        1,
+        "b says it served a remembered one"
+    );
+    assert_eq!(a.stats().rejections_served, 0);
     // Once the rejection's memory ends, a new attempt is made.
     fleet.clock.advance(Duration::from_secs(31));
     fleet.process().token().await.expect("fleet step");

@@ -181,6 +181,7 @@ impl Shared {
                 Ok(Found::Nothing(Some(token)))
             }
             Some(Stored::Rejected { error, until }) if now < until => {
+                bump(&self.stats.rejections_served);
                 Ok(Found::Outcome(Err(error)))
             }
             _ => Ok(Found::Nothing(None)),

@@ -19,7 +19,8 @@ pub struct CacheStats {
     pub refresh_failures: u64,
     /// Calls answered with the cached token after a refresh failed (grace).
     pub grace_served: u64,
-    /// Calls answered with a remembered rejection, without a request.
+    /// Calls answered with a remembered rejection, without a request (remembered by this cache,
+    /// or by another through the shared store).
     pub rejections_served: u64,
     /// Tokens dropped by [`TokenCache::invalidate`](crate::TokenCache::invalidate).
     pub invalidations: u64,

@@ -1,0 +1,686 @@
+//! `vendor-auth doctor`: the setup checked step by step, one line per step, each failure with
+//! what to do about it. It never prints a secret, nor the token.
+
+use std::fmt::Display;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use auth_core::ErrorKind;
+use auth_core::http::{endpoint, is_loopback, parse_base_url};
+use reqwest::Url;
+
+use crate::config::Settings;
+use crate::failure::{Failure, exit};
+use crate::output::Spinner;
+use crate::vendor::{Client, Vendor};
+
+/// How long DNS, connecting and the TLS probe may each take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+/// A clock further off the server's than this fails the clock step.
+const MAX_SKEW: Duration = Duration::from_secs(300);
+
+/// The lines printed so far and the exit status they add up to.
+struct Report {
+    status: u8,
+}
+
+impl Report {
+    fn line(&self, mark: &str, step: &str, detail: &dyn Display) {
+        let _ = writeln!(std::io::stdout(), "{mark} {step:<15} {detail}");
+    }
+
+    fn pass(&mut self, step: &str, detail: impl Display) {
+        self.line("✔", step, &detail);
+    }
+
+    fn skip(&mut self, step: &str, detail: impl Display) {
+        self.line("·", step, &detail);
+    }
+
+    fn fail(&mut self, step: &str, detail: impl Display, hint: Option<&str>, code: u8) {
+        self.line("✘", step, &detail);
+        if let Some(hint) = hint {
+            let _ = writeln!(std::io::stdout(), "  {:<15} hint: {hint}", "");
+        }
+        self.status = self.status.max(code);
+    }
+
+    /// A failed step from a crate error: its sentence (with its own hint), and `hint` when the
+    /// error has none.
+    fn fail_with(&mut self, step: &str, err: &auth_core::Error, hint: Option<&str>) {
+        let code = Failure::from(err.clone()).code();
+        let hint = if err.hint().is_some() { None } else { hint };
+        self.fail(step, err, hint, code);
+    }
+}
+
+/// Runs every check of `settings`' vendor; the exit status is 0 when all pass.
+pub(crate) async fn run(settings: &Settings, refresh: bool) -> Result<u8, Failure> {
+    let mut report = Report { status: 0 };
+    let vendor = settings.vendor;
+    let _ = writeln!(std::io::stdout(), "vendor-auth doctor {}", vendor.name());
+
+    // The URL tokens are requested from.
+    let url_key = vendor.url_key();
+    let origin = settings.origin(url_key);
+    let raw = match (settings.value(url_key), vendor) {
+        (Some(url), _) => url.to_owned(),
+        (None, Vendor::Personify) => personify_auth::DEFAULT_TOKEN_URL.to_owned(),
+        (None, _) => {
+            report.fail(
+                "url",
+                format_args!("{origin} is not set"),
+                Some("set it in the environment, or in a profile (--profile NAME)"),
+                exit::CONFIG,
+            );
+            return Ok(report.status);
+        }
+    };
+    let base = match parse_base_url(vendor.name(), &origin, &raw) {
+        Ok(url) => url,
+        Err(e) => {
+            report.fail_with("url", &e, None);
+            return Ok(report.status);
+        }
+    };
+    let token_url = token_url(vendor, settings, &base);
+    match base.scheme() {
+        "https" => report.pass("url", format_args!("{} (https)", shown(&base))),
+        "http" if is_loopback(&base) => report.pass(
+            "url",
+            format_args!("{} (plain http, allowed to loopback only)", shown(&base)),
+        ),
+        _ => {
+            report.fail(
+                "url",
+                format_args!(
+                    "{} is plain http to a host that is not loopback: the credentials would cross the network in the clear",
+                    shown(&base)
+                ),
+                Some("use https://"),
+                exit::CONFIG,
+            );
+            return Ok(report.status);
+        }
+    }
+
+    // Everything else the client needs (credentials, store).
+    let client = match crate::client(settings, refresh).await {
+        Ok(client) => client,
+        Err(failure) => {
+            report.fail(
+                "settings",
+                failure.to_string(),
+                failure.hint_text(),
+                failure.code(),
+            );
+            return Ok(report.status);
+        }
+    };
+    let client = &client;
+    report.pass("settings", settings_summary(settings));
+
+    // DNS, TCP, TLS and HTTP on the token endpoint's host.
+    let host = base.host_str().unwrap_or_default().to_owned();
+    let port = base.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<SocketAddr> =
+        match tokio::time::timeout(STEP_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
+            .await
+        {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(_)) | Err(_) => Vec::new(),
+        };
+    let Some(first) = addrs.first() else {
+        report.fail(
+            "dns",
+            format_args!("{host} does not resolve"),
+            Some(&format!("check the host name in {origin}")),
+            exit::REFUSED,
+        );
+        return Ok(report.status);
+    };
+    report.pass(
+        "dns",
+        format_args!(
+            "{host} is {}{}",
+            first.ip(),
+            match addrs.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            }
+        ),
+    );
+    if !connect(&mut report, vendor, &host, port, &addrs).await {
+        return Ok(report.status);
+    }
+    let probe = probe(&mut report, client, settings, &base, &host).await;
+    let Some(probe) = probe else {
+        return Ok(report.status);
+    };
+
+    // The token endpoint and the credentials, in one token request (or none, when the shared
+    // store already has a valid token: then no new session closes anyone else's).
+    let before = client.cache().stats();
+    let token = {
+        let _spinner = Spinner::start("asking for a token…");
+        client.token().await
+    };
+    let after = client.cache().stats();
+    let adopted = after.store_adopted > before.store_adopted;
+    let remembered = after.rejections_served > before.rejections_served;
+    let token = match token {
+        Ok(token) if adopted => {
+            report.pass(
+                "token endpoint",
+                "not asked: the shared store already had a valid token",
+            );
+            report.pass(
+                "credentials",
+                "not sent again (the stored token is in use); --no-store checks them afresh",
+            );
+            token
+        }
+        Ok(token) => {
+            report.pass(
+                "token endpoint",
+                format_args!("answered at {}", shown(&token_url)),
+            );
+            let lifetime = token.lifetime().map_or_else(
+                || "no stated expiry".to_owned(),
+                |l| format!("valid for {} s", l.as_secs()),
+            );
+            report.pass(
+                "credentials",
+                format_args!("accepted: a {} token, {lifetime}", token.token_type()),
+            );
+            token
+        }
+        Err(e) => {
+            credentials_failed(&mut report, vendor, settings, &token_url, &e, remembered);
+            clock(&mut report, probe.date);
+            return Ok(report.status);
+        }
+    };
+    clock(&mut report, probe.date);
+    next_step(&mut report, client, settings, &token).await;
+
+    let _ = writeln!(
+        std::io::stdout(),
+        "{}",
+        if report.status == 0 {
+            "all checks passed"
+        } else {
+            "some checks failed: see the hints above"
+        }
+    );
+    Ok(report.status)
+}
+
+/// The token endpoint's URL, as the vendor crate builds it.
+fn token_url(vendor: Vendor, settings: &Settings, base: &Url) -> Url {
+    match vendor {
+        Vendor::P21 => endpoint(base, p21_auth::wire::TOKEN_PATH_V2),
+        Vendor::Apinizer => endpoint(base, apinizer_auth::wire::TOKEN_PATH),
+        Vendor::ByDesign => endpoint(
+            base,
+            settings
+                .value("token_path")
+                .unwrap_or(bydesign_auth::DEFAULT_TOKEN_PATH)
+                .trim_start_matches('/'),
+        ),
+        Vendor::Personify => base.clone(),
+    }
+}
+
+/// A URL as it can be shown: no user name, password, query or fragment.
+fn shown(url: &Url) -> String {
+    format!(
+        "{}{}",
+        url.origin().ascii_serialization(),
+        url.path().trim_end_matches('/')
+    )
+}
+
+fn settings_summary(settings: &Settings) -> String {
+    let store = match &settings.store {
+        crate::config::StoreSpec::Nowhere => "no store".to_owned(),
+        crate::config::StoreSpec::DefaultFile => "the default file store".to_owned(),
+        crate::config::StoreSpec::File(dir) => format!("the file store in {}", dir.display()),
+        crate::config::StoreSpec::Redis(_) => "a Redis store".to_owned(),
+    };
+    let sealed = if settings.sealing_key.is_some() {
+        ", sealed"
+    } else {
+        ""
+    };
+    format!("credentials found; tokens shared through {store}{sealed}")
+}
+
+/// Connects to one of `addrs`; false (after reporting) when none answers.
+async fn connect(
+    report: &mut Report,
+    vendor: Vendor,
+    host: &str,
+    port: u16,
+    addrs: &[SocketAddr],
+) -> bool {
+    let mut refused = false;
+    for addr in addrs {
+        match tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(_)) => {
+                report.pass("tcp", format_args!("connected to {addr}"));
+                return true;
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => refused = true,
+            Ok(Err(_)) | Err(_) => {}
+        }
+    }
+    let port_hint = match vendor {
+        Vendor::P21 => {
+            "check the port: P21 cloud tenants answer on 443, on-premises middleware usually on 3443 to 3448"
+        }
+        _ => "check the port in the URL",
+    };
+    if refused {
+        report.fail(
+            "tcp",
+            format_args!("{host}:{port} refused the connection: nothing listens there"),
+            Some(port_hint),
+            exit::REFUSED,
+        );
+    } else {
+        report.fail(
+            "tcp",
+            format_args!(
+                "no answer from {host}:{port} within {} s",
+                STEP_TIMEOUT.as_secs()
+            ),
+            Some("a firewall drops the connection, or the host is reachable only through a VPN"),
+            exit::REFUSED,
+        );
+    }
+    false
+}
+
+/// What the probe of the host's root learned.
+struct Probe {
+    /// The server's `Date`.
+    date: Option<SystemTime>,
+}
+
+/// `GET /` on the host with the client's own TLS settings: the TLS step and the HTTP step.
+async fn probe(
+    report: &mut Report,
+    client: &Client,
+    settings: &Settings,
+    base: &Url,
+    host: &str,
+) -> Option<Probe> {
+    let mut root = base.clone();
+    root.set_path("/");
+    root.set_query(None);
+    let sent = tokio::time::timeout(STEP_TIMEOUT, client.reqwest_client().get(root).send()).await;
+    let https = base.scheme() == "https";
+    let response = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            let (what, hint) = if https {
+                tls_failure(&e, host)
+            } else {
+                (
+                    format!("{host} did not answer HTTP"),
+                    "check that the URL's port is the vendor's HTTP port".to_owned(),
+                )
+            };
+            report.fail(
+                if https { "tls" } else { "http" },
+                what,
+                Some(&hint),
+                exit::REFUSED,
+            );
+            return None;
+        }
+        Err(_) => {
+            report.fail(
+                if https { "tls" } else { "http" },
+                format_args!("{host} did not answer within {} s", STEP_TIMEOUT.as_secs()),
+                Some("the server accepts connections but does not answer: check the port"),
+                exit::REFUSED,
+            );
+            return None;
+        }
+    };
+    if !https {
+        report.skip("tls", "plain http (loopback): no TLS");
+    } else if settings.insecure {
+        report.pass(
+            "tls",
+            "handshake done; the certificate was NOT checked (--insecure)",
+        );
+    } else {
+        report.pass("tls", format_args!("the certificate is valid for {host}"));
+    }
+    let version = response.version();
+    let protocol = format!("{version:?}");
+    match settings.vendor {
+        Vendor::P21 if version == reqwest::Version::HTTP_2 => report.pass(
+            "http",
+            format_args!("{protocol}; if P21 calls fail oddly, try --http1-only (some P21 middleware mishandles HTTP/2)"),
+        ),
+        Vendor::P21 => report.pass("http", format_args!("{protocol}, which P21's middleware handles")),
+        _ => report.pass("http", protocol),
+    }
+    let date = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d).ok());
+    Some(Probe { date })
+}
+
+/// What a failed TLS connection means, and what to do about it.
+fn tls_failure(err: &reqwest::Error, host: &str) -> (String, String) {
+    let mut chain = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(cause) = source {
+        chain.push_str(&cause.to_string().to_ascii_lowercase());
+        chain.push(' ');
+        source = cause.source();
+    }
+    let has = |needles: &[&str]| needles.iter().any(|n| chain.contains(n));
+    if has(&[
+        "unknownissuer",
+        "self signed",
+        "self-signed",
+        "unknown ca",
+        "local issuer",
+    ]) {
+        (
+            format!("the certificate of {host} is self-signed or from an unknown authority"),
+            "on a play or test tenant, trust its certificate with --ca-file FILE, or skip the check with --insecure (never for production)".to_owned(),
+        )
+    } else if has(&["expired", "notvalidyet", "not valid yet"]) {
+        (
+            format!("the certificate of {host} has expired (or is not valid yet)"),
+            "the server's certificate must be renewed (check this machine's clock too); --insecure skips the check on a test tenant only".to_owned(),
+        )
+    } else if has(&[
+        "notvalidforname",
+        "not valid for",
+        "hostname",
+        "name mismatch",
+    ]) {
+        (
+            format!("the certificate is not for {host}"),
+            "use the host name the certificate was issued for".to_owned(),
+        )
+    } else if has(&[
+        "wrong version number",
+        "corrupt message",
+        "invalidcontenttype",
+        "record overflow",
+        "invalid message",
+    ]) {
+        (
+            format!("{host} does not speak TLS on this port"),
+            "use http:// for a local plain-HTTP server, or check the port".to_owned(),
+        )
+    } else {
+        (
+            format!("the TLS handshake with {host} failed"),
+            "run with -v for the cause".to_owned(),
+        )
+    }
+}
+
+/// Reports a failed token request: the endpoint step or the credentials step, by what failed.
+fn credentials_failed(
+    report: &mut Report,
+    vendor: Vendor,
+    settings: &Settings,
+    token_url: &Url,
+    err: &auth_core::Error,
+    remembered: bool,
+) {
+    if remembered {
+        report.pass(
+            "token endpoint",
+            "not asked: a refusal of these credentials is remembered in the shared store",
+        );
+        report.fail("credentials", err, Some(crate::REMEMBERED), exit::REFUSED);
+        return;
+    }
+    match err.kind() {
+        ErrorKind::UnexpectedStatus {
+            status: 404 | 405, ..
+        } => {
+            let hint = match vendor {
+                Vendor::P21 => {
+                    "the base URL should be the API host, not the UI host (https://TENANT-api.epicordistribution.com, not https://TENANT.epicordistribution.com), with no path"
+                }
+                Vendor::ByDesign => {
+                    "the base URL should end with the company segment (https://webapi.securefreedom.com/COMPANY); the token path (BYDESIGN_TOKEN_PATH, default /token) comes after it"
+                }
+                Vendor::Personify => {
+                    "PERSONIFY_TOKEN_URL is the whole URL of the token endpoint, usually ending in /connect/token"
+                }
+                Vendor::Apinizer => {
+                    "the base URL should be the Apinizer Management API console, where the token endpoint is /apiops/auth/token"
+                }
+            };
+            report.fail(
+                "token endpoint",
+                format_args!(
+                    "no token endpoint at {} (it answered {})",
+                    shown(token_url),
+                    match err.kind() {
+                        ErrorKind::UnexpectedStatus { status, .. } => *status,
+                        _ => 0,
+                    }
+                ),
+                Some(hint),
+                exit::REFUSED,
+            );
+        }
+        ErrorKind::Transport { .. } | ErrorKind::Timeout { .. } | ErrorKind::Throttled { .. } => {
+            report.fail_with("token endpoint", err, None);
+        }
+        ErrorKind::UnexpectedStatus { .. } | ErrorKind::MalformedResponse { .. } => {
+            report.fail_with(
+                "token endpoint",
+                err,
+                Some("the URL answers, but not as a token endpoint: check the base URL"),
+            );
+        }
+        _ => {
+            report.pass(
+                "token endpoint",
+                format_args!("answered at {}", shown(token_url)),
+            );
+            let hint = match vendor {
+                Vendor::ByDesign => Some(if settings.value("customer_id").is_some() {
+                    "customers sign in with their customer id (BYDESIGN_CUSTOMER_ID, sent as -->c_ID) and web password; a rep id goes in BYDESIGN_REP_ID instead"
+                } else {
+                    "reps sign in with their rep id (BYDESIGN_REP_ID, sent as -->r_ID) and web password; a customer id goes in BYDESIGN_CUSTOMER_ID instead"
+                }),
+                Vendor::P21 if settings.value("consumer_key").is_some() => Some(
+                    "check the consumer key in SOA Admin (/api/admin, API Console); it must not be revoked",
+                ),
+                Vendor::P21 => Some(
+                    "use a P21 user name and password (a P21 user tied to a Windows, AAD or SQL user), not a consumer key",
+                ),
+                Vendor::Personify => Some(
+                    "check the client id and secret with the tenant's identity server administrator",
+                ),
+                Vendor::Apinizer => Some(
+                    "use an Apinizer user name and password; a personal token goes in APINIZER_TOKEN instead",
+                ),
+            };
+            report.fail_with("credentials", err, hint);
+        }
+    }
+}
+
+/// Compares our clock with the server's `Date`.
+fn clock(report: &mut Report, date: Option<SystemTime>) {
+    let Some(server) = date else {
+        report.skip("clock", "the server sent no Date header: not compared");
+        return;
+    };
+    let now = SystemTime::now();
+    let (skew, ours) = match now.duration_since(server) {
+        Ok(ahead) => (ahead, "ahead of"),
+        Err(e) => (e.duration(), "behind"),
+    };
+    // Date has a resolution of one second.
+    if skew <= MAX_SKEW {
+        report.pass(
+            "clock",
+            format_args!("within {} s of the server's", skew.as_secs().max(1)),
+        );
+    } else {
+        report.fail(
+            "clock",
+            format_args!(
+                "this machine's clock is {} s {ours} the server's",
+                skew.as_secs()
+            ),
+            Some("synchronise the clock (NTP): expiry dates would be misread"),
+            exit::REFUSED,
+        );
+    }
+}
+
+/// The vendor's own next step after a token.
+async fn next_step(
+    report: &mut Report,
+    client: &Client,
+    settings: &Settings,
+    token: &auth_core::Token,
+) {
+    match client {
+        Client::P21(p21) => {
+            let request = p21_odata(p21);
+            match request {
+                Ok(request) => match p21.send(request).await {
+                    Ok(response) => api_answer(
+                        report,
+                        "odata",
+                        response.status().as_u16(),
+                        "an OData call (table supplier)",
+                    ),
+                    Err(e) if matches!(e.kind(), ErrorKind::Forbidden { .. }) => {
+                        let hint = if settings.value("consumer_key").is_some() {
+                            "the consumer key's API scope does not cover OData: in SOA Admin (/api/admin), API Console, give the key the OData scope (or /api)"
+                        } else {
+                            "the P21 user lacks API permissions: in the P21 Desktop Client, User Maintenance → Application Security → \"Allow OData API Service\" = Yes, and Role Maintenance → Dataservice Permission allows the tables and views used; then sign in again"
+                        };
+                        report.fail(
+                            "odata",
+                            "P21 answered \"You are not authorized to access API\"",
+                            Some(hint),
+                            exit::REFUSED,
+                        );
+                    }
+                    Err(e) => report.fail_with("odata", &e, None),
+                },
+                Err(e) => report.fail_with("odata", &e, None),
+            }
+        }
+        Client::Apinizer(apinizer) => {
+            match apinizer.healthcheck().await {
+                Ok(()) => report.pass("health check", "the server answers OK"),
+                Err(e) => report.fail_with(
+                    "health check",
+                    &e,
+                    Some("the Apinizer server is down, or the base URL is not its console"),
+                ),
+            }
+            match apinizer.verify().await {
+                Ok(()) => report.pass("hello", "the token works (GET /apiops/test/hello)"),
+                Err(e) => report.fail_with("hello", &e, None),
+            }
+        }
+        Client::Personify(personify) => {
+            match settings.value("tenant_id") {
+                Some(tenant) => report.pass(
+                    "tenant",
+                    format_args!("API calls carry X-Tenant-Id: {tenant}"),
+                ),
+                None => {
+                    report.fail(
+                        "tenant",
+                        "no tenant id: Personify API calls need the X-Tenant-Id header",
+                        Some("set PERSONIFY_TENANT_ID (or tenant_id in the profile)"),
+                        exit::CONFIG,
+                    );
+                    return;
+                }
+            }
+            match settings.value("api_base_url") {
+                None => report.skip(
+                    "api",
+                    "PERSONIFY_API_BASE_URL is not set: no API call tried",
+                ),
+                Some(_) => match personify.url("") {
+                    Ok(url) => match personify.send(personify.reqwest_client().get(url)).await {
+                        Ok(response) => api_answer(
+                            report,
+                            "api",
+                            response.status().as_u16(),
+                            "the API (with the tenant header)",
+                        ),
+                        Err(e) => report.fail_with("api", &e, None),
+                    },
+                    Err(e) => report.fail_with("api", &e, None),
+                },
+            }
+        }
+        Client::ByDesign(_) => match bydesign_auth::Session::of(token) {
+            Some(session) => report.pass(
+                "user",
+                format_args!(
+                    "signed in as {} {}{}",
+                    session.user_type.as_str(),
+                    session.user_name,
+                    session
+                        .display_name
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                ),
+            ),
+            None => report.skip("user", "the token response named no user"),
+        },
+    }
+}
+
+fn p21_odata(p21: &p21_auth::Client) -> Result<reqwest::RequestBuilder, auth_core::Error> {
+    let mut url = p21.url("odataservice/odata/table/supplier")?;
+    url.set_query(Some("$top=1"));
+    Ok(p21.reqwest_client().get(url))
+}
+
+/// Reports an API call's status: the token was accepted unless the API said 401 or 403.
+fn api_answer(report: &mut Report, step: &str, status: u16, what: &str) {
+    match status {
+        401 => report.fail(
+            step,
+            format_args!("{what} was refused (401): the token was not accepted"),
+            Some("the token was issued but the API does not take it: check the API host"),
+            exit::REFUSED,
+        ),
+        403 => report.fail(
+            step,
+            format_args!("{what} was forbidden (403)"),
+            Some("the credentials lack the scope or permission for this API"),
+            exit::REFUSED,
+        ),
+        200..=299 => report.pass(step, format_args!("{what} succeeded ({status})")),
+        _ => report.pass(
+            step,
+            format_args!("{what} accepted the token (it answered {status})"),
+        ),
+    }
+}
