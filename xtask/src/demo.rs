@@ -1,18 +1,33 @@
-//! `cargo xtask demo`: runs the sandbox demo (every vendor flow, no accounts, no network).
+//! `cargo xtask demo`: runs the sandbox demo (every vendor flow, no accounts, no network), with
+//! the `vendor-auth` tool built first for its last section.
 
-use crate::cargo;
+use crate::{cargo, exec};
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    exec(
+        cargo().args(["build", "--quiet", "--locked", "-p", "vendor-auth-cli"]),
+        "building vendor-auth",
+    )?;
     let mut cmd = cargo();
     cmd.args([
         "run",
         "--quiet",
+        "--locked",
         "-p",
         "auth-sandbox",
         "--example",
         "demo",
         "--",
-    ]);
+    ])
+    .env(
+        "VENDOR_AUTH_BIN",
+        crate::target_dir().join("debug").join(exe("vendor-auth")),
+    );
     cmd.args(args);
-    crate::exec(&mut cmd, "demo")
+    exec(&mut cmd, "demo")
+}
+
+/// `name` with the platform's executable suffix.
+pub(crate) fn exe(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }

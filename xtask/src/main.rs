@@ -2,6 +2,7 @@
 //!
 //! - `test-all`: the one gate (fmt, clippy, tests with snapshots locked, docs, packaging).
 //! - `demo`: every vendor flow against the embedded local sandbox.
+//! - `cli <args>`: the `vendor-auth` tool against a sandbox started for it (`cli token p21`).
 //! - `snapshots [--accept | --reject]`: review and accept changed wire snapshots.
 //! - `bench`: the cached-token hot path and the loopback round trips, each beside its baseline
 //!   measured in the same run, medians and ratios.
@@ -10,6 +11,7 @@
 
 mod bench;
 mod budget;
+mod cli;
 mod demo;
 mod features;
 mod snapshots;
@@ -25,13 +27,14 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test-all") => test_all::run(),
         Some("demo") => demo::run(&args[1..]),
+        Some("cli") => cli::run(&args[1..]),
         Some("snapshots") => snapshots::run(&args[1..]),
         Some("bench") => bench::run(),
         Some("budget") => budget::run(&args[1..]),
         Some("features") => features::run(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test-all | demo | snapshots [--accept|--reject] | bench | budget [rounds] | features>"
+                "usage: cargo xtask <test-all | demo | cli <args> | snapshots [--accept|--reject] | bench | budget [rounds] | features>"
             );
             return ExitCode::from(2);
         }
@@ -51,6 +54,20 @@ pub(crate) fn project_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The target directory (`CARGO_TARGET_DIR`, or `target/` at the root).
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| {
+            if d.is_absolute() {
+                d
+            } else {
+                project_root().join(d)
+            }
+        })
+        .unwrap_or_else(|| project_root().join("target"))
 }
 
 /// `cargo`, as the one running us (the `CARGO` variable), at the project root.

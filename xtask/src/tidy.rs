@@ -61,7 +61,12 @@ fn the_core_the_sandbox_and_vendor_crates_exist() {
         .iter()
         .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
         .collect();
-    for expected in ["auth-core", "auth-sandbox", "auth-store-redis", "vendor-auth-cli"] {
+    for expected in [
+        "auth-core",
+        "auth-sandbox",
+        "auth-store-redis",
+        "vendor-auth-cli",
+    ] {
         assert!(
             names.iter().any(|n| n == expected),
             "crates/{expected} missing"

@@ -913,6 +913,86 @@ async fn fleet(sandbox: &Sandbox) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Where the `vendor-auth` binary is: `VENDOR_AUTH_BIN` (set by `cargo xtask demo`), or beside
+/// this example's own directory in the target directory.
+fn vendor_auth_bin() -> Option<std::path::PathBuf> {
+    if let Some(bin) = std::env::var_os("VENDOR_AUTH_BIN") {
+        return Some(bin.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe
+        .parent()?
+        .parent()?
+        .join(format!("vendor-auth{}", std::env::consts::EXE_SUFFIX));
+    bin.is_file().then_some(bin)
+}
+
+async fn cli(sandbox: &Sandbox) {
+    println!("\n7. The vendor-auth tool: `vendor-auth token p21`, twice, sharing a file store");
+    let Some(bin) = vendor_auth_bin() else {
+        println!(
+            "  skipped: build it first (cargo build -p vendor-auth-cli), or run cargo xtask demo"
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("vendor-auth-demo-cli-{}", std::process::id()));
+    let before = sandbox.stats().requests(Endpoint::P21TokenV2);
+    let mut printed = Vec::new();
+    for _ in 0..2 {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["token", "p21"])
+            .env("P21_BASE_URL", sandbox.p21_base_url())
+            .env("P21_USERNAME", "api_user")
+            .env("P21_PASSWORD", PASSWORD)
+            .env("VENDOR_AUTH_STORE", format!("file:{}", dir.display()));
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        match out {
+            Some(out) if out.status.success() => {
+                printed.push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+            }
+            Some(out) => {
+                printed.push(String::new());
+                println!(
+                    "  vendor-auth failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            None => printed.push(String::new()),
+        }
+    }
+    let requests = sandbox.stats().requests(Endpoint::P21TokenV2) - before;
+    // The token itself is not shown: its length says that one was printed.
+    let shown = |t: &str| format!("a token of {} characters", t.len());
+    println!(
+        "  {:<44} {:>14} {:>10}",
+        "vendor-auth token p21", "token requests", "same token"
+    );
+    println!(
+        "  {:<44} {:>14} {:>10}",
+        format!("  run 1: {}", shown(&printed[0])),
+        "",
+        ""
+    );
+    println!(
+        "  {:<44} {:>14} {:>10}",
+        format!("  run 2: {}", shown(&printed[1])),
+        requests,
+        if printed[0] == printed[1] {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    expect(
+        requests == 1 && !printed[0].is_empty() && printed[0] == printed[1],
+        "vendor-auth run twice: one token request, the same token",
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::main]
 async fn main() {
     let sandbox = Sandbox::start()
@@ -928,6 +1008,7 @@ async fn main() {
     lifecycle(&sandbox).await;
     failures(&sandbox).await;
     fleet(&sandbox).await;
+    cli(&sandbox).await;
     let surprises = SURPRISES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -274,20 +274,8 @@ impl Settings {
 /// (`$XDG_CONFIG_HOME` or `~/.config` on Linux and other Unixes, `~/Library/Application Support`
 /// on macOS, `%APPDATA%` on Windows).
 pub(crate) fn default_config_file() -> Option<PathBuf> {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    let base = if cfg!(windows) {
-        var("APPDATA")
-    } else if cfg!(target_os = "macos") {
-        var("HOME").map(|h| h.join("Library").join("Application Support"))
-    } else {
-        var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config")))
-    };
-    base.map(|b| b.join("vendor-auth").join("config.toml"))
+    auth_core::env::user_dir(auth_core::env::UserDir::Config)
+        .map(|dir| dir.join("vendor-auth").join("config.toml"))
 }
 
 /// The keys of profile `[vendor.name]` in the config file at `path`, which must be readable by

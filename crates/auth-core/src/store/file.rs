@@ -111,20 +111,7 @@ impl FileStore {
     /// Windows).
     #[must_use]
     pub fn default_dir() -> Option<PathBuf> {
-        let var = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-        };
-        let base = if cfg!(windows) {
-            var("LOCALAPPDATA")
-        } else if cfg!(target_os = "macos") {
-            var("HOME").map(|h| h.join("Library").join("Caches"))
-        } else {
-            var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|h| h.join(".cache")))
-        };
-        base.map(|b| b.join("vendor-auth"))
+        crate::env::user_dir(crate::env::UserDir::Cache).map(|b| b.join("vendor-auth"))
     }
 
     /// The directory the store keeps its files in.
