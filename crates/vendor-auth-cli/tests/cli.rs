@@ -677,3 +677,41 @@ fn exit_statuses_and_help() {
         );
     }
 }
+
+#[test]
+fn a_service_on_the_same_store_shares_the_token_and_the_p21_session() {
+    let world = World::new("service");
+    let store = auth_core::store::FileStore::open(world.home.join("cache").join("vendor-auth"))
+        .expect("the default store of this world");
+    let service = p21_auth::Client::builder()
+        .base_url(world.sandbox.p21_base_url())
+        .credentials(p21_auth::Credentials::user(
+            "api_user",
+            p21_auth::Secret::new(PASSWORD),
+        ))
+        .cache(auth_core::CacheOptions::default().store(store))
+        .build()
+        .expect("service client");
+    let token = world
+        ._runtime
+        .block_on(service.token())
+        .expect("service token");
+    let session = p21_auth::Session::of(&token)
+        .and_then(|s| s.session_id.clone())
+        .expect("a P21 session");
+
+    let (json, _) = run(world.vendor("p21").args(["token", "p21", "--json"]), 0);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(json["token"], token.access_token().expose_secret());
+    assert_eq!(json["details"]["session_id"], session.as_str());
+    assert_eq!(
+        world.token_requests(Endpoint::P21TokenV2),
+        1,
+        "the tool asked for nothing"
+    );
+    assert_eq!(
+        world.sandbox.p21().sessions_replaced(),
+        0,
+        "the service is still signed in"
+    );
+}
