@@ -275,3 +275,59 @@ fn every_source_file_says_what_it_is_for() {
         "these files do not start with a `//!` line saying what they are for: {silent:?}"
     );
 }
+
+/// `1.86`, `1.86.0` as comparable numbers.
+fn rust_version(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.trim().trim_matches('"').split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    let patch = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    Some((major, minor, patch))
+}
+
+#[test]
+fn rust_versions_compare_by_number() {
+    assert_eq!(rust_version("1.86"), Some((1, 86, 0)));
+    assert!(rust_version("1.9").expect("v") < rust_version("1.86.1").expect("v"));
+    assert_eq!(rust_version("x"), None);
+}
+
+/// CI builds with one toolchain only, so a dependency that needs a newer Rust than the
+/// workspace's `rust-version` would go unnoticed: every package in `Cargo.lock` (as `cargo
+/// metadata` reports its declared `rust-version`) must build on ours.
+#[test]
+fn every_locked_dependency_builds_on_the_minimum_rust_version() {
+    let root = read(&project_root().join("Cargo.toml"));
+    let msrv = key(&section(&root, "workspace.package"), "rust-version")
+        .and_then(rust_version)
+        .expect("rust-version in [workspace.package]");
+    let out = crate::cargo()
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let packages = metadata["packages"].as_array().expect("packages");
+    assert!(packages.len() > 50, "the whole lock file is read");
+    let too_new: Vec<String> = packages
+        .iter()
+        .filter_map(|p| {
+            let declared = p["rust_version"].as_str()?;
+            (rust_version(declared)? > msrv).then(|| {
+                format!(
+                    "{} {} needs Rust {declared}",
+                    p["name"].as_str().unwrap_or("?"),
+                    p["version"].as_str().unwrap_or("?")
+                )
+            })
+        })
+        .collect();
+    assert!(
+        too_new.is_empty(),
+        "dependencies newer than the workspace's rust-version {msrv:?}: {too_new:#?}"
+    );
+}
