@@ -45,6 +45,8 @@ struct Source {
     token_url: Url,
     client_id: String,
     credentials: Credentials,
+    /// The saved refresh token the credentials started from, until it is spent.
+    saved: std::sync::Mutex<Option<Secret>>,
 }
 
 impl Source {
@@ -65,10 +67,29 @@ impl TokenSource for Source {
     /// once, so a single-use token is never spent twice); if that is refused (used, expired, or
     /// a password change), signs in with the password once.
     async fn fetch(&self, previous: Option<&Token>) -> Result<Token, Error> {
-        if let Some(refresh) = previous.and_then(Token::refresh_token) {
+        // A saved refresh token is spent once, on the first fetch that has no newer one (and
+        // kept for the next fetch if this one never reached ByDesign's answer).
+        let mut saved = self
+            .saved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let newer = previous.and_then(Token::refresh_token);
+        if let Some(refresh) = newer.or(saved.as_ref()) {
             let request = wire::refresh_request(&self.token_url, refresh, &self.client_id);
-            let response = self.http.send(VENDOR, &request).await?;
-            match wire::parse_token_response(&response, &self.credentials) {
+            let outcome = match self.http.send(VENDOR, &request).await {
+                Ok(response) => wire::parse_token_response(&response, &self.credentials),
+                Err(e) => {
+                    if newer.is_none() {
+                        *self
+                            .saved
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = saved.take();
+                    }
+                    return Err(e);
+                }
+            };
+            match outcome {
                 Ok(token) => return Ok(token),
                 Err(e) if e.is_rejected() => {
                     tracing::info!(
@@ -196,6 +217,7 @@ impl ClientBuilder {
     /// | `BYDESIGN_PASSWORD` | required |
     /// | `BYDESIGN_REP_ID` or `BYDESIGN_CUSTOMER_ID` | exactly one |
     /// | `BYDESIGN_TOKEN_PATH` | optional (default `/token`) |
+    /// | `BYDESIGN_REFRESH_TOKEN` | optional: a saved refresh token to start from ([`Credentials::with_refresh_token`]) |
     ///
     /// A missing or contradictory variable is a configuration error naming it, and so is a
     /// value that [`build`](Self::build) finds invalid.
@@ -232,6 +254,10 @@ impl ClientBuilder {
                     ConfigProblem::Missing,
                 ));
             }
+        };
+        let credentials = match optional_var(vars, "BYDESIGN_REFRESH_TOKEN") {
+            Some(saved) => credentials.with_refresh_token(Secret::new(saved)),
+            None => credentials,
         };
         let mut builder = Self::default()
             .base_url(base_url)
@@ -339,6 +365,7 @@ impl ClientBuilder {
                 http: http.clone(),
                 token_url,
                 client_id,
+                saved: std::sync::Mutex::new(credentials.refresh_token.clone()),
                 credentials,
             };
             let core = VendorClient::new(source, http, &options)

@@ -26,6 +26,7 @@ pub struct Credentials {
     pub(crate) user_type: UserType,
     pub(crate) id: String,
     pub(crate) password: Secret,
+    pub(crate) refresh_token: Option<Secret>,
 }
 
 /// Whether the credentials are a rep's or a customer's.
@@ -65,6 +66,7 @@ impl Credentials {
             user_type: UserType::Rep,
             id: id.into(),
             password,
+            refresh_token: None,
         }
     }
 
@@ -74,7 +76,34 @@ impl Credentials {
             user_type: UserType::Customer,
             id: id.into(),
             password,
+            refresh_token: None,
         }
+    }
+
+    /// Starts from a refresh token saved by an earlier run (from the `on_token` hook, or
+    /// [`Token::refresh_token`](crate::Token::refresh_token)), so that a restart does not sign
+    /// in with the password again. The first token is asked for with it; if ByDesign refuses it
+    /// (already used, expired, or the password changed), the password is the fallback. Refresh
+    /// tokens are single-use: save the newest one each time `on_token` runs.
+    ///
+    /// ```
+    /// use bydesign_auth::{Credentials, Secret};
+    ///
+    /// let saved = Secret::new("refresh-token-from-last-run");
+    /// let rep = Credentials::rep("1001", Secret::new("password")).with_refresh_token(saved);
+    /// assert!(rep.has_refresh_token());
+    /// assert!(!format!("{rep:?}").contains("refresh-token-from-last-run"));
+    /// ```
+    #[must_use]
+    pub fn with_refresh_token(mut self, refresh_token: Secret) -> Self {
+        self.refresh_token = Some(refresh_token).filter(|t| !t.is_empty());
+        self
+    }
+
+    /// Whether a saved refresh token is given (see [`with_refresh_token`](Self::with_refresh_token)).
+    #[must_use]
+    pub fn has_refresh_token(&self) -> bool {
+        self.refresh_token.is_some()
     }
 
     /// The user name sent: the prefix and the id (`-->r_1001`).
@@ -116,9 +145,12 @@ impl Credentials {
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("user_type", &self.user_type)
-            .field("username", &self.username())
-            .finish_non_exhaustive()
+        let mut d = f.debug_struct("Credentials");
+        d.field("user_type", &self.user_type)
+            .field("username", &self.username());
+        if self.refresh_token.is_some() {
+            d.field("refresh_token", &"[redacted]");
+        }
+        d.finish_non_exhaustive()
     }
 }

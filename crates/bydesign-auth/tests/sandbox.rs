@@ -136,3 +136,47 @@ async fn an_unregistered_client_id_is_rejected() {
     assert_eq!(err.code(), Some("invalid_clientId"));
     assert!(err.to_string().contains("not registered"), "{err}");
 }
+
+/// A restart starts from the refresh token the last run saved (no password sign-in), and a
+/// saved token that is refused falls back to the password once.
+#[tokio::test]
+async fn a_restart_starts_from_a_saved_refresh_token() {
+    let sandbox = sandbox().await;
+    let saved = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let hook = std::sync::Arc::clone(&saved);
+    let first = Client::builder()
+        .base_url(sandbox.bydesign_base_url("Co"))
+        .client_id("Cart")
+        .credentials(rep())
+        .cache(bydesign_auth::CacheOptions::default().on_token(move |t| {
+            *hook.lock().expect("lock") = t.refresh_token().map(|r| r.expose_secret().to_owned());
+        }))
+        .build()
+        .expect("client");
+    first.token().await.expect("first run");
+    let stats = sandbox.stats();
+    assert_eq!(stats.grants(Endpoint::ByDesignToken, "password"), 1);
+    let saved = saved
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("a refresh token was saved");
+
+    // The next run: the saved refresh token, no password grant.
+    let restarted = client(
+        &sandbox,
+        rep().with_refresh_token(Secret::new(saved.clone())),
+    );
+    let token = restarted.token().await.expect("restarted");
+    assert_eq!(Session::of(&token).expect("session").user_name, "-->r_1001");
+    let stats = sandbox.stats();
+    assert_eq!(stats.grants(Endpoint::ByDesignToken, "refresh_token"), 1);
+    assert_eq!(stats.grants(Endpoint::ByDesignToken, "password"), 1);
+
+    // The same saved token again: spent, refused, so the password signs in (once).
+    let stale = client(&sandbox, rep().with_refresh_token(Secret::new(saved)));
+    stale.token().await.expect("password fallback");
+    let stats = sandbox.stats();
+    assert_eq!(stats.grants(Endpoint::ByDesignToken, "password"), 2);
+    assert_eq!(stats.failures(Endpoint::ByDesignToken), 1);
+}

@@ -70,6 +70,7 @@ impl Vendor {
                 ("rep_id", false),
                 ("customer_id", false),
                 ("password", true),
+                ("refresh_token", true),
                 ("token_path", false),
             ],
         }
