@@ -40,6 +40,7 @@ struct Inner {
     http: HttpClient,
     api_base: Option<Url>,
     api_base_setting: &'static str,
+    api_timeout: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for VendorClient {
@@ -68,6 +69,7 @@ impl VendorClient {
                 http,
                 api_base: None,
                 api_base_setting: "api_base_url",
+                api_timeout: options.api_timeout,
             }),
         }
     }
@@ -92,6 +94,7 @@ impl VendorClient {
                 http: shared.http.clone(),
                 api_base: shared.api_base.clone(),
                 api_base_setting: shared.api_base_setting,
+                api_timeout: shared.api_timeout,
             },
         };
         f(&mut inner);
@@ -111,9 +114,27 @@ impl VendorClient {
         self.inner.cache.invalidate(rejected)
     }
 
-    /// Sends `request` with the bearer token; see [`TokenCache::send`].
+    /// Sends `request` with the bearer token; see [`TokenCache::send`]. API calls are not
+    /// token requests: they get the [`api_timeout`](ClientOptions::api_timeout) (none unless
+    /// set) when the request sets none itself, never the token requests' timeout.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
-        self.inner.cache.send(request).await
+        self.inner
+            .cache
+            .send_within(request, self.inner.api_timeout)
+            .await
+    }
+
+    /// `response` when its status is a success (its body left to read or stream), else the
+    /// crate's error for it; see [`TokenCache::error_for_status`].
+    ///
+    /// # Errors
+    /// `Rejected` (401), `Forbidden` (403), `Throttled` (429, with `Retry-After`) or
+    /// `UnexpectedStatus` (404 and the rest), with the vendor's error body read and scrubbed.
+    pub async fn error_for_status(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, Error> {
+        self.inner.cache.error_for_status(response).await
     }
 
     /// Adds `Authorization: Bearer …` (marked sensitive) to `request` without sending it, for
@@ -192,6 +213,7 @@ impl VendorClient {
 #[must_use]
 pub struct ClientOptions {
     http: Option<HttpClient>,
+    api_timeout: Option<std::time::Duration>,
     http1_only: bool,
     accept_invalid_certs: bool,
     cache: CacheOptions,
@@ -213,6 +235,14 @@ impl ClientOptions {
     /// Sends through `http` (your timeouts, retry policy, proxy, roots, clock).
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.http = Some(http);
+        self
+    }
+
+    /// Bounds each API call sent with `send` (connecting, the response and its body) to
+    /// `timeout`, unless the request sets its own. None by default: a slow export is not a slow
+    /// token request, whose timeout is the HTTP client's.
+    pub fn api_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.api_timeout = Some(timeout);
         self
     }
 

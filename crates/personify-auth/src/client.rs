@@ -100,6 +100,27 @@ impl Client {
             .await
     }
 
+    /// `response` when its status is a success (its body left to read or stream), else the
+    /// crate's error for it, with the vendor's error body read (16 KiB at most) and scrubbed:
+    ///
+    /// ```no_run
+    /// # async fn run(client: &personify_auth::Client, request: personify_auth::reqwest::RequestBuilder) -> Result<(), personify_auth::Error> {
+    /// let response = client.error_for_status(client.send(request).await?).await?;
+    /// let body = response.bytes().await; // or stream it with `chunk()`
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Rejected`](crate::ErrorKind::Rejected) (401), [`Forbidden`](crate::ErrorKind::Forbidden)
+    /// (403), [`Throttled`](crate::ErrorKind::Throttled) (429, with `Retry-After`) or
+    /// [`UnexpectedStatus`](crate::ErrorKind::UnexpectedStatus) (404 and the rest).
+    pub async fn error_for_status(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, Error> {
+        self.core.error_for_status(response).await
+    }
+
     /// Adds `Authorization: Bearer …` and `X-Tenant-Id` to `request` without sending it, for
     /// callers who send requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
     pub async fn authorize(
@@ -280,6 +301,14 @@ impl ClientBuilder {
     /// Sends through this [`HttpClient`] (your timeouts, retry policy, proxy, roots, clock).
     pub fn http_client(mut self, http: HttpClient) -> Self {
         self.options = self.options.http_client(http);
+        self
+    }
+
+    /// Bounds each API call sent with [`Client::send`] to `timeout` (connecting, the response
+    /// and its body), unless the request sets its own. None by default: API calls never inherit
+    /// the token requests' timeout.
+    pub fn api_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.options = self.options.api_timeout(timeout);
         self
     }
 

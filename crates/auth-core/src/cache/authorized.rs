@@ -21,9 +21,18 @@ impl TokenCache {
     /// For a source that cannot renew (a static token), a 401 is returned as
     /// [`ErrorKind::TokenRevoked`](crate::ErrorKind::TokenRevoked).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
+        self.send_within(request, None).await
+    }
+
+    /// [`send`](Self::send), each attempt bounded by `timeout` unless the request has its own.
+    pub(crate) async fn send_within(
+        &self,
+        request: reqwest::RequestBuilder,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<reqwest::Response, Error> {
         let vendor = self.vendor();
         let (client, request) = request.build_split();
-        let request = request.map_err(|e| {
+        let mut request = request.map_err(|e| {
             Error::config(
                 vendor,
                 "request",
@@ -37,6 +46,9 @@ impl TokenCache {
             request.url(),
             self.options().allow_plain_http,
         )?;
+        if let (Some(timeout), None) = (timeout, request.timeout()) {
+            *request.timeout_mut() = Some(timeout);
+        }
         let retry = request.try_clone();
         let token = self.token().await?;
         let sent = (self.clock().now(), self.clock().system_now());
@@ -112,6 +124,44 @@ impl TokenCache {
             Some(fresh) => http.send(vendor, &build(&fresh)).await,
             None => Ok(response),
         }
+    }
+
+    /// `response` itself when its status is a success (2xx or 3xx; its body untouched, to read
+    /// or stream), else the error it means: the first 16 KiB of the body are read (the rest is
+    /// dropped) and classified with [`HttpResponse::to_api_error`], the current token scrubbed
+    /// from it, after the source's own reading of refusals (P21's missing permissions).
+    ///
+    /// # Errors
+    /// The classified error of a failed call (`Rejected`, `Forbidden`, `Throttled`,
+    /// `UnexpectedStatus`), or `Transport` if the error body could not be read.
+    pub async fn error_for_status(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response, Error> {
+        let status = response.status().as_u16();
+        if status < 400 {
+            return Ok(response);
+        }
+        let vendor = self.vendor();
+        let headers = response.headers().clone();
+        let body = read_prefix(vendor, response, REFUSAL_BYTES).await?;
+        let secrets = self
+            .fresh()
+            .map(|t| vec![t.access_token().clone()])
+            .unwrap_or_default();
+        let seen = HttpResponse::received(
+            status,
+            headers,
+            body,
+            (self.clock().now(), self.clock().system_now()),
+            std::sync::Arc::new(secrets),
+        );
+        if matches!(status, 401 | 403) && self.source().reads_refusals() {
+            if let Some(err) = self.source().refusal(&seen) {
+                return Err(err);
+            }
+        }
+        Err(seen.to_api_error(vendor))
     }
 
     /// After a 401 with `rejected`: invalidates it and returns the token to retry with, or

@@ -226,6 +226,53 @@ impl HttpResponse {
     }
 }
 
+impl HttpResponse {
+    /// The error an **API** response (not a token response) means when it is not a success:
+    /// 401 is [`Rejected`](ErrorKind::Rejected) (the token was refused), 403
+    /// [`Forbidden`](ErrorKind::Forbidden), 429 [`Throttled`](ErrorKind::Throttled) with its
+    /// `Retry-After`, anything else (404 among them)
+    /// [`UnexpectedStatus`](ErrorKind::UnexpectedStatus) with the body's code, description and
+    /// a short excerpt, scrubbed. Unlike [`to_error`](Self::to_error), an OAuth-looking code in a
+    /// 400 is not taken for a refused credential.
+    ///
+    /// ```
+    /// use auth_core::{ErrorKind, SystemClock};
+    /// use auth_core::http::HttpResponse;
+    ///
+    /// let resp = HttpResponse::new(404, Default::default(), r#"{"Message":"No table named supplierz"}"#, &SystemClock);
+    /// let err = resp.to_api_error("example");
+    /// assert!(matches!(err.kind(), ErrorKind::UnexpectedStatus { status: 404, .. }));
+    /// assert!(err.to_string().contains("No table named supplierz"));
+    /// ```
+    #[must_use]
+    pub fn to_api_error(&self, vendor: &'static str) -> Error {
+        let body = self.error_body();
+        let status = self.status;
+        let kind = match status {
+            429 => ErrorKind::Throttled {
+                retry_after: self.retry_after(),
+            },
+            401 => ErrorKind::Rejected {
+                status: Some(status),
+                code: body.code,
+                description: body.description,
+            },
+            403 => ErrorKind::Forbidden {
+                status,
+                code: body.code,
+                description: body.description,
+            },
+            _ => ErrorKind::UnexpectedStatus {
+                status,
+                code: body.code,
+                description: body.description,
+                excerpt: body.excerpt,
+            },
+        };
+        Error::new(vendor, kind)
+    }
+}
+
 impl fmt::Debug for HttpResponse {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The body may hold a token: only its length is shown.
