@@ -32,7 +32,7 @@ impl TokenCache {
     ) -> Result<reqwest::Response, Error> {
         let vendor = self.vendor();
         let (client, request) = request.build_split();
-        let mut request = request.map_err(|e| {
+        let request = request.map_err(|e| {
             Error::config(
                 vendor,
                 "request",
@@ -40,6 +40,29 @@ impl TokenCache {
             )
             .with_source(e.without_url())
         })?;
+        let (first, mut call) = self.begin(request, timeout).await?;
+        let response = client
+            .execute(first)
+            .await
+            .map_err(|e| transport_error(vendor, e))?;
+        match self.finish(&mut call, response).await? {
+            Next::Done(response) => Ok(response),
+            Next::Retry(request) => client
+                .execute(request)
+                .await
+                .map_err(|e| transport_error(vendor, e)),
+        }
+    }
+
+    /// Prepares an authorized call of `request`: refuses plain http to a host that is not
+    /// loopback, bounds it by `timeout` unless it has its own, keeps a copy for one retry, and
+    /// attaches the token (none: nothing is sent). Returns the request to send first.
+    pub(crate) async fn begin(
+        &self,
+        mut request: reqwest::Request,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<(reqwest::Request, Call), Error> {
+        let vendor = self.vendor();
         check_url(
             vendor,
             "request URL",
@@ -51,12 +74,28 @@ impl TokenCache {
         }
         let retry = request.try_clone();
         let token = self.token().await?;
-        let sent = (self.clock().now(), self.clock().system_now());
-        let response = execute(&client, request, &token, vendor).await?;
+        authorize(&mut request, &token, vendor)?;
+        let call = Call {
+            retry,
+            token,
+            sent: (self.clock().now(), self.clock().system_now()),
+        };
+        Ok((request, call))
+    }
+
+    /// Judges the response to a call's first attempt: done, or the request to send once more
+    /// with a new token after a 401 (see [`send`](Self::send)).
+    pub(crate) async fn finish(
+        &self,
+        call: &mut Call,
+        response: reqwest::Response,
+    ) -> Result<Next, Error> {
+        let vendor = self.vendor();
         let status = response.status().as_u16();
         if status != 401 && status != 403 {
-            return Ok(response);
+            return Ok(Next::Done(response));
         }
+        let token = call.token.clone();
         let response = if self.source().reads_refusals() {
             let headers = response.headers().clone();
             let body = read_prefix(vendor, response, REFUSAL_BYTES).await?;
@@ -64,7 +103,7 @@ impl TokenCache {
                 status,
                 headers.clone(),
                 body.clone(),
-                sent,
+                call.sent,
                 std::sync::Arc::new(vec![token.access_token().clone()]),
             );
             if let Some(err) = self.source().refusal(&seen) {
@@ -75,7 +114,7 @@ impl TokenCache {
             response
         };
         if status == 403 {
-            return Ok(response);
+            return Ok(Next::Done(response));
         }
         if !self.source().can_renew() {
             let (_, body) = read_capped(vendor, response, 16 * 1024)
@@ -85,13 +124,16 @@ impl TokenCache {
             let description = ErrorBody::parse(None, &body, &secrets).description;
             return Err(self.revoked(description));
         }
-        let Some(retry) = retry else {
+        let Some(mut retry) = call.retry.take() else {
             self.invalidate(&token);
-            return Ok(response);
+            return Ok(Next::Done(response));
         };
         match self.token_after_401(&token).await? {
-            Some(fresh) => execute(&client, retry, &fresh, vendor).await,
-            None => Ok(response),
+            Some(fresh) => {
+                authorize(&mut retry, &fresh, vendor)?;
+                Ok(Next::Retry(retry))
+            }
+            None => Ok(Next::Done(response)),
         }
     }
 
@@ -199,17 +241,35 @@ fn rebuilt(
     reqwest::Response::from(response)
 }
 
-async fn execute(
-    client: &reqwest::Client,
-    mut request: reqwest::Request,
+/// An authorized call in progress: a copy of its request for one retry, the token it carries,
+/// and when it was sent.
+#[derive(Debug)]
+pub(crate) struct Call {
+    retry: Option<reqwest::Request>,
+    token: Token,
+    sent: (std::time::Instant, std::time::SystemTime),
+}
+
+/// What follows the first attempt of a call.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// The response to hand back.
+    Done(reqwest::Response),
+    /// Send this once more (a new token after a 401).
+    Retry(reqwest::Request),
+}
+
+/// Sets `Authorization: Bearer <token>` (marked sensitive).
+fn authorize(
+    request: &mut reqwest::Request,
     token: &Token,
     vendor: &'static str,
-) -> Result<reqwest::Response, Error> {
-    request
-        .headers_mut()
-        .insert(AUTHORIZATION, token.authorization_value()?);
-    client
-        .execute(request)
-        .await
-        .map_err(|e| transport_error(vendor, e))
+) -> Result<(), Error> {
+    request.headers_mut().insert(
+        AUTHORIZATION,
+        token
+            .authorization_value()
+            .map_err(|e| e.for_vendor(vendor))?,
+    );
+    Ok(())
 }
