@@ -25,6 +25,9 @@ pub use auth_core::{
     CacheOptions, CacheStats, ConfigProblem, Error, ErrorKind, HttpClient, HttpClientBuilder,
     Result, RetryPolicy, Secret, Token, TokenCache, install_crypto_provider, reqwest,
 };
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub use auth_core::{middleware::AuthMiddleware, reqwest_middleware};
 pub use client::{Client, ClientBuilder};
 pub use credentials::Credentials;
 

@@ -10,6 +10,9 @@ pub mod clock;
 pub mod env;
 pub mod error;
 pub mod http;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub mod middleware;
 pub mod oauth;
 pub mod scrub;
 pub mod secret;
@@ -27,5 +30,8 @@ pub use clock::{Clock, SystemClock};
 pub use error::{ConfigProblem, Error, ErrorKind, Result};
 pub use http::{HttpClient, HttpClientBuilder, RetryPolicy, install_crypto_provider};
 pub use reqwest;
+#[cfg(feature = "middleware")]
+#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+pub use reqwest_middleware;
 pub use secret::Secret;
 pub use token::{StaticToken, Token, TokenBuilder, TokenSource};

@@ -124,6 +124,19 @@ impl VendorClient {
             .await
     }
 
+    /// A `reqwest-middleware` middleware with [`send`](Self::send)'s rules and this client's
+    /// token and API timeout; see [`AuthMiddleware`](crate::middleware::AuthMiddleware).
+    #[cfg(feature = "middleware")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+    #[must_use]
+    pub fn middleware(&self) -> crate::middleware::AuthMiddleware {
+        let middleware = crate::middleware::AuthMiddleware::new(self.inner.cache.clone());
+        match self.inner.api_timeout {
+            Some(timeout) => middleware.api_timeout(timeout),
+            None => middleware,
+        }
+    }
+
     /// `response` when its status is a success (its body left to read or stream), else the
     /// crate's error for it; see [`TokenCache::error_for_status`].
     ///

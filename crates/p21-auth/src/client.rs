@@ -125,6 +125,26 @@ impl Client {
         self.core.send(request).await
     }
 
+    /// A `reqwest-middleware` middleware that puts this client's token on every
+    /// request, with [`send`](Self::send)'s rules: plain http only to loopback, nothing sent
+    /// without a token, one retry with a new token after a 401.
+    ///
+    /// ```no_run
+    /// # fn run(client: p21_auth::Client) {
+    /// use p21_auth::reqwest_middleware::ClientBuilder;
+    ///
+    /// let api = ClientBuilder::new(client.reqwest_client().clone())
+    ///     .with(client.middleware())
+    ///     .build();
+    /// # }
+    /// ```
+    #[cfg(feature = "middleware")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+    #[must_use]
+    pub fn middleware(&self) -> crate::AuthMiddleware {
+        self.core.middleware()
+    }
+
     /// `response` when its status is a success (its body left to read or stream), else the
     /// crate's error for it, with the vendor's error body read (16 KiB at most) and scrubbed:
     ///

@@ -100,6 +100,30 @@ impl Client {
             .await
     }
 
+    /// A `reqwest-middleware` middleware that puts this client's token and `X-Tenant-Id` (no tenant configured: every request fails, unsent) on every
+    /// request, with [`send`](Self::send)'s rules: plain http only to loopback, nothing sent
+    /// without a token, one retry with a new token after a 401.
+    ///
+    /// ```no_run
+    /// # fn run(client: personify_auth::Client) {
+    /// use personify_auth::reqwest_middleware::ClientBuilder;
+    ///
+    /// let api = ClientBuilder::new(client.reqwest_client().clone())
+    ///     .with(client.middleware())
+    ///     .build();
+    /// # }
+    /// ```
+    #[cfg(feature = "middleware")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
+    #[must_use]
+    pub fn middleware(&self) -> crate::AuthMiddleware {
+        let middleware = self.core.middleware();
+        match self.tenant() {
+            Ok(tenant) => middleware.header(wire::TENANT_HEADER, tenant),
+            Err(e) => middleware.refuse(e),
+        }
+    }
+
     /// `response` when its status is a success (its body left to read or stream), else the
     /// crate's error for it, with the vendor's error body read (16 KiB at most) and scrubbed:
     ///

@@ -6,7 +6,7 @@
 //! authorized calls (`send`, `execute`, the 401 retry) in `authorized`. See
 //! `docs/architecture.md` for the lifecycle and the reasons behind each default.
 
-mod authorized;
+pub(crate) mod authorized;
 mod fleet;
 mod policy;
 mod stats;

@@ -1,0 +1,117 @@
+//! [`AuthMiddleware`]: the token on every request of a `reqwest-middleware` client, with the
+//! same rules as `send()`: plain http only to loopback, nothing sent without a token, and one
+//! retry with a new token after a 401 (a refusal the vendor crate reads, such as P21's missing
+//! permissions, is an error instead).
+//!
+//! ```no_run
+//! # async fn run(p21: auth_core::TokenCache) -> Result<(), Box<dyn std::error::Error>> {
+//! use auth_core::middleware::AuthMiddleware;
+//! use auth_core::reqwest_middleware::ClientBuilder;
+//!
+//! let client = ClientBuilder::new(auth_core::reqwest::Client::new())
+//!     .with(AuthMiddleware::new(p21))
+//!     .build();
+//! let response = client.get("https://erp.example.com/odataservice/odata/table/supplier").send().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! An error of this crate reaches the caller as `reqwest_middleware::Error::Middleware`; its
+//! [`Error`] is had with `err.downcast_ref::<auth_core::Error>()` on the inner `anyhow::Error`.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest_middleware::{Middleware, Next};
+
+use crate::cache::TokenCache;
+use crate::cache::authorized::Next as Then;
+use crate::error::{ConfigProblem, Error};
+
+/// A `reqwest_middleware::Middleware` that authorizes each request with a [`TokenCache`]'s token
+/// (and any headers the vendor needs on every call).
+#[derive(Debug, Clone)]
+pub struct AuthMiddleware {
+    cache: TokenCache,
+    headers: HeaderMap,
+    timeout: Option<Duration>,
+    refusal: Option<Error>,
+}
+
+impl AuthMiddleware {
+    /// Authorizes requests with `cache`'s tokens.
+    #[must_use]
+    pub fn new(cache: TokenCache) -> Self {
+        Self {
+            cache,
+            headers: HeaderMap::new(),
+            timeout: None,
+            refusal: None,
+        }
+    }
+
+    /// Adds `name: value` to every request (Personify's `X-Tenant-Id`). A value that cannot be
+    /// a header makes every request fail, unsent.
+    #[must_use]
+    pub fn header(mut self, name: &'static str, value: &str) -> Self {
+        match HeaderValue::from_str(value) {
+            Ok(value) => {
+                self.headers.insert(HeaderName::from_static(name), value);
+            }
+            Err(_) => {
+                self.refusal = Some(Error::config(
+                    self.cache.vendor(),
+                    name,
+                    ConfigProblem::Invalid("it cannot be sent as a header".into()),
+                ));
+            }
+        }
+        self
+    }
+
+    /// Bounds each request (and its retry) to `timeout` unless it sets its own.
+    #[must_use]
+    pub fn api_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Makes every request fail with `error`, unsent: for a setting the vendor needs on every
+    /// call that is missing (fail closed).
+    #[must_use]
+    pub fn refuse(mut self, error: Error) -> Self {
+        self.refusal = Some(error);
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for AuthMiddleware {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if let Some(refusal) = &self.refusal {
+            return Err(reqwest_middleware::Error::middleware(refusal.clone()));
+        }
+        for (name, value) in &self.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let (first, mut call) = self
+            .cache
+            .begin(request, self.timeout)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?;
+        let response = next.clone().run(first, extensions).await?;
+        match self
+            .cache
+            .finish(&mut call, response)
+            .await
+            .map_err(reqwest_middleware::Error::middleware)?
+        {
+            Then::Done(response) => Ok(response),
+            Then::Retry(request) => next.run(request, extensions).await,
+        }
+    }
+}
