@@ -10,6 +10,7 @@ pub mod clock;
 pub mod env;
 pub mod error;
 pub mod http;
+pub mod metrics;
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub mod middleware;

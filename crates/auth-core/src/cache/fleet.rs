@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
 use super::Shared;
-use super::stats::bump;
+use super::stats::{bump, report};
 use crate::error::{Error, ErrorKind};
 use crate::store::codec::{self, Stored};
 use crate::store::{Lease, StoreError, StoreKey, TokenStore};
@@ -111,6 +111,7 @@ impl Shared {
 
     fn degrade(&self, fleet: &Fleet, err: &StoreError) {
         bump(&self.stats.store_errors);
+        report(crate::metrics::STORE_ERRORS, self.vendor);
         if !fleet.degraded.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 vendor = self.vendor,
@@ -175,6 +176,7 @@ impl Shared {
                 if fresh && self.usable(token.clone()).is_ok() {
                     self.lock_state().stored_fence = Some(record.fence);
                     bump(&self.stats.store_adopted);
+                    report(crate::metrics::STORE_ADOPTED, self.vendor);
                     tracing::debug!(vendor = self.vendor, "token adopted from the store");
                     return Ok(Found::Outcome(Ok(token)));
                 }
@@ -182,6 +184,7 @@ impl Shared {
             }
             Some(Stored::Rejected { error, until }) if now < until => {
                 bump(&self.stats.rejections_served);
+                report(crate::metrics::REJECTIONS_SERVED, self.vendor);
                 Ok(Found::Outcome(Err(error)))
             }
             _ => Ok(Found::Nothing(None)),
@@ -232,6 +235,7 @@ impl Shared {
                     if result.is_ok() {
                         self.lock_state().stored_fence = Some(lease.fence);
                         bump(&self.stats.store_published);
+                        report(crate::metrics::STORE_PUBLISHED, self.vendor);
                     }
                 }
                 Ok(false) => tracing::warn!(

@@ -35,7 +35,7 @@ pub use policy::{
 pub use stats::CacheStats;
 
 use policy::{failure_wait, grace_retry_at, windows};
-use stats::{Counters, bump};
+use stats::{Counters, bump, report, report_fetch};
 
 /// A caching, single-flight, self-refreshing holder of one credential's token.
 ///
@@ -366,6 +366,7 @@ impl TokenCache {
                 match shared.current() {
                     Some(entry) if entry.is_valid_at(shared.clock.now()) => {
                         bump(&shared.stats.grace_served);
+                        report(crate::metrics::GRACE_SERVED, shared.vendor);
                         Ok(entry.token.clone())
                     }
                     _ => Err(err),
@@ -437,6 +438,7 @@ impl Shared {
             if entry.is_valid_at(now) && (backing_off || negative.is_some()) {
                 // Hard window after a failure: serve the valid token until the next attempt.
                 bump(&self.stats.grace_served);
+                report(crate::metrics::GRACE_SERVED, self.vendor);
                 return Next::Serve(entry.token.clone());
             }
         }
@@ -446,6 +448,7 @@ impl Shared {
         }
         if let Some(err) = negative {
             bump(&self.stats.rejections_served);
+            report(crate::metrics::REJECTIONS_SERVED, self.vendor);
             return Next::Fail(err);
         }
         match self.start_flight(state, handles) {
@@ -472,6 +475,7 @@ impl Shared {
         state.next_flight_id += 1;
         let previous = state.last_token.clone();
         bump(&self.stats.fetches);
+        report(crate::metrics::TOKEN_FETCHES, self.vendor);
         let shared = Arc::clone(self);
         let fetch = Box::pin(async move {
             let _clear = ClearFlight {
@@ -484,6 +488,7 @@ impl Shared {
                     .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor))
             );
             let deadline = shared.options.fetch_deadline;
+            let started = shared.clock.now();
             let outcome = within(deadline, fetch.as_mut()).await;
             let result = match outcome {
                 Ok(result) => result.and_then(|token| shared.usable(token)),
@@ -497,6 +502,11 @@ impl Shared {
                     )),
                 ),
             };
+            report_fetch(
+                shared.vendor,
+                shared.clock.now().saturating_duration_since(started),
+                result.as_ref().err().map(Error::kind),
+            );
             // The outcome is stored and the flight retired under one lock, before the result
             // is published to the callers already waiting (often none): a caller arriving
             // after this joins nothing stale.
@@ -553,6 +563,7 @@ impl Shared {
             waiters
         };
         bump(&self.stats.tokens_fetched);
+        report(crate::metrics::TOKENS_FETCHED, self.vendor);
         tracing::info!(
             vendor = self.vendor,
             lifetime_s = token.lifetime().map(|l| l.as_secs()),
@@ -679,6 +690,7 @@ impl Shared {
                     state.adopt_only = Some((entry.token.clone(), state.stored_fence.take()));
                 }
                 bump(&self.stats.invalidations);
+                report(crate::metrics::INVALIDATIONS, self.vendor);
                 return true;
             }
             tracing::warn!(
@@ -693,6 +705,7 @@ impl Shared {
         state.last_forced_refresh = Some(now);
         state.next_attempt_at = None;
         bump(&self.stats.invalidations);
+        report(crate::metrics::INVALIDATIONS, self.vendor);
         tracing::info!(vendor = self.vendor, "token invalidated");
         true
     }

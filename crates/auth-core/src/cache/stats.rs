@@ -81,6 +81,60 @@ pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Reports an event to the `metrics` facade (feature `metrics`; nothing otherwise).
+#[cfg(feature = "metrics")]
+pub(crate) fn report(name: &'static str, vendor: &'static str) {
+    metrics::counter!(name, "vendor" => vendor).increment(1);
+}
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn report(_name: &'static str, _vendor: &'static str) {}
+
+/// Reports a finished fetch: its duration, and its failure's kind.
+#[cfg(feature = "metrics")]
+pub(crate) fn report_fetch(
+    vendor: &'static str,
+    took: std::time::Duration,
+    failure: Option<&crate::ErrorKind>,
+) {
+    metrics::histogram!(crate::metrics::FETCH_SECONDS, "vendor" => vendor)
+        .record(took.as_secs_f64());
+    if let Some(kind) = failure {
+        metrics::counter!(
+            crate::metrics::FETCH_FAILURES,
+            "vendor" => vendor,
+            "kind" => kind_label(kind)
+        )
+        .increment(1);
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn report_fetch(
+    _vendor: &'static str,
+    _took: std::time::Duration,
+    _failure: Option<&crate::ErrorKind>,
+) {
+}
+
+/// The `kind` label of an error.
+#[cfg(feature = "metrics")]
+fn kind_label(kind: &crate::ErrorKind) -> &'static str {
+    use crate::ErrorKind as K;
+    match kind {
+        K::Rejected { .. } => "rejected",
+        K::Forbidden { .. } => "forbidden",
+        K::Throttled { .. } => "throttled",
+        K::UnexpectedStatus { .. } => "unexpected_status",
+        K::Transport => "transport",
+        K::Timeout => "timeout",
+        K::MalformedResponse { .. } => "malformed_response",
+        K::IdentityMismatch { .. } => "identity_mismatch",
+        K::TokenRevoked { .. } => "token_revoked",
+        K::Configuration { .. } => "configuration",
+    }
+}
+
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
