@@ -331,3 +331,48 @@ fn every_locked_dependency_builds_on_the_minimum_rust_version() {
         "dependencies newer than the workspace's rust-version {msrv:?}: {too_new:#?}"
     );
 }
+
+/// What `cargo package` puts in each crate's `.crate`: its source and docs, never tests or
+/// benches that need the workspace (the sandbox, test-util) and so cannot build from the
+/// tarball, and never key material.
+#[test]
+fn packages_hold_no_workspace_only_tests_nor_key_material() {
+    for dir in crate_dirs() {
+        let toml = read(&dir.join("Cargo.toml"));
+        let package = section(&toml, "package");
+        if key(&package, "publish") == Some("false") {
+            continue;
+        }
+        let name = crate::package_name(&toml).expect("a package name");
+        let out = crate::cargo()
+            .args(["package", "--list", "--allow-dirty", "--locked", "-p", &name])
+            .output()
+            .expect("cargo package --list runs");
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(listed.lines().any(|f| f == "src/lib.rs" || f == "src/main.rs"));
+        for file in listed.lines() {
+            assert!(
+                !file.starts_with("tests/") && !file.starts_with("benches/"),
+                "{name} would publish {file}, which needs the workspace to build"
+            );
+            assert!(
+                ![".der", ".pem", ".key", ".p12"]
+                    .iter()
+                    .any(|ext| file.ends_with(ext)),
+                "{name} would publish key material: {file}"
+            );
+            let text = read(&dir.join(file));
+            assert!(
+                !text.contains("-----BEGIN PRIVATE KEY-----")
+                    && !text.contains("-----BEGIN RSA PRIVATE KEY-----")
+                    && !text.contains("-----BEGIN EC PRIVATE KEY-----"),
+                "{name} would publish a private key in {file}"
+            );
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! TLS through the default provider (rustls with ring), against a loopback server with a
-//! self-signed certificate: refused by default, accepted only through the loudly named opt-in.
+//! self-signed certificate (made for the test: no key material is kept in the repository): refused
+//! by default, accepted only through the loudly named opt-in.
 
 use std::sync::Arc;
 
@@ -8,19 +9,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-
-const CERT: &[u8] = include_bytes!("fixtures/self-signed-cert.der");
-const KEY: &[u8] = include_bytes!("fixtures/self-signed-key.der");
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// An https server on 127.0.0.1 answering every request with a small JSON body.
 async fn https_server() -> String {
     auth_core::install_crypto_provider();
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
     let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(
-            vec![CertificateDer::from(CERT.to_vec())],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(KEY.to_vec())),
+            vec![made.cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der())),
         )
         .expect("server config");
     let acceptor = TlsAcceptor::from(Arc::new(config));
