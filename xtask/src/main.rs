@@ -8,12 +8,15 @@
 //!   measured in the same run, medians and ratios.
 //! - `budget [rounds]`: dependency count and clean build time of each vendor crate vs the floor.
 //! - `features`: the vendor crates' TLS feature matrix, compile-checked (part of `test-all`).
+//! - `semver [--baseline-rev REV]`: cargo-semver-checks per publishable crate against its last
+//!   release tag (or REV), with the bump each needs and whether its version and CHANGELOG agree.
 
 mod bench;
 mod budget;
 mod cli;
 mod demo;
 mod features;
+mod semver;
 mod snapshots;
 mod test_all;
 #[cfg(test)]
@@ -32,9 +35,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(),
         Some("budget") => budget::run(&args[1..]),
         Some("features") => features::run(),
+        Some("semver") => semver::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test-all | demo | cli <args> | snapshots [--accept|--reject] | bench | budget [rounds] | features>"
+                "usage: cargo xtask <test-all | demo | cli <args> | snapshots [--accept|--reject] | bench | budget [rounds] | features | semver [--baseline-rev REV]>"
             );
             return ExitCode::from(2);
         }

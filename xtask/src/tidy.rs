@@ -345,7 +345,14 @@ fn packages_hold_no_workspace_only_tests_nor_key_material() {
         }
         let name = crate::package_name(&toml).expect("a package name");
         let out = crate::cargo()
-            .args(["package", "--list", "--allow-dirty", "--locked", "-p", &name])
+            .args([
+                "package",
+                "--list",
+                "--allow-dirty",
+                "--locked",
+                "-p",
+                &name,
+            ])
             .output()
             .expect("cargo package --list runs");
         assert!(
@@ -354,7 +361,11 @@ fn packages_hold_no_workspace_only_tests_nor_key_material() {
             String::from_utf8_lossy(&out.stderr)
         );
         let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(listed.lines().any(|f| f == "src/lib.rs" || f == "src/main.rs"));
+        assert!(
+            listed
+                .lines()
+                .any(|f| f == "src/lib.rs" || f == "src/main.rs")
+        );
         for file in listed.lines() {
             assert!(
                 !file.starts_with("tests/") && !file.starts_with("benches/"),

@@ -1,0 +1,256 @@
+//! `cargo xtask semver [--baseline-rev REV]`: cargo-semver-checks for each publishable crate,
+//! against that crate's last release tag (`NAME-vVERSION`, as release-plz tags it) or against
+//! REV before a first release. It reports, per crate, the version bump the API changes need and
+//! whether the crate's `version` and its CHANGELOG agree. cargo-semver-checks is installed with
+//! `cargo install --locked` on first use.
+
+use std::process::Command;
+
+use crate::{cargo, member_manifests, package_name, project_root};
+
+/// One crate's verdict.
+struct Verdict {
+    name: String,
+    baseline: String,
+    needed: String,
+    versions: String,
+    ok: bool,
+    note: String,
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let baseline_rev = match args {
+        [] => None,
+        [flag, rev] if flag == "--baseline-rev" => Some(rev.clone()),
+        _ => return Err("usage: cargo xtask semver [--baseline-rev REV]".into()),
+    };
+    ensure_installed()?;
+    let mut verdicts = Vec::new();
+    for manifest in member_manifests()? {
+        let text = std::fs::read_to_string(&manifest)
+            .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
+        if text.lines().any(|l| l.replace(' ', "") == "publish=false") {
+            continue;
+        }
+        let Some(name) = package_name(&text) else {
+            continue;
+        };
+        let dir = manifest
+            .parent()
+            .and_then(|d| d.strip_prefix(project_root()).ok())
+            .map(|d| d.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
+        verdicts.push(check(&name, &dir, &text, baseline_rev.as_deref())?);
+    }
+    println!();
+    println!(
+        "{:<18} {:<22} {:<10} {:<18} verdict",
+        "crate", "baseline", "needs", "version"
+    );
+    for v in &verdicts {
+        println!(
+            "{:<18} {:<22} {:<10} {:<18} {}{}",
+            v.name,
+            v.baseline,
+            v.needed,
+            v.versions,
+            if v.ok { "ok" } else { "DISAGREES" },
+            if v.note.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", v.note)
+            }
+        );
+    }
+    let bad = verdicts.iter().filter(|v| !v.ok).count();
+    if bad == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{bad} crate(s) need a version or CHANGELOG change (above)"
+        ))
+    }
+}
+
+/// `cargo semver-checks`, installed with `cargo install --locked` when missing.
+fn ensure_installed() -> Result<(), String> {
+    let present = cargo()
+        .args(["semver-checks", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    println!("cargo-semver-checks is not installed: installing it (cargo install --locked)");
+    crate::exec(
+        cargo().args(["install", "--locked", "cargo-semver-checks"]),
+        "installing cargo-semver-checks",
+    )
+}
+
+fn check(name: &str, dir: &str, manifest: &str, rev: Option<&str>) -> Result<Verdict, String> {
+    let current = version(manifest).unwrap_or_default();
+    let baseline = match rev {
+        Some(rev) => rev.to_owned(),
+        None => match last_tag(name)? {
+            Some(tag) => tag,
+            None => {
+                return Ok(Verdict {
+                    name: name.into(),
+                    baseline: "none".into(),
+                    needed: "?".into(),
+                    versions: current,
+                    ok: false,
+                    note: format!(
+                        "no release tag {name}-v*; before a first release, pass --baseline-rev REV"
+                    ),
+                });
+            }
+        },
+    };
+    let shown = baseline.chars().take(20).collect::<String>();
+    let Some(old_manifest) = git(&["show", &format!("{baseline}:{dir}/Cargo.toml")]) else {
+        return Ok(Verdict {
+            name: name.into(),
+            baseline: shown,
+            needed: "new".into(),
+            versions: current,
+            ok: true,
+            note: "not in the baseline: a first release".into(),
+        });
+    };
+    let old = version(&old_manifest).unwrap_or_default();
+    let out = cargo()
+        .args([
+            "semver-checks",
+            "check-release",
+            "-p",
+            name,
+            "--baseline-rev",
+            &baseline,
+        ])
+        .output()
+        .map_err(|e| format!("running cargo semver-checks: {e}"))?;
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let needed = needed_bump(&report);
+    let changelog =
+        std::fs::read_to_string(project_root().join(dir).join("CHANGELOG.md")).unwrap_or_default();
+    let unreleased = unreleased(&changelog);
+    let mut notes = Vec::new();
+    let mut ok = out.status.success();
+    if !ok {
+        notes.push(format!(
+            "{name}'s version must go past {old} ({needed} change)"
+        ));
+    }
+    let breaking = needed == "major" || (needed == "minor" && old.starts_with("0."));
+    if breaking && !unreleased.contains("Breaking") {
+        ok = false;
+        notes.push("the CHANGELOG's Unreleased section names no breaking change".into());
+    }
+    if needed == "none" && old == current {
+        notes.push("no API change".into());
+    }
+    print!("{report}");
+    Ok(Verdict {
+        name: name.into(),
+        baseline: shown,
+        needed,
+        versions: format!("{old} -> {current}"),
+        ok,
+        note: notes.join("; "),
+    })
+}
+
+/// What cargo-semver-checks says the changes need: `major`, `minor`, `patch` or `none`.
+fn needed_bump(report: &str) -> String {
+    for word in ["major", "minor", "patch"] {
+        if report.contains(&format!("requires new {word} version")) {
+            return word.into();
+        }
+    }
+    if report.contains("no semver update required") {
+        "none".into()
+    } else {
+        "?".into()
+    }
+}
+
+/// The text under `## [Unreleased]`, up to the next release heading.
+fn unreleased(changelog: &str) -> String {
+    changelog
+        .lines()
+        .skip_while(|l| l.trim() != "## [Unreleased]")
+        .skip(1)
+        .take_while(|l| !l.starts_with("## ["))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn version(manifest: &str) -> Option<String> {
+    manifest
+        .lines()
+        .skip_while(|l| l.trim() != "[package]")
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == "version").then(|| v.trim().trim_matches('"').to_owned())
+        })
+}
+
+/// The newest tag `NAME-v*`.
+fn last_tag(name: &str) -> Result<Option<String>, String> {
+    Ok(
+        git(&["tag", "--list", &format!("{name}-v*"), "--sort=-v:refname"])
+            .and_then(|out| out.lines().next().map(str::to_owned)),
+    )
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(project_root())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_and_the_changelog_are_read() {
+        assert_eq!(
+            needed_bump(
+                "Summary semver requires new minor version: 3 major and 0 minor checks failed"
+            ),
+            "minor"
+        );
+        assert_eq!(needed_bump("Summary no semver update required"), "none");
+        assert_eq!(needed_bump("error: something else"), "?");
+        let changelog = "# Changelog\n\n## [Unreleased]\n- **Breaking:** x\n\n## [0.1.0]\n- old\n";
+        assert!(unreleased(changelog).contains("Breaking"));
+        assert!(!unreleased(changelog).contains("old"));
+        assert_eq!(
+            version("[package]\nname = \"a\"\nversion = \"0.2.0\"\n").as_deref(),
+            Some("0.2.0")
+        );
+    }
+
+    #[test]
+    fn release_plz_tags_what_the_semver_task_reads() {
+        let config = std::fs::read_to_string(project_root().join("release-plz.toml"))
+            .expect("release-plz.toml");
+        assert!(config.contains("git_tag_name = \"{{ package }}-v{{ version }}\""));
+        assert!(config.contains("semver_check = true"));
+        assert!(config.contains("name = \"xtask\"\nrelease = false"));
+    }
+}
