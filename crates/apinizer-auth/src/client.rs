@@ -80,6 +80,12 @@ impl Client {
 
     /// A valid access token. An issued token is cached and renewed ahead of expiry; a personal
     /// token is returned as it is (an error once its known expiry date has passed).
+    ///
+    /// # Errors
+    /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
+    /// remembered for a while so that retries cannot lock the account), could not be reached or
+    /// was too slow (`Transport`, `Timeout`), asked to slow down (`Throttled`), or answered
+    /// something unreadable (`MalformedResponse`).
     pub async fn token(&self) -> Result<Token, Error> {
         self.core.token().await
     }
@@ -92,6 +98,12 @@ impl Client {
     /// Sends `request` with the bearer token. With an issued token, a 401 fetches a new one and
     /// retries once; with a personal token, a 401 is [`ErrorKind::TokenRevoked`] ("expired or
     /// revoked"), never retried.
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
+    /// request could not be built or sent (`Configuration`, `Transport`, `Timeout`); or a refusal
+    /// the vendor crate recognizes. Other statuses are returned as responses: see
+    /// [`error_for_status`](Self::error_for_status).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         self.core.send(request).await
     }
@@ -139,6 +151,9 @@ impl Client {
 
     /// Adds `Authorization: Bearer …` to `request` without sending it, for callers who send
     /// requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), or the token cannot travel in a header.
     pub async fn authorize(
         &self,
         request: reqwest::RequestBuilder,
@@ -149,6 +164,10 @@ impl Client {
     /// Checks the token cheaply with `GET /apiops/test/hello/{name}`. If that fails for a reason
     /// other than the token, `GET /apiops/test/healthcheck` tells a server that is down (the
     /// health check's error, with a hint) from one that is up (the hello error).
+    ///
+    /// # Errors
+    /// The hello check failed: the token was refused (`Rejected`, `TokenRevoked`), or the server
+    /// did not answer (then with a hint saying whether the health check failed too).
     pub async fn verify(&self) -> Result<(), Error> {
         let base = self.core.api_base()?;
         let hello = self
@@ -179,6 +198,9 @@ impl Client {
     }
 
     /// `GET /apiops/test/healthcheck` (no authentication): whether the server answers `OK`.
+    ///
+    /// # Errors
+    /// The server could not be reached, or did not answer `OK`.
     pub async fn healthcheck(&self) -> Result<(), Error> {
         let request = wire::healthcheck_request(self.core.api_base()?);
         let response = self.core.http_client().send(VENDOR, &request).await?;
@@ -186,6 +208,9 @@ impl Client {
     }
 
     /// `path` on the console host (resource paths end with `/`, e.g. `apiops/projects/`).
+    ///
+    /// # Errors
+    /// A configuration error naming the base URL setting when the client has none.
     pub fn url(&self, path: &str) -> Result<Url, Error> {
         self.core.url(path)
     }
@@ -219,11 +244,17 @@ impl ClientBuilder {
     /// `APINIZER_TOKEN` (a personal token) or `APINIZER_USERNAME` and `APINIZER_PASSWORD`.
     /// A missing or contradictory variable is a configuration error naming it, and so is a
     /// value that [`build`](Self::build) finds invalid.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(&auth_core::env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables from `vars`.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
         let base_url = required_var(vars, VENDOR, "APINIZER_BASE_URL")?;
         let token = optional_var(vars, "APINIZER_TOKEN");
@@ -310,6 +341,11 @@ impl ClientBuilder {
     }
 
     /// Validates the configuration and builds the client. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// A configuration error naming the setting (or the environment variable it came from) that is
+    /// missing or invalid: no credentials, a base URL that does not parse or is plain http to a
+    /// host that is not loopback, an HTTP client that cannot be built.
     pub fn build(self) -> Result<Client, Error> {
         let Self {
             base_url,

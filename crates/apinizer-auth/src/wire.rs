@@ -57,11 +57,19 @@ fn form_path_segment(name: &str) -> String {
 /// Parses a token response: `access_token`, `token_type`, `expires_in` (default one hour).
 /// 401 `unauthorized_client` ("Bad credentials") and 400 `unsupported_grant_type` are
 /// rejections; 500 `server_error` is transient (already retried by the HTTP plumbing).
+///
+/// # Errors
+/// A failure status classified into the crate's error kinds, or `MalformedResponse` when a success
+/// carries no usable token.
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
     auth_core::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }
 
 /// Checks a hello response: 200 with text `Hello {name}`.
+///
+/// # Errors
+/// The token was refused (`Rejected`, `TokenRevoked`) or the answer is not `Hello {name}`
+/// (`MalformedResponse`).
 pub fn parse_hello_response(response: &HttpResponse, name: &str) -> Result<(), Error> {
     if !response.is_success() {
         return Err(response.to_error(VENDOR));
@@ -78,6 +86,9 @@ pub fn parse_hello_response(response: &HttpResponse, name: &str) -> Result<(), E
 }
 
 /// Checks a health-check response: 200 with text `OK`.
+///
+/// # Errors
+/// The status is not a success, or the body is not `OK`.
 pub fn parse_healthcheck_response(response: &HttpResponse) -> Result<(), Error> {
     if !response.is_success() {
         return Err(response.to_error(VENDOR));

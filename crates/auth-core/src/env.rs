@@ -38,6 +38,9 @@ pub fn optional_var(vars: &dyn EnvLookup, name: &str) -> Option<String> {
 }
 
 /// The value of `name`, or a configuration error of `vendor` naming the variable.
+///
+/// # Errors
+/// A configuration error naming `name` when it is unset or blank.
 pub fn required_var(
     vars: &dyn EnvLookup,
     vendor: &'static str,

@@ -30,6 +30,10 @@ use crate::token::MAX_LIFETIME;
 /// assert_eq!(token.lifetime(), Some(Duration::from_secs(60)));
 /// assert_eq!(token.scope(), Some("a b"));
 /// ```
+///
+/// # Errors
+/// A failure status classified with [`HttpResponse::to_error`], or `MalformedResponse` when a
+/// success carries no usable token.
 pub fn parse_oauth_token(
     vendor: &'static str,
     response: &HttpResponse,
@@ -199,6 +203,9 @@ impl<'de> Visitor<'de> for TextVisitor {
 ///     assert_eq!(err.vendor(), Some("example"));
 /// }
 /// ```
+///
+/// # Errors
+/// `MalformedResponse` when the token is missing, empty, or cannot travel in a header.
 pub fn access_token(
     vendor: &'static str,
     response: &HttpResponse,
@@ -239,6 +246,9 @@ pub fn access_token(
 /// assert_eq!(lifetime.unwrap(), Duration::from_secs(1_800));
 /// assert!(lifetime_until("example", &resp, issued, Some(issued)).is_err());
 /// ```
+///
+/// # Errors
+/// `MalformedResponse` when the date is unreadable.
 pub fn lifetime_until(
     vendor: &'static str,
     response: &HttpResponse,
@@ -346,6 +356,9 @@ fn lifetime_from_f64(secs: f64) -> Option<Duration> {
 /// assert!(jwt_claims_unverified("opaque-token").is_err());
 /// # Ok::<(), String>(())
 /// ```
+///
+/// # Errors
+/// Why `jwt` is not a JWT with a JSON payload (never quoting it).
 pub fn jwt_claims_unverified(
     jwt: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {

@@ -141,6 +141,9 @@ impl Token {
     /// Fails if the token is empty or has white space or control characters: it could not be
     /// sent, or would be sent mangled. Token sources refuse such tokens when they parse them
     /// (see [`access_token`](crate::oauth::access_token)), so a cached token never fails here.
+    ///
+    /// # Errors
+    /// The token holds characters that cannot travel in a header.
     pub fn authorization_value(&self) -> Result<HeaderValue, crate::Error> {
         let token = self.inner.access_token.expose_secret();
         let unsendable = || {

@@ -105,6 +105,11 @@ impl VendorClient {
 
     /// A valid access token: cached, refreshed ahead of expiry, one request for any number of
     /// concurrent callers.
+    ///
+    /// # Errors
+    /// The source's error (`Rejected`, `Transport`, `Timeout`, `Throttled`,
+    /// `MalformedResponse`...), a remembered failure while its wait lasts, `Timeout` past the
+    /// fetch deadline, or `Configuration` when called outside a Tokio runtime.
     pub async fn token(&self) -> Result<Token, Error> {
         self.inner.cache.token().await
     }
@@ -117,6 +122,11 @@ impl VendorClient {
     /// Sends `request` with the bearer token; see [`TokenCache::send`]. API calls are not
     /// token requests: they get the [`api_timeout`](ClientOptions::api_timeout) (none unless
     /// set) when the request sets none itself, never the token requests' timeout.
+    ///
+    /// # Errors
+    /// No token could be had (nothing is sent), the request could not be built or is plain http to
+    /// a host that is not loopback (`Configuration`), or it could not be sent (`Transport`,
+    /// `Timeout`); for a source that cannot renew, a 401 is `TokenRevoked`.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         self.inner
             .cache
@@ -153,6 +163,9 @@ impl VendorClient {
     /// Adds `Authorization: Bearer …` (marked sensitive) to `request` without sending it, for
     /// callers who send requests themselves; they handle a 401 with
     /// [`invalidate`](Self::invalidate).
+    ///
+    /// # Errors
+    /// No token could be had, or the token cannot travel in a header.
     pub async fn authorize(
         &self,
         request: reqwest::RequestBuilder,
@@ -168,6 +181,10 @@ impl VendorClient {
 
     /// Sends the request `build` makes for a token through the HTTP client, with the 401
     /// handling of [`TokenCache::execute`].
+    ///
+    /// # Errors
+    /// No token could be had, or the request could not be sent (`Transport`, `Timeout`), or the
+    /// source recognized a refusal.
     pub async fn execute(
         &self,
         build: impl Fn(&Token) -> HttpRequest,
@@ -177,11 +194,17 @@ impl VendorClient {
 
     /// `path` under the API base URL. A configuration error naming the base URL setting if the
     /// client has none.
+    ///
+    /// # Errors
+    /// A configuration error naming the base URL setting when the client has none.
     pub fn url(&self, path: &str) -> Result<Url, Error> {
         self.api_base().map(|base| endpoint(base, path))
     }
 
     /// The API base URL, or a configuration error naming its setting if the client has none.
+    ///
+    /// # Errors
+    /// A configuration error naming the base URL setting when the client has none.
     pub fn api_base(&self) -> Result<&Url, Error> {
         self.inner.api_base.as_ref().ok_or_else(|| {
             Error::config(
@@ -307,6 +330,10 @@ impl ClientOptions {
     /// `user_agent`. Errors are said of `vendor`; [`http1_only`](Self::http1_only) or
     /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) together with a given
     /// client is a conflict (set them on its builder instead).
+    ///
+    /// # Errors
+    /// A conflict when a client was given together with `http1_only` or
+    /// `danger_accept_invalid_certs`, or the HTTP client cannot be built.
     pub fn http_client_for(
         &self,
         vendor: &'static str,

@@ -227,11 +227,17 @@ impl Drop for Sandbox {
 
 impl Sandbox {
     /// Starts a sandbox on 127.0.0.1 with an ephemeral port.
+    ///
+    /// # Errors
+    /// No loopback port could be bound.
     pub async fn start() -> std::io::Result<Self> {
         Self::start_on(0).await
     }
 
     /// Starts a sandbox on 127.0.0.1 and `port` (0: ephemeral).
+    ///
+    /// # Errors
+    /// `port` could not be bound on 127.0.0.1.
     pub async fn start_on(port: u16) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;

@@ -140,6 +140,12 @@ impl Client {
 
     /// A valid access token: cached, renewed ahead of expiry, one request for any number of
     /// concurrent callers. Its [`Session`](crate::Session) says who it belongs to.
+    ///
+    /// # Errors
+    /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
+    /// remembered for a while so that retries cannot lock the account), could not be reached or
+    /// was too slow (`Transport`, `Timeout`), asked to slow down (`Throttled`), or answered
+    /// something unreadable (`MalformedResponse`).
     pub async fn token(&self) -> Result<Token, Error> {
         self.core.token().await
     }
@@ -151,6 +157,12 @@ impl Client {
 
     /// Sends `request` with the bearer token. A 401 (after a password change, ByDesign expires
     /// earlier tokens) invalidates the token and retries once with a new one.
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
+    /// request could not be built or sent (`Configuration`, `Transport`, `Timeout`); or a refusal
+    /// the vendor crate recognizes. Other statuses are returned as responses: see
+    /// [`error_for_status`](Self::error_for_status).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         self.core.send(request).await
     }
@@ -198,6 +210,9 @@ impl Client {
 
     /// Adds `Authorization: Bearer …` to `request` without sending it, for callers who send
     /// requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), or the token cannot travel in a header.
     pub async fn authorize(
         &self,
         request: reqwest::RequestBuilder,
@@ -206,6 +221,9 @@ impl Client {
     }
 
     /// `path` under the company's base URL (e.g. `api/Rep/1001`).
+    ///
+    /// # Errors
+    /// A configuration error naming the base URL setting when the client has none.
     pub fn url(&self, path: &str) -> Result<Url, Error> {
         self.core.url(path)
     }
@@ -262,11 +280,17 @@ impl ClientBuilder {
     ///
     /// A missing or contradictory variable is a configuration error naming it, and so is a
     /// value that [`build`](Self::build) finds invalid.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(&auth_core::env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables from `vars`.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
         let base_url = required_var(vars, VENDOR, "BYDESIGN_BASE_URL")?;
         let client_id = required_var(vars, VENDOR, "BYDESIGN_CLIENT_ID")?;
@@ -383,6 +407,11 @@ impl ClientBuilder {
     }
 
     /// Validates the configuration and builds the client. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// A configuration error naming the setting (or the environment variable it came from) that is
+    /// missing or invalid: no credentials, a base URL that does not parse or is plain http to a
+    /// host that is not loopback, an HTTP client that cannot be built.
     pub fn build(self) -> Result<Client, Error> {
         let Self {
             base_url,

@@ -143,6 +143,10 @@ pub fn refresh_request(token_url: &Url, refresh_token: &Secret, client_id: &str)
 /// Parses a token response for `expected`. The `userName` must be the one requested and
 /// `userType` must match, otherwise the token is discarded with an identity-mismatch error.
 /// The lifetime comes from `expires_in`, else from `.expires`, else [`DEFAULT_LIFETIME`].
+///
+/// # Errors
+/// A failure status classified into the crate's error kinds, or `MalformedResponse` when a success
+/// carries no usable token.
 pub fn parse_token_response(
     response: &HttpResponse,
     expected: &Credentials,

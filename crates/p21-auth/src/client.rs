@@ -106,6 +106,12 @@ impl Client {
 
     /// A valid access token: cached, refreshed ahead of expiry, one request for any number of
     /// concurrent callers.
+    ///
+    /// # Errors
+    /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
+    /// remembered for a while so that retries cannot lock the account), could not be reached or
+    /// was too slow (`Transport`, `Timeout`), asked to slow down (`Throttled`), or answered
+    /// something unreadable (`MalformedResponse`).
     pub async fn token(&self) -> Result<Token, Error> {
         self.core.token().await
     }
@@ -121,6 +127,12 @@ impl Client {
     /// API" (401 or 403) is a missing permission, not a bad token: it is returned as
     /// [`ErrorKind::Forbidden`](crate::ErrorKind::Forbidden) with the permissions hint, and no
     /// new P21 session is opened for it.
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
+    /// request could not be built or sent (`Configuration`, `Transport`, `Timeout`); or a refusal
+    /// the vendor crate recognizes. Other statuses are returned as responses: see
+    /// [`error_for_status`](Self::error_for_status).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         self.core.send(request).await
     }
@@ -168,6 +180,9 @@ impl Client {
 
     /// Adds `Authorization: Bearer …` to `request` without sending it, for callers who send
     /// requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), or the token cannot travel in a header.
     pub async fn authorize(
         &self,
         request: reqwest::RequestBuilder,
@@ -178,6 +193,10 @@ impl Client {
     /// The UI server URL for the Interactive and Transaction APIs
     /// (`GET /api/ui/router/v1?urlType=external`), without a trailing slash. Same-origin
     /// redirects are followed with the token kept.
+    ///
+    /// # Errors
+    /// No token could be had, the router could not be reached, or its answer holds no usable URL
+    /// (`MalformedResponse`).
     pub async fn ui_server_url(&self) -> Result<Url, Error> {
         let base = self.core.api_base()?;
         let response = self
@@ -188,6 +207,9 @@ impl Client {
     }
 
     /// `path` on the P21 API host (e.g. `odataservice/odata/table/supplier`).
+    ///
+    /// # Errors
+    /// A configuration error naming the base URL setting when the client has none.
     pub fn url(&self, path: &str) -> Result<Url, Error> {
         self.core.url(path)
     }
@@ -229,11 +251,17 @@ impl ClientBuilder {
     ///
     /// A missing or contradictory variable is a configuration error naming it, and so is a
     /// value that [`build`](Self::build) finds invalid.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(&auth_core::env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables from `vars` (a map in tests).
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
         let base_url = required_var(vars, VENDOR, "P21_BASE_URL")?;
         let username = optional_var(vars, "P21_USERNAME");
@@ -325,6 +353,11 @@ impl ClientBuilder {
     }
 
     /// Validates the configuration and builds the client. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// A configuration error naming the setting (or the environment variable it came from) that is
+    /// missing or invalid: no credentials, a base URL that does not parse or is plain http to a
+    /// host that is not loopback, an HTTP client that cannot be built.
     pub fn build(self) -> Result<Client, Error> {
         let Self {
             base_url,

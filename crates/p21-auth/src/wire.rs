@@ -129,6 +129,10 @@ pub fn ui_server_request(base: &Url, token: &Token) -> HttpRequest {
 /// The lifetime comes from `ExpiresInSeconds` or `ExpiresIn` (a number or a numeric string),
 /// else from the access token's JWT `exp`, else [`DEFAULT_LIFETIME`]; it is measured from when
 /// the request was sent.
+///
+/// # Errors
+/// A failure status classified into the crate's error kinds, or `MalformedResponse` when a success
+/// carries no usable token.
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
     if !response.is_success() {
         return Err(error_for(response));
@@ -181,6 +185,9 @@ fn jwt_expiry(access: &str) -> Option<SystemTime> {
 /// The URL is where the token will be sent next, so it is held to the same rule as the base URL:
 /// https, or plain http only to a loopback host (or anywhere with `allow_plain_http`), and no
 /// user name or password in it.
+///
+/// # Errors
+/// A failure status, or an answer without a usable https URL (`MalformedResponse`).
 pub fn parse_ui_server_response(
     response: &HttpResponse,
     allow_plain_http: bool,
@@ -359,6 +366,10 @@ pub struct UnverifiedClaims {
 ///
 /// A token that is not a JWT is fine for calling P21; it only has no claims to show, and this
 /// returns a malformed-response error saying so.
+///
+/// # Errors
+/// `MalformedResponse` when the token is not a JWT (fine for calling P21: it only has no claims to
+/// show).
 pub fn decode_claims_unverified(token: &Token) -> Result<UnverifiedClaims, Error> {
     let payload = auth_core::oauth::jwt_claims_unverified(token.access_token().expose_secret())
         .map_err(|what| Error::malformed(VENDOR, what, None))?;

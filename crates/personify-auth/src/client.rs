@@ -83,6 +83,12 @@ impl Client {
 
     /// A valid access token: cached, refreshed ahead of expiry, one request for any number of
     /// concurrent callers.
+    ///
+    /// # Errors
+    /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
+    /// remembered for a while so that retries cannot lock the account), could not be reached or
+    /// was too slow (`Transport`, `Timeout`), asked to slow down (`Throttled`), or answered
+    /// something unreadable (`MalformedResponse`).
     pub async fn token(&self) -> Result<Token, Error> {
         self.core.token().await
     }
@@ -94,6 +100,12 @@ impl Client {
 
     /// Sends `request` with the bearer token and `X-Tenant-Id`; on a 401 fetches a new token
     /// and retries once. Fails without sending if no tenant is configured or no token can be had.
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
+    /// request could not be built or sent (`Configuration`, `Transport`, `Timeout`); or a refusal
+    /// the vendor crate recognizes. Other statuses are returned as responses: see
+    /// [`error_for_status`](Self::error_for_status).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         self.core
             .send(request.header(wire::TENANT_HEADER, self.tenant()?))
@@ -147,6 +159,9 @@ impl Client {
 
     /// Adds `Authorization: Bearer …` and `X-Tenant-Id` to `request` without sending it, for
     /// callers who send requests themselves (then handle a 401 with [`invalidate`](Self::invalidate)).
+    ///
+    /// # Errors
+    /// No token could be had (as [`token`](Self::token)), or the token cannot travel in a header.
     pub async fn authorize(
         &self,
         request: reqwest::RequestBuilder,
@@ -159,6 +174,9 @@ impl Client {
 
     /// `path` under the API base URL set with [`ClientBuilder::api_base_url`] (a configuration
     /// error naming it when it was not set).
+    ///
+    /// # Errors
+    /// A configuration error naming the base URL setting when the client has none.
     pub fn url(&self, path: &str) -> Result<Url, Error> {
         self.core.url(path)
     }
@@ -226,11 +244,17 @@ impl ClientBuilder {
     ///
     /// A missing variable is a configuration error naming it, and so is a value that
     /// [`build`](Self::build) finds invalid.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(&auth_core::env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables from `vars`.
+    ///
+    /// # Errors
+    /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_vars(vars: &dyn EnvLookup) -> Result<Self, Error> {
         let mut builder = Self::default().credentials(Credentials::new(
             required_var(vars, VENDOR, "PERSONIFY_CLIENT_ID")?,
@@ -357,6 +381,11 @@ impl ClientBuilder {
     }
 
     /// Validates the configuration and builds the client. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// A configuration error naming the setting (or the environment variable it came from) that is
+    /// missing or invalid: no credentials, a base URL that does not parse or is plain http to a
+    /// host that is not loopback, an HTTP client that cannot be built.
     pub fn build(self) -> Result<Client, Error> {
         let Self {
             token_url,

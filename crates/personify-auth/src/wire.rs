@@ -59,6 +59,10 @@ pub fn token_request(
 /// Parses a token response (RFC 6749 §5.1; `expires_in` defaults to one hour). IdentityServer
 /// answers 400 for every token error, `invalid_client` included, often without a description:
 /// errors are classified by their code, not the status (see [`error_for`]).
+///
+/// # Errors
+/// A failure status classified into the crate's error kinds, or `MalformedResponse` when a success
+/// carries no usable token.
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
     auth_core::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }

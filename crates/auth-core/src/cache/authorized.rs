@@ -20,6 +20,11 @@ impl TokenCache {
     ///
     /// For a source that cannot renew (a static token), a 401 is returned as
     /// [`ErrorKind::TokenRevoked`](crate::ErrorKind::TokenRevoked).
+    ///
+    /// # Errors
+    /// No token could be had (nothing is sent), the request could not be built or is plain http to
+    /// a host that is not loopback (`Configuration`), or it could not be sent (`Transport`,
+    /// `Timeout`); for a source that cannot renew, a 401 is `TokenRevoked`.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Error> {
         self.send_within(request, None).await
     }
@@ -142,6 +147,10 @@ impl TokenCache {
     /// once more with a new token. For vendor calls described as [`HttpRequest`] values.
     ///
     /// [`HttpRequest`]: HttpRequest
+    ///
+    /// # Errors
+    /// No token could be had, or the request could not be sent (`Transport`, `Timeout`), or the
+    /// source recognized a refusal.
     pub async fn execute(
         &self,
         http: &HttpClient,

@@ -259,6 +259,11 @@ impl TokenCache {
 
     /// A valid token: the cached one when it is fresh (no waiting), otherwise the result of the
     /// one shared fetch. Dropping the returned future never cancels that fetch for others.
+    ///
+    /// # Errors
+    /// The source's error (`Rejected`, `Transport`, `Timeout`, `Throttled`,
+    /// `MalformedResponse`...), a remembered failure while its wait lasts, `Timeout` past the
+    /// fetch deadline, or `Configuration` when called outside a Tokio runtime.
     pub async fn token(&self) -> Result<Token, Error> {
         match self.fresh() {
             Some(token) => Ok(token),

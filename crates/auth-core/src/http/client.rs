@@ -330,6 +330,10 @@ impl HttpClient {
     }
 
     /// A client with the defaults.
+    ///
+    /// # Errors
+    /// A configuration error if the HTTP client cannot be built (the TLS backend cannot be set
+    /// up).
     pub fn new() -> Result<Self, Error> {
         Self::builder().build()
     }
@@ -356,6 +360,10 @@ impl HttpClient {
     /// Checks that `url` may carry credentials: `https`, or `http` to a loopback host (or to any
     /// host when [`danger_allow_plain_http_to_any_host`](HttpClientBuilder::danger_allow_plain_http_to_any_host)
     /// is set). `setting` names where the URL came from, for the error.
+    ///
+    /// # Errors
+    /// A configuration error naming `setting` for a URL that is not http(s), or plain http to a
+    /// host that is not loopback (unless allowed).
     pub fn check_url(&self, vendor: &'static str, setting: &str, url: &Url) -> Result<(), Error> {
         check_url(vendor, setting, url, self.inner.allow_plain_http)
     }
@@ -363,6 +371,11 @@ impl HttpClient {
     /// Sends `request`, retrying transient failures per the [`RetryPolicy`], and reads the body
     /// within the size cap. Any final response is returned, success or not; the vendor crate maps
     /// a failure status with [`HttpResponse::to_error`] and its own rules.
+    ///
+    /// # Errors
+    /// `Transport` or `Timeout` after the retry policy gave up or the deadline passed,
+    /// `MalformedResponse` for a body over the size cap, `Configuration` for a URL the client
+    /// refuses. A failure status is not an error here: it is in the response.
     pub async fn send(
         &self,
         vendor: &'static str,

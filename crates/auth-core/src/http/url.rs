@@ -20,6 +20,9 @@ pub fn is_loopback(url: &Url) -> bool {
 /// Parses a base URL given in a setting, with a configuration error naming `setting` if it is not
 /// an absolute http(s) URL. A query or fragment is refused (they would be lost when endpoints are
 /// joined). The https rule is checked separately, by [`HttpClient::check_url`](crate::HttpClient::check_url).
+///
+/// # Errors
+/// A configuration error naming `setting` when `value` is not an absolute http(s) URL.
 pub fn parse_base_url(vendor: &'static str, setting: &str, value: &str) -> Result<Url, Error> {
     let url = Url::parse(value.trim()).map_err(|e| {
         Error::config(
@@ -51,6 +54,9 @@ pub fn parse_base_url(vendor: &'static str, setting: &str, value: &str) -> Resul
 
 /// A required base URL: a configuration error naming `setting` if it was not given, else
 /// [`parse_base_url`].
+///
+/// # Errors
+/// A configuration error naming `setting` when the URL is missing or does not parse.
 pub fn required_base_url(
     vendor: &'static str,
     setting: &str,
@@ -91,6 +97,10 @@ pub fn endpoint(base: &Url, path: &str) -> Url {
 }
 
 /// [`HttpClient::check_url`](crate::HttpClient::check_url) as a free function.
+///
+/// # Errors
+/// A configuration error naming `setting` for a URL that is not http(s), or plain http to a host
+/// that is not loopback (unless allowed).
 pub fn check_url(
     vendor: &'static str,
     setting: &str,
