@@ -81,6 +81,13 @@ impl Client {
     /// A valid access token. An issued token is cached and renewed ahead of expiry; a personal
     /// token is returned as it is (an error once its known expiry date has passed).
     ///
+    /// ```no_run
+    /// # async fn run(client: apinizer_auth::Client) -> Result<(), apinizer_auth::Error> {
+    /// let token = client.token().await?; // cached: one request for any number of callers
+    /// let bearer = format!("Bearer {}", token.access_token().expose_secret());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
     /// remembered for a while so that retries cannot lock the account), could not be reached or
@@ -91,6 +98,17 @@ impl Client {
     }
 
     /// Drops `rejected` if it is still the cached token (after a 401). Returns whether it was.
+    ///
+    /// ```no_run
+    /// # async fn run(client: apinizer_auth::Client) -> Result<(), apinizer_auth::Error> {
+    /// let token = client.token().await?;
+    /// let request = client.reqwest_client().get(client.url("apiops/projects/")?);
+    /// let response = request.bearer_auth(token.access_token().expose_secret()).send().await;
+    /// if response.is_ok_and(|r| r.status() == 401) {
+    ///     client.invalidate(&token); // the next token() asks the vendor again
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn invalidate(&self, rejected: &Token) -> bool {
         self.core.invalidate(rejected)
     }
@@ -98,6 +116,13 @@ impl Client {
     /// Sends `request` with the bearer token. With an issued token, a 401 fetches a new one and
     /// retries once; with a personal token, a 401 is [`ErrorKind::TokenRevoked`] ("expired or
     /// revoked"), never retried.
+    ///
+    /// ```no_run
+    /// # async fn run(client: apinizer_auth::Client) -> Result<(), apinizer_auth::Error> {
+    /// let request = client.reqwest_client().get(client.url("apiops/projects/")?);
+    /// let response = client.error_for_status(client.send(request).await?).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
@@ -298,6 +323,16 @@ impl ClientBuilder {
     }
 
     /// How to authenticate.
+    ///
+    /// ```
+    /// use apinizer_auth::{Client, Credentials, Secret};
+    ///
+    /// let client = Client::builder()
+    ///     .base_url("https://demo.apinizer.com")
+    ///     .credentials(Credentials::issued("admin", Secret::new("password")))
+    ///     .build()?;
+    /// # Ok::<(), apinizer_auth::Error>(())
+    /// ```
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self.options = ["username", "password", "token"]
@@ -315,6 +350,13 @@ impl ClientBuilder {
     /// Bounds each API call sent with [`Client::send`] to `timeout` (connecting, the response
     /// and its body), unless the request sets its own. None by default: API calls never inherit
     /// the token requests' timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use apinizer_auth::Client;
+    ///
+    /// let builder = Client::builder().api_timeout(Duration::from_secs(120));
+    /// ```
     pub fn api_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.options = self.options.api_timeout(timeout);
         self
@@ -335,6 +377,17 @@ impl ClientBuilder {
     }
 
     /// Tunes the token cache (windows, failure memory, deadline, `on_token` hook).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use apinizer_auth::{CacheOptions, Client};
+    ///
+    /// let builder = Client::builder().cache(
+    ///     CacheOptions::default()
+    ///         .soft_window(Duration::from_secs(300)) // refresh five minutes ahead
+    ///         .on_token(|token| println!("new token, expires {:?}", token.expires_at_system())),
+    /// );
+    /// ```
     pub fn cache(mut self, options: CacheOptions) -> Self {
         self.options = self.options.cache(options);
         self

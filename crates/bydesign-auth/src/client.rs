@@ -141,6 +141,13 @@ impl Client {
     /// A valid access token: cached, renewed ahead of expiry, one request for any number of
     /// concurrent callers. Its [`Session`](crate::Session) says who it belongs to.
     ///
+    /// ```no_run
+    /// # async fn run(client: bydesign_auth::Client) -> Result<(), bydesign_auth::Error> {
+    /// let token = client.token().await?; // cached: one request for any number of callers
+    /// let bearer = format!("Bearer {}", token.access_token().expose_secret());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
     /// remembered for a while so that retries cannot lock the account), could not be reached or
@@ -151,12 +158,30 @@ impl Client {
     }
 
     /// Drops `rejected` if it is still the cached token (after a 401). Returns whether it was.
+    ///
+    /// ```no_run
+    /// # async fn run(client: bydesign_auth::Client) -> Result<(), bydesign_auth::Error> {
+    /// let token = client.token().await?;
+    /// let request = client.reqwest_client().get(client.url("api/Rep/1001")?);
+    /// let response = request.bearer_auth(token.access_token().expose_secret()).send().await;
+    /// if response.is_ok_and(|r| r.status() == 401) {
+    ///     client.invalidate(&token); // the next token() asks the vendor again
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn invalidate(&self, rejected: &Token) -> bool {
         self.core.invalidate(rejected)
     }
 
     /// Sends `request` with the bearer token. A 401 (after a password change, ByDesign expires
     /// earlier tokens) invalidates the token and retries once with a new one.
+    ///
+    /// ```no_run
+    /// # async fn run(client: bydesign_auth::Client) -> Result<(), bydesign_auth::Error> {
+    /// let request = client.reqwest_client().get(client.url("api/Rep/1001")?);
+    /// let response = client.error_for_status(client.send(request).await?).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
@@ -365,6 +390,16 @@ impl ClientBuilder {
     }
 
     /// The rep or customer signing in.
+    ///
+    /// ```
+    /// use bydesign_auth::{Client, Credentials, Secret};
+    ///
+    /// let client = Client::builder()
+    ///     .base_url("https://webapi.securefreedom.com/MyCompany").client_id("MyShoppingCart")
+    ///     .credentials(Credentials::rep("1001", Secret::new("password")))
+    ///     .build()?;
+    /// # Ok::<(), bydesign_auth::Error>(())
+    /// ```
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self.options = self.options.set_in_code("id").set_in_code("password");
@@ -380,6 +415,13 @@ impl ClientBuilder {
     /// Bounds each API call sent with [`Client::send`] to `timeout` (connecting, the response
     /// and its body), unless the request sets its own. None by default: API calls never inherit
     /// the token requests' timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bydesign_auth::Client;
+    ///
+    /// let builder = Client::builder().api_timeout(Duration::from_secs(120));
+    /// ```
     pub fn api_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.options = self.options.api_timeout(timeout);
         self
@@ -401,6 +443,17 @@ impl ClientBuilder {
 
     /// Tunes the token cache (windows, failure memory, deadline, and the `on_token` hook: use
     /// it to persist the rotated refresh token).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use bydesign_auth::{CacheOptions, Client};
+    ///
+    /// let builder = Client::builder().cache(
+    ///     CacheOptions::default()
+    ///         .soft_window(Duration::from_secs(300)) // refresh five minutes ahead
+    ///         .on_token(|token| println!("new token, expires {:?}", token.expires_at_system())),
+    /// );
+    /// ```
     pub fn cache(mut self, options: CacheOptions) -> Self {
         self.options = self.options.cache(options);
         self

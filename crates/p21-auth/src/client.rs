@@ -107,6 +107,13 @@ impl Client {
     /// A valid access token: cached, refreshed ahead of expiry, one request for any number of
     /// concurrent callers.
     ///
+    /// ```no_run
+    /// # async fn run(client: p21_auth::Client) -> Result<(), p21_auth::Error> {
+    /// let token = client.token().await?; // cached: one request for any number of callers
+    /// let bearer = format!("Bearer {}", token.access_token().expose_secret());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
     /// remembered for a while so that retries cannot lock the account), could not be reached or
@@ -118,6 +125,17 @@ impl Client {
 
     /// Drops `rejected` if it is still the cached token (after a 401), so that the next call
     /// authenticates again. Returns whether it was dropped.
+    ///
+    /// ```no_run
+    /// # async fn run(client: p21_auth::Client) -> Result<(), p21_auth::Error> {
+    /// let token = client.token().await?;
+    /// let request = client.reqwest_client().get(client.url("odataservice/odata/table/supplier")?);
+    /// let response = request.bearer_auth(token.access_token().expose_secret()).send().await;
+    /// if response.is_ok_and(|r| r.status() == 401) {
+    ///     client.invalidate(&token); // the next token() asks the vendor again
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn invalidate(&self, rejected: &Token) -> bool {
         self.core.invalidate(rejected)
     }
@@ -127,6 +145,13 @@ impl Client {
     /// API" (401 or 403) is a missing permission, not a bad token: it is returned as
     /// [`ErrorKind::Forbidden`](crate::ErrorKind::Forbidden) with the permissions hint, and no
     /// new P21 session is opened for it.
+    ///
+    /// ```no_run
+    /// # async fn run(client: p21_auth::Client) -> Result<(), p21_auth::Error> {
+    /// let request = client.reqwest_client().get(client.url("odataservice/odata/table/supplier")?);
+    /// let response = client.error_for_status(client.send(request).await?).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
@@ -308,6 +333,16 @@ impl ClientBuilder {
     }
 
     /// How to authenticate.
+    ///
+    /// ```
+    /// use p21_auth::{Client, Credentials, Secret};
+    ///
+    /// let client = Client::builder()
+    ///     .base_url("https://mytenant-api.epicordistribution.com")
+    ///     .credentials(Credentials::user("api_user", Secret::new("password")))
+    ///     .build()?;
+    /// # Ok::<(), p21_auth::Error>(())
+    /// ```
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self.options = ["username", "password", "consumer key"]
@@ -325,6 +360,13 @@ impl ClientBuilder {
     /// Bounds each API call sent with [`Client::send`] to `timeout` (connecting, the response
     /// and its body), unless the request sets its own. None by default: API calls never inherit
     /// the token requests' timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use p21_auth::Client;
+    ///
+    /// let builder = Client::builder().api_timeout(Duration::from_secs(120));
+    /// ```
     pub fn api_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.options = self.options.api_timeout(timeout);
         self
@@ -347,6 +389,17 @@ impl ClientBuilder {
     }
 
     /// Tunes the token cache (windows, failure memory, deadline, `on_token` hook).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use p21_auth::{CacheOptions, Client};
+    ///
+    /// let builder = Client::builder().cache(
+    ///     CacheOptions::default()
+    ///         .soft_window(Duration::from_secs(300)) // refresh five minutes ahead
+    ///         .on_token(|token| println!("new token, expires {:?}", token.expires_at_system())),
+    /// );
+    /// ```
     pub fn cache(mut self, options: CacheOptions) -> Self {
         self.options = self.options.cache(options);
         self

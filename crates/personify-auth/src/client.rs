@@ -84,6 +84,13 @@ impl Client {
     /// A valid access token: cached, refreshed ahead of expiry, one request for any number of
     /// concurrent callers.
     ///
+    /// ```no_run
+    /// # async fn run(client: personify_auth::Client) -> Result<(), personify_auth::Error> {
+    /// let token = client.token().await?; // cached: one request for any number of callers
+    /// let bearer = format!("Bearer {}", token.access_token().expose_secret());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// The crate's [`Error`](crate::Error): the vendor refused the credentials (`Rejected`,
     /// remembered for a while so that retries cannot lock the account), could not be reached or
@@ -94,12 +101,30 @@ impl Client {
     }
 
     /// Drops `rejected` if it is still the cached token (after a 401). Returns whether it was.
+    ///
+    /// ```no_run
+    /// # async fn run(client: personify_auth::Client) -> Result<(), personify_auth::Error> {
+    /// let token = client.token().await?;
+    /// let request = client.reqwest_client().get(client.url("v1/members")?);
+    /// let response = request.bearer_auth(token.access_token().expose_secret()).send().await;
+    /// if response.is_ok_and(|r| r.status() == 401) {
+    ///     client.invalidate(&token); // the next token() asks the vendor again
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn invalidate(&self, rejected: &Token) -> bool {
         self.core.invalidate(rejected)
     }
 
     /// Sends `request` with the bearer token and `X-Tenant-Id`; on a 401 fetches a new token
     /// and retries once. Fails without sending if no tenant is configured or no token can be had.
+    ///
+    /// ```no_run
+    /// # async fn run(client: personify_auth::Client) -> Result<(), personify_auth::Error> {
+    /// let request = client.reqwest_client().get(client.url("v1/members")?);
+    /// let response = client.error_for_status(client.send(request).await?).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// No token could be had (as [`token`](Self::token)), in which case nothing is sent; the
@@ -283,6 +308,16 @@ impl ClientBuilder {
     }
 
     /// The API client id and secret issued at onboarding.
+    ///
+    /// ```
+    /// use personify_auth::{Client, Credentials, Secret};
+    ///
+    /// let client = Client::builder()
+    ///     .tenant_id("my-tenant")
+    ///     .credentials(Credentials::new("my-client-id", Secret::new("secret")))
+    ///     .build()?;
+    /// # Ok::<(), personify_auth::Error>(())
+    /// ```
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
         self.options = self
@@ -355,6 +390,13 @@ impl ClientBuilder {
     /// Bounds each API call sent with [`Client::send`] to `timeout` (connecting, the response
     /// and its body), unless the request sets its own. None by default: API calls never inherit
     /// the token requests' timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use personify_auth::Client;
+    ///
+    /// let builder = Client::builder().api_timeout(Duration::from_secs(120));
+    /// ```
     pub fn api_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.options = self.options.api_timeout(timeout);
         self
@@ -375,6 +417,17 @@ impl ClientBuilder {
     }
 
     /// Tunes the token cache (windows, failure memory, deadline, `on_token` hook).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use personify_auth::{CacheOptions, Client};
+    ///
+    /// let builder = Client::builder().cache(
+    ///     CacheOptions::default()
+    ///         .soft_window(Duration::from_secs(300)) // refresh five minutes ahead
+    ///         .on_token(|token| println!("new token, expires {:?}", token.expires_at_system())),
+    /// );
+    /// ```
     pub fn cache(mut self, options: CacheOptions) -> Self {
         self.options = self.options.cache(options);
         self
