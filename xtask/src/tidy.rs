@@ -387,3 +387,35 @@ fn packages_hold_no_workspace_only_tests_nor_key_material() {
         }
     }
 }
+
+/// docs.rs builds every library with all its features, each gated item badged with the feature
+/// it needs (`doc_cfg` under `--cfg docsrs`).
+#[test]
+fn docs_rs_documents_every_feature() {
+    for dir in crate_dirs() {
+        let lib = read(&dir.join("src/lib.rs"));
+        if lib.is_empty() {
+            continue;
+        }
+        let toml = read(&dir.join("Cargo.toml"));
+        let docs_rs = section(&toml, "package.metadata.docs.rs");
+        assert_eq!(
+            key(&docs_rs, "all-features"),
+            Some("true"),
+            "{}: docs.rs should build all features",
+            dir.display()
+        );
+        assert!(
+            key(&docs_rs, "rustdoc-args").is_some_and(|a| a.contains("docsrs")),
+            "{}: rustdoc-args must set --cfg docsrs",
+            dir.display()
+        );
+        if lib.contains("doc(cfg") || !section(&toml, "features").is_empty() {
+            assert!(
+                lib.contains("cfg_attr(docsrs, feature(doc_cfg))"),
+                "{}: feature badges need #![cfg_attr(docsrs, feature(doc_cfg))]",
+                dir.display()
+            );
+        }
+    }
+}
