@@ -147,15 +147,21 @@ fn check(name: &str, dir: &str, manifest: &str, rev: Option<&str>) -> Result<Ver
             "{name}'s version must go past {old} ({needed} change)"
         ));
     }
-    let breaking = needed == "major" || (needed == "minor" && old.starts_with("0."));
+    // cargo-semver-checks says `major` for a breaking change whatever the version; below 1.0
+    // that is a new minor version (0.1.x -> 0.2.0), and its `minor` a new patch version.
+    let breaking = needed == "major";
     if breaking && !unreleased.contains("Breaking") {
         ok = false;
         notes.push("the CHANGELOG's Unreleased section names no breaking change".into());
     }
     if needed == "none" && old == current {
-        notes.push("no API change".into());
+        notes.push("no bump required".into());
     }
     print!("{report}");
+    let needed = match next_version(&old, &needed) {
+        Some(next) => format!("{needed} ({next})"),
+        None => needed,
+    };
     Ok(Verdict {
         name: name.into(),
         baseline: shown,
@@ -178,6 +184,22 @@ fn needed_bump(report: &str) -> String {
     } else {
         "?".into()
     }
+}
+
+/// The first version after `old` that a change of kind `needed` allows (below 1.0, a breaking
+/// change raises the minor number and anything else the patch number).
+fn next_version(old: &str, needed: &str) -> Option<String> {
+    let mut parts = old.split('.').map(|p| p.parse::<u64>().ok());
+    let (major, minor, patch) = (parts.next()??, parts.next()??, parts.next()??);
+    Some(match (major, needed) {
+        (_, "none") => old.to_owned(),
+        (0, "major") => format!("0.{}.0", minor + 1),
+        (0, _) => format!("0.{minor}.{}", patch + 1),
+        (_, "major") => format!("{}.0.0", major + 1),
+        (_, "minor") => format!("{major}.{}.0", minor + 1),
+        (_, "patch") => format!("{major}.{minor}.{}", patch + 1),
+        _ => return None,
+    })
 }
 
 /// The text under `## [Unreleased]`, up to the next release heading.
@@ -239,6 +261,10 @@ mod tests {
         let changelog = "# Changelog\n\n## [Unreleased]\n- **Breaking:** x\n\n## [0.1.0]\n- old\n";
         assert!(unreleased(changelog).contains("Breaking"));
         assert!(!unreleased(changelog).contains("old"));
+        assert_eq!(next_version("0.1.0", "major").as_deref(), Some("0.2.0"));
+        assert_eq!(next_version("0.1.0", "minor").as_deref(), Some("0.1.1"));
+        assert_eq!(next_version("1.4.2", "minor").as_deref(), Some("1.5.0"));
+        assert_eq!(next_version("1.4.2", "major").as_deref(), Some("2.0.0"));
         assert_eq!(
             version("[package]\nname = \"a\"\nversion = \"0.2.0\"\n").as_deref(),
             Some("0.2.0")
