@@ -108,6 +108,11 @@ pub(crate) fn member_manifests() -> Result<Vec<PathBuf>, String> {
 
 /// The `name` of the `[package]` in a manifest's text.
 pub(crate) fn package_name(manifest: &str) -> Option<String> {
+    package_key(manifest, "name")
+}
+
+/// The value of `key` in the `[package]` of a manifest's text, unquoted.
+pub(crate) fn package_key(manifest: &str, key: &str) -> Option<String> {
     manifest
         .lines()
         .skip_while(|l| l.trim() != "[package]")
@@ -115,6 +120,6 @@ pub(crate) fn package_name(manifest: &str) -> Option<String> {
         .take_while(|l| !l.trim_start().starts_with('['))
         .find_map(|l| {
             let (k, v) = l.split_once('=')?;
-            (k.trim() == "name").then(|| v.trim().trim_matches('"').to_owned())
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
         })
 }

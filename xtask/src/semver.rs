@@ -128,6 +128,10 @@ fn check(name: &str, dir: &str, manifest: &str, rev: Option<&str>) -> Result<Ver
             name,
             "--baseline-rev",
             &baseline,
+            // Judged as a patch release, cargo-semver-checks says what the changes need
+            // whatever the version already is; the version is compared below.
+            "--release-type",
+            "patch",
         ])
         .output()
         .map_err(|e| format!("running cargo semver-checks: {e}"))?;
@@ -141,11 +145,15 @@ fn check(name: &str, dir: &str, manifest: &str, rev: Option<&str>) -> Result<Ver
         std::fs::read_to_string(project_root().join(dir).join("CHANGELOG.md")).unwrap_or_default();
     let unreleased = unreleased(&changelog);
     let mut notes = Vec::new();
-    let mut ok = out.status.success();
+    let required = next_version(&old, &needed);
+    let mut ok = required
+        .as_deref()
+        .is_some_and(|required| numbers(&current) >= numbers(required));
     if !ok {
-        notes.push(format!(
-            "{name}'s version must go past {old} ({needed} change)"
-        ));
+        notes.push(match &required {
+            Some(required) => format!("{name} needs version {required} or later ({needed} change)"),
+            None => "cargo-semver-checks did not say what the changes need".into(),
+        });
     }
     // cargo-semver-checks says `major` for a breaking change whatever the version; below 1.0
     // that is a new minor version (0.1.x -> 0.2.0), and its `minor` a new patch version.
@@ -154,11 +162,11 @@ fn check(name: &str, dir: &str, manifest: &str, rev: Option<&str>) -> Result<Ver
         ok = false;
         notes.push("the CHANGELOG's Unreleased section names no breaking change".into());
     }
-    if needed == "none" && old == current {
-        notes.push("no bump required".into());
+    if needed == "none" {
+        notes.push("no API change that needs a bump".into());
     }
     print!("{report}");
-    let needed = match next_version(&old, &needed) {
+    let needed = match required {
         Some(next) => format!("{needed} ({next})"),
         None => needed,
     };
@@ -202,6 +210,15 @@ fn next_version(old: &str, needed: &str) -> Option<String> {
     })
 }
 
+/// `1.2.3` as comparable numbers.
+fn numbers(version: &str) -> Vec<u64> {
+    version
+        .split(['.', '-', '+'])
+        .take(3)
+        .map(|p| p.parse().unwrap_or(0))
+        .collect()
+}
+
 /// The text under `## [Unreleased]`, up to the next release heading.
 fn unreleased(changelog: &str) -> String {
     changelog
@@ -214,15 +231,7 @@ fn unreleased(changelog: &str) -> String {
 }
 
 fn version(manifest: &str) -> Option<String> {
-    manifest
-        .lines()
-        .skip_while(|l| l.trim() != "[package]")
-        .skip(1)
-        .take_while(|l| !l.trim_start().starts_with('['))
-        .find_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            (k.trim() == "version").then(|| v.trim().trim_matches('"').to_owned())
-        })
+    crate::package_key(manifest, "version")
 }
 
 /// The newest tag `NAME-v*`.
@@ -262,6 +271,7 @@ mod tests {
         assert!(unreleased(changelog).contains("Breaking"));
         assert!(!unreleased(changelog).contains("old"));
         assert_eq!(next_version("0.1.0", "major").as_deref(), Some("0.2.0"));
+        assert!(numbers("0.10.0") > numbers("0.2.0"));
         assert_eq!(next_version("0.1.0", "minor").as_deref(), Some("0.1.1"));
         assert_eq!(next_version("1.4.2", "minor").as_deref(), Some("1.5.0"));
         assert_eq!(next_version("1.4.2", "major").as_deref(), Some("2.0.0"));

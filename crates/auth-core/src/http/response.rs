@@ -185,48 +185,9 @@ impl HttpResponse {
     /// crates refine this (hints, vendor-specific codes).
     #[must_use]
     pub fn to_error(&self, vendor: &'static str) -> Error {
-        let body = self.error_body();
-        let status = self.status;
-        let kind = match status {
-            429 => ErrorKind::Throttled {
-                retry_after: self.retry_after(),
-            },
-            401 => ErrorKind::Rejected {
-                status: Some(status),
-                code: body.code,
-                description: body.description,
-            },
-            400..=499 if body.code.as_deref().is_some_and(is_oauth_token_error) => {
-                ErrorKind::Rejected {
-                    status: Some(status),
-                    code: body.code,
-                    description: body.description,
-                }
-            }
-            400 if body.code.as_deref().is_some_and(|c| !is_transient_code(c)) => {
-                ErrorKind::Rejected {
-                    status: Some(status),
-                    code: body.code,
-                    description: body.description,
-                }
-            }
-            403 => ErrorKind::Forbidden {
-                status,
-                code: body.code,
-                description: body.description,
-            },
-            _ => ErrorKind::UnexpectedStatus {
-                status,
-                code: body.code,
-                description: body.description,
-                excerpt: body.excerpt,
-            },
-        };
-        Error::new(vendor, kind)
+        self.classify(vendor, true)
     }
-}
 
-impl HttpResponse {
     /// The error an **API** response (not a token response) means when it is not a success:
     /// 401 is [`Rejected`](ErrorKind::Rejected) (the token was refused), 403
     /// [`Forbidden`](ErrorKind::Forbidden), 429 [`Throttled`](ErrorKind::Throttled) with its
@@ -246,13 +207,28 @@ impl HttpResponse {
     /// ```
     #[must_use]
     pub fn to_api_error(&self, vendor: &'static str) -> Error {
+        self.classify(vendor, false)
+    }
+
+    /// The error of a failed response; `token_endpoint`: an error code in a 4xx may mean a
+    /// refused credential (OAuth servers answer 400 for them).
+    fn classify(&self, vendor: &'static str, token_endpoint: bool) -> Error {
         let body = self.error_body();
         let status = self.status;
+        let code = body.code.as_deref();
+        let refused = token_endpoint
+            && ((400..=499).contains(&status) && code.is_some_and(is_oauth_token_error)
+                || status == 400 && code.is_some_and(|c| !is_transient_code(c)));
         let kind = match status {
             429 => ErrorKind::Throttled {
                 retry_after: self.retry_after(),
             },
             401 => ErrorKind::Rejected {
+                status: Some(status),
+                code: body.code,
+                description: body.description,
+            },
+            _ if refused => ErrorKind::Rejected {
                 status: Some(status),
                 code: body.code,
                 description: body.description,
