@@ -35,9 +35,10 @@ fn check(crates: &[String], features: Option<&str>) -> Command {
     for name in crates {
         cmd.args(["-p", name]);
     }
+    // The bare name applies to every selected package; `crate/feature` would name a
+    // dependency, and a crate whose tests depend on itself has one of its own name.
     if let Some(feature) = features {
-        let list: Vec<String> = crates.iter().map(|c| format!("{c}/{feature}")).collect();
-        cmd.args(["--features", &list.join(",")]);
+        cmd.args(["--features", feature]);
     }
     cmd
 }
