@@ -44,12 +44,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     println!();
     println!(
-        "{:<18} {:<22} {:<10} {:<18} verdict",
+        "{:<18} {:<22} {:<14} {:<18} verdict",
         "crate", "baseline", "needs", "version"
     );
     for v in &verdicts {
         println!(
-            "{:<18} {:<22} {:<10} {:<18} {}{}",
+            "{:<18} {:<22} {:<14} {:<18} {}{}",
             v.name,
             v.baseline,
             v.needed,

@@ -7,11 +7,14 @@
     feature = "rustls-aws-lc-rs",
     feature = "native-tls"
 )))]
-compile_error!(
+compile_error!(concat!(
     "apinizer-auth needs a TLS backend: enable one of its features `rustls-ring` (the default), \
-     `rustls-aws-lc-rs` or `native-tls`, for example \
-     apinizer-auth = { version = \"0.1\", default-features = false, features = [\"rustls-aws-lc-rs\"] }"
-);
+     `rustls-aws-lc-rs` or `native-tls`, for example apinizer-auth = { version = \"",
+    env!("CARGO_PKG_VERSION_MAJOR"),
+    ".",
+    env!("CARGO_PKG_VERSION_MINOR"),
+    "\", default-features = false, features = [\"rustls-aws-lc-rs\"] }"
+));
 
 mod client;
 mod credentials;
