@@ -406,20 +406,54 @@ fn the_doctor_names_the_failing_step_and_what_to_do() {
 
 /// An https server on localhost with a self-signed certificate, answering every request.
 fn self_signed_server(runtime: &tokio::runtime::Runtime) -> u16 {
+    let made =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    tls_server(
+        runtime,
+        made.cert.der().clone(),
+        made.signing_key.serialize_der(),
+    )
+}
+
+/// A certificate authority (its PEM, for `--ca-file`) and a certificate for localhost it
+/// signed, valid now or expired since 2021, with its key.
+fn ca_and_leaf(
+    expired: bool,
+) -> (
+    String,
+    tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    Vec<u8>,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    if expired {
+        leaf.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        leaf.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
+    let cert = leaf.signed_by(&key, &ca).expect("signed");
+    (ca.pem(), cert.der().clone(), key.serialize_der())
+}
+
+/// An https server on localhost with `cert` and its `key`, answering 404 to every request.
+fn tls_server(
+    runtime: &tokio::runtime::Runtime,
+    cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
+    key: Vec<u8>,
+) -> u16 {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio_rustls::rustls::ServerConfig;
     use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
     auth_core::install_crypto_provider();
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
     let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(
-            vec![generated.cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                generated.signing_key.serialize_der(),
-            )),
+            vec![cert],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
         )
         .expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -444,6 +478,44 @@ fn self_signed_server(runtime: &tokio::runtime::Runtime) -> u16 {
         }
     });
     port
+}
+
+#[test]
+fn the_doctor_names_an_expired_certificate_and_trusts_a_tenants_ca() {
+    let world = World::new("tls-ca");
+    let ca_file = world.home.join("tenant-ca.pem");
+
+    let (ca, cert, key) = ca_and_leaf(true);
+    std::fs::write(&ca_file, ca).expect("write CA");
+    let port = tls_server(&world._runtime, cert, key);
+    let (out, _) = run(
+        world
+            .vendor("p21")
+            .env("P21_BASE_URL", format!("https://localhost:{port}"))
+            .args(["doctor", "p21", "--no-store", "--ca-file"])
+            .arg(&ca_file),
+        1,
+    );
+    let (line, hint) = step(&out, "tls");
+    assert!(line.starts_with('✘') && line.contains("expired"), "{out}");
+    assert!(hint.contains("renewed"), "{out}");
+
+    // A certificate the tenant's CA signed, trusted through --ca-file: TLS passes, and the next
+    // failure is the next step's (this server has no token endpoint).
+    let (ca, cert, key) = ca_and_leaf(false);
+    std::fs::write(&ca_file, ca).expect("write CA");
+    let port = tls_server(&world._runtime, cert, key);
+    let (out, _) = run(
+        world
+            .vendor("p21")
+            .env("P21_BASE_URL", format!("https://localhost:{port}"))
+            .args(["doctor", "p21", "--no-store", "--ca-file"])
+            .arg(&ca_file),
+        1,
+    );
+    assert!(step(&out, "tls").0.starts_with('✔'), "{out}");
+    let (line, hint) = step(&out, "token endpoint");
+    assert!(line.starts_with('✘') && hint.contains("API host"), "{out}");
 }
 
 #[test]
