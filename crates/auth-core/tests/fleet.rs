@@ -393,3 +393,51 @@ async fn an_invalidation_too_soon_for_a_refresh_still_adopts_a_newer_stored_toke
     a.token().await.expect("fleet step");
     assert_eq!(fleet.source.calls(), 4);
 }
+
+/// The rotation race: a 401 too soon for a forced refresh while another process is fetching
+/// the new token (it holds the lease). The cache waits for that token, within the fetch
+/// deadline, instead of handing the rejected one back.
+#[tokio::test]
+async fn an_invalidation_too_soon_waits_for_the_token_another_process_is_fetching() {
+    let fleet = Fleet::gated(Some(HOUR));
+    let process = || {
+        TokenCache::builder(fleet.source.clone())
+            .clock(Arc::new(fleet.clock.clone()))
+            .options(
+                CacheOptions::default()
+                    .store(fleet.store.clone())
+                    .min_forced_refresh_interval(Duration::from_secs(5)),
+            )
+            .build()
+    };
+    let (a, b) = (process(), process());
+    fleet.source.release(2);
+    let first = a.token().await.expect("fleet step");
+    // a's forced refresh: from now on, another one within 5 s is too soon.
+    assert!(a.invalidate(&first));
+    let second = a.token().await.expect("a's forced refresh");
+    assert_eq!(secret(&b.token().await.expect("adopted")), secret(&second));
+    // b's first forced refresh makes b the fetcher; its request is held at the vendor.
+    assert!(b.invalidate(&second));
+    let fetching = tokio::spawn({
+        let b = b.clone();
+        async move { b.token().await }
+    });
+    until(&fleet.clock, "b is fetching", || fleet.source.calls() == 3).await;
+    // a gets a 401 for the same token, a moment after its own forced refresh.
+    assert!(a.invalidate(&second));
+    let waiting = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+        fleet.clock.advance(Duration::from_millis(10));
+    }
+    assert!(!waiting.is_finished(), "a waits for b's fetch");
+    fleet.source.release(1);
+    let third = fetching.await.expect("task").expect("b's new token");
+    let adopted = waiting.await.expect("task").expect("a's token");
+    assert_eq!(secret(&adopted), secret(&third));
+    assert_eq!(fleet.source.calls(), 3, "no request of a's own");
+}

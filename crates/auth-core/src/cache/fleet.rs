@@ -59,7 +59,11 @@ impl Shared {
     /// source. `previous` is the newest token this cache held.
     pub(super) async fn acquire(&self, previous: Option<Token>) -> Result<Token, Error> {
         let Some(fleet) = &self.fleet else {
-            return self.source.fetch(previous.as_ref()).await;
+            return self
+                .source
+                .fetch(previous.as_ref())
+                .await
+                .and_then(|token| self.usable(token));
         };
         let adopt_only = self.lock_state().adopt_only.take();
         if let Some((rejected, fence)) = adopt_only {
@@ -69,18 +73,48 @@ impl Shared {
             Ok(outcome) => outcome,
             Err(err) => {
                 self.degrade(fleet, &err);
-                self.source.fetch(previous.as_ref()).await
+                self.source
+                    .fetch(previous.as_ref())
+                    .await
+                    .and_then(|token| self.usable(token))
             }
         }
     }
 
     /// After an invalidation too soon for a forced refresh: a newer stored token if there is
-    /// one, else the rejected token back (no vendor request either way).
+    /// one, or the one another process is fetching right now (it holds the lease: its
+    /// publication is waited for, within the fetch deadline), else the rejected token back. No
+    /// vendor request either way.
     async fn adopt_or_keep(&self, fleet: &Fleet, rejected: Token, fence: Option<u64>) -> Token {
-        match self.look(fleet, fence).await {
-            Ok(Found::Outcome(Ok(token))) => return token,
-            Ok(_) => {}
-            Err(err) => self.degrade(fleet, &err),
+        loop {
+            match self.look(fleet, fence).await {
+                Ok(Found::Outcome(Ok(token))) => return token,
+                Ok(_) => {}
+                Err(err) => {
+                    self.degrade(fleet, &err);
+                    break;
+                }
+            }
+            // Is anyone fetching? A free lease says no: give it back and keep the token.
+            let lease = self
+                .call(
+                    fleet,
+                    fleet
+                        .store
+                        .try_lease(&fleet.key, &fleet.owner, self.options.lease_ttl),
+                )
+                .await;
+            match lease {
+                Ok(None) => self.clock.sleep(self.options.store_poll).await,
+                Ok(Some(lease)) => {
+                    self.release(fleet, &lease).await;
+                    break;
+                }
+                Err(err) => {
+                    self.degrade(fleet, &err);
+                    break;
+                }
+            }
         }
         tracing::warn!(
             vendor = self.vendor,

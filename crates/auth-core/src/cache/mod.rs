@@ -496,7 +496,9 @@ impl Shared {
             let started = shared.clock.now();
             let outcome = within(deadline, fetch.as_mut()).await;
             let result = match outcome {
-                Ok(result) => result.and_then(|token| shared.usable(token)),
+                // Tokens from the source were checked as they arrived (`usable`); a kept or
+                // adopted token is not judged again.
+                Ok(result) => result,
                 Err(_) => Err(
                     Error::timeout(shared.vendor).with_source(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
