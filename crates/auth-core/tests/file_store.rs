@@ -42,6 +42,18 @@ fn key() -> StoreKey {
     StoreKey::new("test", "https://auth.example.com/token", "client=a")
 }
 
+/// Takes the lease on `key()`, publishes `value` under it and releases it.
+async fn publish_once(store: &FileStore, value: &[u8]) -> auth_core::store::Lease {
+    let lease = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(store.publish(&lease, value).await.expect("publish"));
+    store.release(&lease).await.expect("release");
+    lease
+}
+
 fn token_file(dir: &Path) -> PathBuf {
     dir.join(format!("{}.token", key().digest()))
 }
@@ -82,13 +94,7 @@ async fn the_lease_is_exclusive_between_stores_and_fences_grow() {
 async fn compare_and_delete_removes_only_the_rejected_publication() {
     let dir = TempDir::new("cad");
     let store = FileStore::open(dir.path()).expect("open");
-    let lease = store
-        .try_lease(&key(), "a", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(store.publish(&lease, b"one").await.expect("publish"));
-    store.release(&lease).await.expect("release");
+    let lease = publish_once(&store, b"one").await;
     assert!(!store.remove_if(&key(), lease.fence + 1).await.expect("cad"));
     assert!(store.load(&key()).await.expect("load").is_some());
     assert!(store.remove_if(&key(), lease.fence).await.expect("cad"));
@@ -109,13 +115,7 @@ async fn files_are_private_and_a_wide_directory_is_tightened() {
     let store = FileStore::open(dir.path()).expect("open");
     let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(dir.path()), 0o700);
-    let lease = store
-        .try_lease(&key(), "a", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(store.publish(&lease, b"one").await.expect("publish"));
-    store.release(&lease).await.expect("release");
+    publish_once(&store, b"one").await;
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .expect("ls")
         .map(|e| e.expect("entry").path())
@@ -177,12 +177,7 @@ async fn corrupt_foreign_and_oversized_records_read_as_absent() {
         assert!(store.load(&key()).await.expect("load").is_none());
     }
     // A corrupt record does not stop the store from working.
-    let lease = store
-        .try_lease(&key(), "a", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(store.publish(&lease, b"fine").await.expect("publish"));
+    publish_once(&store, b"fine").await;
     assert_eq!(
         store
             .load(&key())

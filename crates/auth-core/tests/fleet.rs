@@ -45,12 +45,17 @@ impl Fleet {
 
     /// One more "process": its own cache, the shared credential and store.
     fn process(&self) -> TokenCache {
+        self.process_refreshing_at_most_every(Duration::ZERO)
+    }
+
+    /// A process whose forced refreshes come at most once per `interval`.
+    fn process_refreshing_at_most_every(&self, interval: Duration) -> TokenCache {
         TokenCache::builder(self.source.clone())
             .clock(Arc::new(self.clock.clone()))
             .options(
                 CacheOptions::default()
                     .store(self.store.clone())
-                    .min_forced_refresh_interval(Duration::ZERO),
+                    .min_forced_refresh_interval(interval),
             )
             .build()
     }
@@ -327,16 +332,7 @@ async fn a_rejected_token_is_never_adopted_by_a_process_starting_meanwhile() {
 #[tokio::test]
 async fn an_invalidation_too_soon_for_a_refresh_still_adopts_a_newer_stored_token() {
     let fleet = Fleet::new(Some(HOUR));
-    let process = || {
-        TokenCache::builder(fleet.source.clone())
-            .clock(Arc::new(fleet.clock.clone()))
-            .options(
-                CacheOptions::default()
-                    .store(fleet.store.clone())
-                    .min_forced_refresh_interval(Duration::from_secs(5)),
-            )
-            .build()
-    };
+    let process = || fleet.process_refreshing_at_most_every(Duration::from_secs(5));
     let (a, b, c) = (process(), process(), process());
     // b holds on to the first token all along (no 401 for it).
     let first = a.token().await.expect("fleet step");
@@ -400,16 +396,7 @@ async fn an_invalidation_too_soon_for_a_refresh_still_adopts_a_newer_stored_toke
 #[tokio::test]
 async fn an_invalidation_too_soon_waits_for_the_token_another_process_is_fetching() {
     let fleet = Fleet::gated(Some(HOUR));
-    let process = || {
-        TokenCache::builder(fleet.source.clone())
-            .clock(Arc::new(fleet.clock.clone()))
-            .options(
-                CacheOptions::default()
-                    .store(fleet.store.clone())
-                    .min_forced_refresh_interval(Duration::from_secs(5)),
-            )
-            .build()
-    };
+    let process = || fleet.process_refreshing_at_most_every(Duration::from_secs(5));
     let (a, b) = (process(), process());
     fleet.source.release(2);
     let first = a.token().await.expect("fleet step");

@@ -49,7 +49,7 @@ impl Report {
     /// A failed step from a crate error: its sentence (with its own hint), and `hint` when the
     /// error has none.
     fn fail_with(&mut self, step: &str, err: &auth_core::Error, hint: Option<&str>) {
-        let code = Failure::from(err.clone()).code();
+        let code = crate::failure::code_of(err);
         let hint = if err.hint().is_some() { None } else { hint };
         self.fail(step, err, hint, code);
     }

@@ -93,25 +93,23 @@ fn chain(err: &dyn std::error::Error) -> Vec<String> {
     out
 }
 
+/// The exit status of a crate error: 2 for a configuration error, 1 for the rest.
+pub(crate) fn code_of(err: &auth_core::Error) -> u8 {
+    if matches!(err.kind(), auth_core::ErrorKind::Configuration { .. }) {
+        exit::CONFIG
+    } else {
+        exit::REFUSED
+    }
+}
+
 impl From<auth_core::Error> for Failure {
     /// The crate's `Display` (which ends with its hint), and a configuration error exits 2.
     fn from(err: auth_core::Error) -> Self {
-        let code = if matches!(err.kind(), auth_core::ErrorKind::Configuration { .. }) {
-            exit::CONFIG
-        } else {
-            exit::REFUSED
-        };
-        let mut causes = Vec::new();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            causes.push(cause.to_string());
-            source = cause.source();
-        }
         Self {
             message: err.to_string(),
             hint: None,
-            causes,
-            code,
+            causes: chain(&err).into_iter().skip(1).collect(),
+            code: code_of(&err),
         }
     }
 }

@@ -46,6 +46,12 @@ impl Fleet {
     }
 }
 
+/// Where waiting on the store ended: an outcome to take, or the lease (nobody else fetches).
+enum Turn {
+    Outcome(Result<Token, Error>),
+    Leased(Lease),
+}
+
 /// What a look at the store found.
 enum Found {
     /// A newer usable token, or a live rejection: the fetch's outcome.
@@ -86,35 +92,12 @@ impl Shared {
     /// publication is waited for, within the fetch deadline), else the rejected token back. No
     /// vendor request either way.
     async fn adopt_or_keep(&self, fleet: &Fleet, rejected: Token, fence: Option<u64>) -> Token {
-        loop {
-            match self.look(fleet, fence).await {
-                Ok(Found::Outcome(Ok(token))) => return token,
-                Ok(_) => {}
-                Err(err) => {
-                    self.degrade(fleet, &err);
-                    break;
-                }
-            }
-            // Is anyone fetching? A free lease says no: give it back and keep the token.
-            let lease = self
-                .call(
-                    fleet,
-                    fleet
-                        .store
-                        .try_lease(&fleet.key, &fleet.owner, self.options.lease_ttl),
-                )
-                .await;
-            match lease {
-                Ok(None) => self.clock.sleep(self.options.store_poll).await,
-                Ok(Some(lease)) => {
-                    self.release(fleet, &lease).await;
-                    break;
-                }
-                Err(err) => {
-                    self.degrade(fleet, &err);
-                    break;
-                }
-            }
+        match self.look_or_lease(fleet, fence).await {
+            Ok(Turn::Outcome(Ok(token))) => return token,
+            Ok(Turn::Outcome(Err(_))) => {}
+            // Nobody is fetching: the lease goes back, and the token is kept.
+            Ok(Turn::Leased(lease)) => self.release(fleet, &lease).await,
+            Err(err) => self.degrade(fleet, &err),
         }
         tracing::warn!(
             vendor = self.vendor,
@@ -170,9 +153,19 @@ impl Shared {
                 .await?;
         }
         let known = known.max(rejected);
+        Ok(match self.look_or_lease(fleet, known).await? {
+            Turn::Outcome(outcome) => outcome,
+            Turn::Leased(lease) => self.fetch_under(fleet, &lease, known, previous).await,
+        })
+    }
+
+    /// Looks in the store until it holds an outcome newer than `known`, or the lease is free
+    /// (then taken). While another process holds the lease it fetches: its publication is
+    /// waited for, polling (the fetch deadline bounds the wait), or its lease to lapse.
+    async fn look_or_lease(&self, fleet: &Fleet, known: Option<u64>) -> Result<Turn, StoreError> {
         loop {
             if let Found::Outcome(outcome) = self.look(fleet, known).await? {
-                return Ok(outcome);
+                return Ok(Turn::Outcome(outcome));
             }
             let lease = self
                 .call(
@@ -183,9 +176,7 @@ impl Shared {
                 )
                 .await?;
             match lease {
-                Some(lease) => return Ok(self.fetch_under(fleet, &lease, known, previous).await),
-                // Another process fetches: wait for its publication (the fetch deadline bounds
-                // the wait), or for its lease to lapse.
+                Some(lease) => return Ok(Turn::Leased(lease)),
                 None => self.clock.sleep(self.options.store_poll).await,
             }
         }
