@@ -586,35 +586,42 @@ impl Shared {
     /// it at once and no fetch starts; with a valid token, the next refresh is scheduled.
     fn finish_failure(&self, id: u64, err: &Error) -> Option<Waiters> {
         let now = self.clock.now();
-        bump(&self.stats.refresh_failures);
-        let mut state = self.lock_state();
-        let waiters = Self::retire(&mut state, id);
-        state.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
-        state.last_error = Some(err.clone());
-        let wait = failure_wait(
-            &self.options,
-            err.kind(),
-            state.failures_in_a_row,
-            crate::http::random_fraction(),
-        );
-        state.negative = Some((err.clone(), later(now, wait)));
-        match self.current().filter(|e| e.is_valid_at(now)) {
-            Some(entry) => {
-                let at = grace_retry_at(
+        let (waiters, wait, retry_at) = {
+            let mut state = self.lock_state();
+            let waiters = Self::retire(&mut state, id);
+            state.failures_in_a_row = state.failures_in_a_row.saturating_add(1);
+            state.last_error = Some(err.clone());
+            let wait = failure_wait(
+                &self.options,
+                err.kind(),
+                state.failures_in_a_row,
+                crate::http::random_fraction(),
+            );
+            state.negative = Some((err.clone(), later(now, wait)));
+            let retry_at = self.current().filter(|e| e.is_valid_at(now)).map(|entry| {
+                grace_retry_at(
                     &self.options,
                     now,
                     state.failures_in_a_row,
                     entry.hard_at,
                     entry.token.expires_at(),
-                );
-                state.next_attempt_at = Some(at);
-                tracing::warn!(
-                    vendor = self.vendor,
-                    error = %err,
-                    retry_in_s = at.saturating_duration_since(now).as_secs(),
-                    "token refresh failed; serving the cached token until it expires"
-                );
+                )
+            });
+            if retry_at.is_some() {
+                state.next_attempt_at = retry_at;
             }
+            (waiters, wait, retry_at)
+        };
+        // Counted once in effect, as a success is: whoever sees the count sees the flight
+        // retired and the next attempt scheduled.
+        bump(&self.stats.refresh_failures);
+        match retry_at {
+            Some(at) => tracing::warn!(
+                vendor = self.vendor,
+                error = %err,
+                retry_in_s = at.saturating_duration_since(now).as_secs(),
+                "token refresh failed; serving the cached token until it expires"
+            ),
             None => tracing::warn!(
                 vendor = self.vendor,
                 error = %err,
