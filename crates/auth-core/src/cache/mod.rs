@@ -35,7 +35,7 @@ pub use policy::{
 pub use stats::CacheStats;
 
 use policy::{failure_wait, grace_retry_at, windows};
-use stats::{Counters, bump, report, report_fetch};
+use stats::{Counters, FetchTimer, bump, report};
 
 /// A caching, single-flight, self-refreshing holder of one credential's token.
 ///
@@ -265,9 +265,10 @@ impl TokenCache {
     /// `MalformedResponse`...), a remembered failure while its wait lasts, `Timeout` past the
     /// fetch deadline, or `Configuration` when called outside a Tokio runtime.
     pub async fn token(&self) -> Result<Token, Error> {
-        match self.fresh() {
+        let now = self.shared.clock.now();
+        match self.fresh_at(now) {
             Some(token) => Ok(token),
-            None => self.slow_path().await,
+            None => self.slow_path(now).await,
         }
     }
 
@@ -275,7 +276,11 @@ impl TokenCache {
     /// starting anything: the synchronous half of [`token`](Self::token).
     #[must_use]
     pub fn fresh(&self) -> Option<Token> {
-        let now = self.shared.clock.now();
+        self.fresh_at(self.shared.clock.now())
+    }
+
+    #[inline]
+    fn fresh_at(&self, now: Instant) -> Option<Token> {
         let current = self.shared.current.load();
         let entry = current.as_deref()?;
         if entry.soft_at.is_none_or(|soft| now < soft) {
@@ -326,11 +331,14 @@ impl TokenCache {
         &self.shared.options
     }
 
-    async fn slow_path(&self) -> Result<Token, Error> {
+    async fn slow_path(&self, mut now: Instant) -> Result<Token, Error> {
         // A token that expired while its caller waited is not handed out: decide once more (a
         // caller then joins or starts the next fetch, within the same limits as anyone).
-        for _ in 0..2 {
-            match self.once().await {
+        for attempt in 0..2 {
+            if attempt > 0 {
+                now = self.clock().now();
+            }
+            match self.once(now).await {
                 Ok(token) if token.is_expired_at(self.clock().now()) => continue,
                 other => return other,
             }
@@ -342,9 +350,8 @@ impl TokenCache {
         )
     }
 
-    async fn once(&self) -> Result<Token, Error> {
+    async fn once(&self, now: Instant) -> Result<Token, Error> {
         let shared = &self.shared;
-        let now = shared.clock.now();
         let next = {
             let mut state = shared.lock_state();
             shared.decide(&mut state, now, &self._handles)
@@ -493,7 +500,7 @@ impl Shared {
                     .instrument(tracing::debug_span!("token_fetch", vendor = shared.vendor))
             );
             let deadline = shared.options.fetch_deadline;
-            let started = shared.clock.now();
+            let timer = FetchTimer::start(&*shared.clock);
             let outcome = within(deadline, fetch.as_mut()).await;
             let result = match outcome {
                 // Tokens from the source were checked as they arrived (`usable`); a kept or
@@ -509,9 +516,9 @@ impl Shared {
                     )),
                 ),
             };
-            report_fetch(
+            timer.finish(
                 shared.vendor,
-                shared.clock.now().saturating_duration_since(started),
+                &*shared.clock,
                 result.as_ref().err().map(Error::kind),
             );
             // The outcome is stored and the flight retired under one lock, before the result

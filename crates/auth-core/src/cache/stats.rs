@@ -90,31 +90,53 @@ pub(crate) fn report(name: &'static str, vendor: &'static str) {
 #[cfg(not(feature = "metrics"))]
 pub(crate) fn report(_name: &'static str, _vendor: &'static str) {}
 
-/// Reports a finished fetch: its duration, and its failure's kind.
-#[cfg(feature = "metrics")]
-pub(crate) fn report_fetch(
-    vendor: &'static str,
-    took: std::time::Duration,
-    failure: Option<&crate::ErrorKind>,
-) {
-    metrics::histogram!(crate::metrics::FETCH_SECONDS, "vendor" => vendor)
-        .record(took.as_secs_f64());
-    if let Some(kind) = failure {
-        metrics::counter!(
-            crate::metrics::FETCH_FAILURES,
-            "vendor" => vendor,
-            "kind" => kind_label(kind)
-        )
-        .increment(1);
-    }
+/// Times a fetch for the `metrics` facade: its duration, and its failure's kind. Without the
+/// feature it is empty and reads no clock.
+pub(crate) struct FetchTimer {
+    #[cfg(feature = "metrics")]
+    started: std::time::Instant,
 }
 
-#[cfg(not(feature = "metrics"))]
-pub(crate) fn report_fetch(
-    _vendor: &'static str,
-    _took: std::time::Duration,
-    _failure: Option<&crate::ErrorKind>,
-) {
+impl FetchTimer {
+    /// Starts timing a fetch.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn start(clock: &dyn crate::Clock) -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            started: clock.now(),
+        }
+    }
+
+    /// Reports the finished fetch.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn finish(
+        self,
+        vendor: &'static str,
+        clock: &dyn crate::Clock,
+        failure: Option<&crate::ErrorKind>,
+    ) {
+        let took = clock.now().saturating_duration_since(self.started);
+        metrics::histogram!(crate::metrics::FETCH_SECONDS, "vendor" => vendor)
+            .record(took.as_secs_f64());
+        if let Some(kind) = failure {
+            metrics::counter!(
+                crate::metrics::FETCH_FAILURES,
+                "vendor" => vendor,
+                "kind" => kind_label(kind)
+            )
+            .increment(1);
+        }
+    }
+
+    /// Reports the finished fetch.
+    #[cfg(not(feature = "metrics"))]
+    pub(crate) fn finish(
+        self,
+        _vendor: &'static str,
+        _clock: &dyn crate::Clock,
+        _failure: Option<&crate::ErrorKind>,
+    ) {
+    }
 }
 
 /// The `kind` label of an error.
