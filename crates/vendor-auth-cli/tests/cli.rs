@@ -485,34 +485,31 @@ fn the_doctor_names_an_expired_certificate_and_trusts_a_tenants_ca() {
     let world = World::new("tls-ca");
     let ca_file = world.home.join("tenant-ca.pem");
 
-    let (ca, cert, key) = ca_and_leaf(true);
-    std::fs::write(&ca_file, ca).expect("write CA");
-    let port = tls_server(&world._runtime, cert, key);
-    let (out, _) = run(
-        world
-            .vendor("p21")
-            .env("P21_BASE_URL", format!("https://localhost:{port}"))
-            .args(["doctor", "p21", "--no-store", "--ca-file"])
-            .arg(&ca_file),
-        1,
-    );
+    // The doctor against a server whose certificate the tenant's CA signed, that CA trusted
+    // through --ca-file.
+    let doctor = |expired: bool| {
+        let (ca, cert, key) = ca_and_leaf(expired);
+        std::fs::write(&ca_file, ca).expect("write CA");
+        let port = tls_server(&world._runtime, cert, key);
+        run(
+            world
+                .vendor("p21")
+                .env("P21_BASE_URL", format!("https://localhost:{port}"))
+                .args(["doctor", "p21", "--no-store", "--ca-file"])
+                .arg(&ca_file),
+            1,
+        )
+        .0
+    };
+
+    let out = doctor(true);
     let (line, hint) = step(&out, "tls");
     assert!(line.starts_with('✘') && line.contains("expired"), "{out}");
     assert!(hint.contains("renewed"), "{out}");
 
-    // A certificate the tenant's CA signed, trusted through --ca-file: TLS passes, and the next
-    // failure is the next step's (this server has no token endpoint).
-    let (ca, cert, key) = ca_and_leaf(false);
-    std::fs::write(&ca_file, ca).expect("write CA");
-    let port = tls_server(&world._runtime, cert, key);
-    let (out, _) = run(
-        world
-            .vendor("p21")
-            .env("P21_BASE_URL", format!("https://localhost:{port}"))
-            .args(["doctor", "p21", "--no-store", "--ca-file"])
-            .arg(&ca_file),
-        1,
-    );
+    // A certificate that has not expired: TLS passes, and the next failure is the next step's
+    // (this server has no token endpoint).
+    let out = doctor(false);
     assert!(step(&out, "tls").0.starts_with('✔'), "{out}");
     let (line, hint) = step(&out, "token endpoint");
     assert!(line.starts_with('✘') && hint.contains("API host"), "{out}");
