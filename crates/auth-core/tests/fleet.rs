@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::store::{MemoryStore, StoreKey, TokenStore};
+use auth_core::store::{Lease, MemoryStore, Record, StoreError, StoreKey, TokenStore};
 use auth_core::test_util::{ManualClock, ScriptedSource};
 use auth_core::{CacheOptions, Error, ErrorKind, Token, TokenCache};
 
@@ -426,5 +426,87 @@ async fn an_invalidation_too_soon_waits_for_the_token_another_process_is_fetchin
     let third = fetching.await.expect("task").expect("b's new token");
     let adopted = waiting.await.expect("task").expect("a's token");
     assert_eq!(secret(&adopted), secret(&third));
+    assert_eq!(fleet.source.calls(), 3, "no request of a's own");
+}
+
+/// A store shared with other processes that, once, lets another process fetch and publish a
+/// token (then release its lease) just before this process's next lease is granted.
+#[derive(Debug, Clone)]
+struct PublishedJustBeforeTheLease {
+    store: MemoryStore,
+    other: Arc<std::sync::Mutex<Option<TokenCache>>>,
+}
+
+#[auth_core::async_trait]
+impl TokenStore for PublishedJustBeforeTheLease {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        self.store.load(key).await
+    }
+
+    async fn try_lease(
+        &self,
+        key: &StoreKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let other = self.other.lock().expect("lock").take();
+        if let Some(other) = other {
+            let held = other.token().await.expect("the other process's token");
+            assert!(other.invalidate(&held));
+            other.token().await.expect("the other process's new token");
+        }
+        self.store.try_lease(key, owner, ttl).await
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        self.store.renew(lease, ttl).await
+    }
+
+    async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
+        self.store.publish(lease, value).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.store.release(lease).await
+    }
+
+    async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
+        self.store.remove_if(key, fence).await
+    }
+}
+
+#[tokio::test]
+async fn an_invalidation_too_soon_adopts_a_token_published_just_before_the_lease() {
+    let fleet = Fleet::new(Some(HOUR));
+    let racing = PublishedJustBeforeTheLease {
+        store: fleet.store.clone(),
+        other: Arc::default(),
+    };
+    let a = TokenCache::builder(fleet.source.clone())
+        .clock(Arc::new(fleet.clock.clone()))
+        .options(
+            CacheOptions::default()
+                .store(racing.clone())
+                .min_forced_refresh_interval(Duration::from_secs(5)),
+        )
+        .build();
+    let b = fleet.process();
+    let first = a.token().await.expect("first token");
+    // a's forced refresh: from now on, another one within 5 s is too soon.
+    assert!(a.invalidate(&first));
+    let second = a.token().await.expect("a's forced refresh");
+    assert_eq!(secret(&b.token().await.expect("adopted")), secret(&second));
+    // a gets a 401 for that token a moment later: b has just rotated it. b's new token is
+    // published, and b's lease released, between a's look at the store and a's lease.
+    *racing.other.lock().expect("lock") = Some(b.clone());
+    assert!(a.invalidate(&second));
+    let adopted = a.token().await.expect("a's token");
+    let third = b.token().await.expect("b's token");
+    assert_ne!(secret(&third), secret(&second));
+    assert_eq!(
+        secret(&adopted),
+        secret(&third),
+        "b's token, not the rejected one"
+    );
     assert_eq!(fleet.source.calls(), 3, "no request of a's own");
 }

@@ -46,10 +46,11 @@ impl Fleet {
     }
 }
 
-/// Where waiting on the store ended: an outcome to take, or the lease (nobody else fetches).
+/// Where waiting on the store ended: an outcome to take, or the lease (nobody else fetches)
+/// with what the store held once it was taken (the stored token, if newer than the caller's).
 enum Turn {
     Outcome(Result<Token, Error>),
-    Leased(Lease),
+    Leased(Lease, Option<Token>),
 }
 
 /// What a look at the store found.
@@ -96,7 +97,7 @@ impl Shared {
             Ok(Turn::Outcome(Ok(token))) => return token,
             Ok(Turn::Outcome(Err(_))) => {}
             // Nobody is fetching: the lease goes back, and the token is kept.
-            Ok(Turn::Leased(lease)) => self.release(fleet, &lease).await,
+            Ok(Turn::Leased(lease, _)) => self.release(fleet, &lease).await,
             Err(err) => self.degrade(fleet, &err),
         }
         tracing::warn!(
@@ -155,7 +156,9 @@ impl Shared {
         let known = known.max(rejected);
         Ok(match self.look_or_lease(fleet, known).await? {
             Turn::Outcome(outcome) => outcome,
-            Turn::Leased(lease) => self.fetch_under(fleet, &lease, known, previous).await,
+            Turn::Leased(lease, stored) => {
+                self.fetch_under(fleet, &lease, stored.or(previous)).await
+            }
         })
     }
 
@@ -175,10 +178,23 @@ impl Shared {
                         .try_lease(&fleet.key, &fleet.owner, self.options.lease_ttl),
                 )
                 .await?;
-            match lease {
-                Some(lease) => return Ok(Turn::Leased(lease)),
-                None => self.clock.sleep(self.options.store_poll).await,
-            }
+            let Some(lease) = lease else {
+                self.clock.sleep(self.options.store_poll).await;
+                continue;
+            };
+            // Looked at once more under the lease: the holder before may have published and
+            // released between the look above and the lease.
+            return Ok(match self.look(fleet, known).await {
+                Ok(Found::Outcome(outcome)) => {
+                    self.release(fleet, &lease).await;
+                    Turn::Outcome(outcome)
+                }
+                Ok(Found::Nothing(stored)) => Turn::Leased(lease, stored),
+                Err(err) => {
+                    self.degrade(fleet, &err);
+                    Turn::Leased(lease, None)
+                }
+            });
         }
     }
 
@@ -216,27 +232,15 @@ impl Shared {
         }
     }
 
-    /// Under the lease: looks once more, fetches (spending the newest refresh token, stored or
-    /// held), publishes while still the owner, releases. Store failures after the fetch only
-    /// degrade: the fetched outcome is returned either way.
+    /// Under the lease: fetches (spending `previous`, the newest refresh token, stored or held),
+    /// publishes while still the owner, releases. Store failures after the fetch only degrade:
+    /// the fetched outcome is returned either way.
     async fn fetch_under(
         &self,
         fleet: &Fleet,
         lease: &Lease,
-        known: Option<u64>,
         previous: Option<Token>,
     ) -> Result<Token, Error> {
-        let previous = match self.look(fleet, known).await {
-            Ok(Found::Outcome(outcome)) => {
-                self.release(fleet, lease).await;
-                return outcome;
-            }
-            Ok(Found::Nothing(stored)) => stored.or(previous),
-            Err(err) => {
-                self.degrade(fleet, &err);
-                previous
-            }
-        };
         let result = self
             .renewing(fleet, lease, self.source.fetch(previous.as_ref()))
             .await
