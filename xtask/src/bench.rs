@@ -2,7 +2,7 @@
 //! beside the baselines measured in the same run, with the ratios that `docs/performance.md`
 //! quotes.
 
-use crate::{cargo, exec, project_root};
+use crate::{cargo, exec, target_dir};
 
 const BENCHES: &[(&str, &str)] = &[
     ("one_thread", "baseline_arc_clone_and_clock"),
@@ -23,25 +23,69 @@ const ROUND_TRIPS: &[(&str, &str)] = &[
     ("cache_send", "reqwest_send_fixed_header"),
 ];
 
-pub(crate) fn run_bench() -> Result<(), String> {
+/// The build profiles the round trips are measured under (see the workspace manifest).
+const ROUND_TRIP_PROFILES: &[(&str, &str)] = &[
+    ("bench", "release defaults"),
+    ("bench-lto", "fat LTO, one codegen unit"),
+];
+
+/// One round-trip run: criterion's `(ours, baseline)` medians in ns, in [`ROUND_TRIPS`] order,
+/// and the paired ratios the benchmark wrote (`name ratio` lines, the A/A control included).
+struct RoundTrips {
+    medians: Vec<(f64, f64)>,
+    paired: String,
+}
+
+impl RoundTrips {
+    fn paired(&self, name: &str) -> f64 {
+        self.paired
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// Runs every benchmark; returns the round-trip medians of each profile of
+/// [`ROUND_TRIP_PROFILES`], read as each run ends (they share criterion's directory).
+fn run_bench() -> Result<Vec<RoundTrips>, String> {
     exec(
         cargo().args(["bench", "-p", "auth-core", "--bench", "hot_path"]),
         "cargo bench",
     )?;
-    exec(
-        cargo().args(["bench", "-p", "auth-sandbox", "--bench", "round_trip"]),
-        "cargo bench",
-    )?;
+    let mut round_trips = Vec::new();
+    let paired_out = target_dir().join("criterion/loopback-paired.txt");
+    for (profile, _) in ROUND_TRIP_PROFILES {
+        exec(
+            cargo().env("ROUND_TRIP_PAIRED_OUT", &paired_out).args([
+                "bench",
+                "--profile",
+                profile,
+                "-p",
+                "auth-sandbox",
+                "--bench",
+                "round_trip",
+            ]),
+            "cargo bench",
+        )?;
+        let medians = ROUND_TRIPS
+            .iter()
+            .map(|(ours, baseline)| Ok((median("loopback", ours)?, median("loopback", baseline)?)))
+            .collect::<Result<_, String>>()?;
+        let paired = std::fs::read_to_string(&paired_out)
+            .map_err(|e| format!("{}: {e}", paired_out.display()))?;
+        round_trips.push(RoundTrips { medians, paired });
+    }
     exec(
         cargo().args(["bench", "-p", "auth-store-redis", "--bench", "adopt"]),
         "cargo bench",
-    )
+    )?;
+    Ok(round_trips)
 }
 
 /// The median (ns) criterion recorded for `group/name`.
 fn median(group: &str, name: &str) -> Result<f64, String> {
-    let path = project_root()
-        .join("target/criterion")
+    let path = target_dir()
+        .join("criterion")
         .join(group)
         .join(name)
         .join("new/estimates.json");
@@ -61,7 +105,7 @@ fn median(group: &str, name: &str) -> Result<f64, String> {
 }
 
 pub(crate) fn run() -> Result<(), String> {
-    run_bench()?;
+    let round_trips = run_bench()?;
     let mut medians = Vec::new();
     for (group, name) in BENCHES {
         medians.push(((*group, *name), median(group, name)?));
@@ -91,16 +135,22 @@ pub(crate) fn run() -> Result<(), String> {
         two / one
     );
     println!(
-        "\n| round trip (loopback sandbox) | median (µs) | baseline | baseline median (µs) | ratio |"
+        "\n| round trip (loopback sandbox) | build | median (µs) | baseline | baseline median (µs) | ratio | paired ratio |"
     );
-    println!("|---|---:|---|---:|---:|");
-    for (ours, baseline) in ROUND_TRIPS {
-        let (a, b) = (median("loopback", ours)?, median("loopback", baseline)?);
+    println!("|---|---|---:|---|---:|---:|---:|");
+    for ((_, build), run) in ROUND_TRIP_PROFILES.iter().zip(&round_trips) {
+        for ((ours, baseline), (a, b)) in ROUND_TRIPS.iter().zip(&run.medians) {
+            println!(
+                "| {ours} | {build} | {:.1} | {baseline} | {:.1} | {:.2}x | {:.3}x |",
+                a / 1000.0,
+                b / 1000.0,
+                a / b,
+                run.paired(ours)
+            );
+        }
         println!(
-            "| {ours} | {:.1} | {baseline} | {:.1} | {:.2}x |",
-            a / 1000.0,
-            b / 1000.0,
-            a / b
+            "| (A/A control) | {build} | | reqwest_token_request | | | {:.3}x |",
+            run.paired("reqwest_token_request_aa")
         );
     }
     println!(
