@@ -15,13 +15,6 @@ const FLOOR: &str = r#"reqwest = { version = "0.13", default-features = false, f
 tokio = { version = "1", features = ["rt"] }
 serde_json = "1""#;
 
-const VENDORS: &[&str] = &[
-    "p21-auth",
-    "personify-auth",
-    "apinizer-auth",
-    "bydesign-auth",
-];
-
 fn write_project(dir: &Path, deps: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir.join("src")).map_err(|e| e.to_string())?;
     let manifest = format!(
@@ -83,9 +76,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     write_project(&floor, FLOOR)?;
     let floor_deps = count_deps(&floor)?;
     let mut rows = Vec::new();
-    for vendor in VENDORS {
-        let dir = root.join(vendor);
-        let path = project_root().join("crates").join(vendor);
+    for vendor in crate::vendor_crates() {
+        let dir = root.join(&vendor);
+        let path = project_root().join("crates").join(&vendor);
         write_project(
             &dir,
             &format!("{vendor} = {{ path = {:?} }}", path.display().to_string()),
@@ -96,7 +89,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             f.push(clean_build_secs(&floor)?);
             v.push(clean_build_secs(&dir)?);
         }
-        rows.push((*vendor, deps, median(f), median(v)));
+        rows.push((vendor, deps, median(f), median(v)));
     }
     println!("\nfloor (reqwest json+rustls, tokio, serde_json): {floor_deps} crates");
     println!(

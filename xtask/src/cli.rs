@@ -36,20 +36,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("starting the sandbox: {e}"))?;
     let outcome = (|| {
         let stdout = sandbox.stdout.take().ok_or("the sandbox has no stdout")?;
-        let url = std::io::BufReader::new(stdout)
+        // The sandbox prints the variables each vendor crate's `from_env()` reads for its demo
+        // accounts (`export NAME=VALUE`), so that no vendor is listed here.
+        let accounts: Vec<(String, String)> = std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|line| {
-                line.strip_prefix("auth-sandbox listening on ")
-                    .map(|u| u.trim().to_owned())
+            .take_while(|line| line != "Ctrl-C stops it.")
+            .filter_map(|line| {
+                let (name, value) = line.strip_prefix("export ")?.split_once('=')?;
+                Some((name.to_owned(), value.to_owned()))
             })
-            .ok_or("the sandbox did not say where it listens")?;
+            .collect();
+        if accounts.is_empty() {
+            return Err("the sandbox printed no demo accounts".into());
+        }
         let store = crate::target_dir()
             .join("xtask")
             .join(format!("cli-store-{}", std::process::id()));
         let status = Command::new(bin.join(exe("vendor-auth")))
             .args(args)
-            .envs(sandbox_accounts(&url))
+            .envs(accounts)
             .env("VENDOR_AUTH_STORE", format!("file:{}", store.display()))
             .status()
             .map_err(|e| format!("running vendor-auth: {e}"));
@@ -62,29 +68,4 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let _ = sandbox.kill();
     let _ = sandbox.wait();
     outcome
-}
-
-/// The settings of the sandbox's demo accounts (its defaults), as each crate's variables.
-fn sandbox_accounts(url: &str) -> Vec<(&'static str, String)> {
-    let password = "sandbox-password".to_owned();
-    vec![
-        ("P21_BASE_URL", format!("{url}/p21")),
-        ("P21_USERNAME", "api_user".into()),
-        ("P21_PASSWORD", password.clone()),
-        (
-            "PERSONIFY_TOKEN_URL",
-            format!("{url}/personify/connect/token"),
-        ),
-        ("PERSONIFY_CLIENT_ID", "sandbox-client".into()),
-        ("PERSONIFY_CLIENT_SECRET", "sandbox-secret".into()),
-        ("PERSONIFY_TENANT_ID", "sandbox-tenant".into()),
-        ("PERSONIFY_API_BASE_URL", format!("{url}/personify/api/")),
-        ("APINIZER_BASE_URL", format!("{url}/apinizer")),
-        ("APINIZER_USERNAME", "admin".into()),
-        ("APINIZER_PASSWORD", password.clone()),
-        ("BYDESIGN_BASE_URL", format!("{url}/bydesign/SandboxCo")),
-        ("BYDESIGN_CLIENT_ID", "SandboxCart".into()),
-        ("BYDESIGN_REP_ID", "1001".into()),
-        ("BYDESIGN_PASSWORD", password),
-    ]
 }

@@ -53,6 +53,24 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root (the parent of this crate's directory).
+/// The vendor crates: those with the vendor shape (`src/credentials.rs` and `src/wire.rs`),
+/// found on disk rather than listed by hand.
+pub(crate) fn vendor_crates() -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(project_root().join("crates"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|d| {
+                    d.join("src/wire.rs").is_file() && d.join("src/credentials.rs").is_file()
+                })
+                .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
 pub(crate) fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -5,14 +5,8 @@ use std::path::{Path, PathBuf};
 use crate::project_root;
 use crate::snapshots::pending_snapshots;
 
-/// The vendor crates: those with the vendor shape (`src/credentials.rs` and `src/wire.rs`), found on
-/// disk rather than listed by hand.
 fn vendor_crates() -> Vec<String> {
-    crate_dirs()
-        .iter()
-        .filter(|d| d.join("src/wire.rs").is_file() && d.join("src/credentials.rs").is_file())
-        .filter_map(|d| Some(d.file_name()?.to_string_lossy().into_owned()))
-        .collect()
+    crate::vendor_crates()
 }
 
 fn crate_dirs() -> Vec<PathBuf> {
@@ -26,6 +20,16 @@ fn crate_dirs() -> Vec<PathBuf> {
         .unwrap_or_default();
     dirs.sort();
     dirs
+}
+
+/// The crates that are published (not `publish = false`, as the dev-only test kit is).
+fn published_crate_dirs() -> Vec<PathBuf> {
+    crate_dirs()
+        .into_iter()
+        .filter(|d| {
+            key(&section(&read(&d.join("Cargo.toml")), "package"), "publish") != Some("false")
+        })
+        .collect()
 }
 
 fn read(path: &Path) -> String {
@@ -93,7 +97,7 @@ fn every_crate_has_a_readme_and_a_changelog_with_unreleased() {
 
 #[test]
 fn every_crate_has_its_own_version_and_complete_metadata() {
-    for dir in crate_dirs() {
+    for dir in published_crate_dirs() {
         let toml = read(&dir.join("Cargo.toml"));
         let package = section(&toml, "package");
         let version = key(&package, "version").unwrap_or_default();
@@ -120,7 +124,7 @@ fn every_crate_has_its_own_version_and_complete_metadata() {
 
 #[test]
 fn internal_dependencies_carry_a_version_and_vendors_stay_apart() {
-    for dir in crate_dirs() {
+    for dir in published_crate_dirs() {
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -392,7 +396,7 @@ fn packages_hold_no_workspace_only_tests_nor_key_material() {
 /// it needs (`doc_cfg` under `--cfg docsrs`).
 #[test]
 fn docs_rs_documents_every_feature() {
-    for dir in crate_dirs() {
+    for dir in published_crate_dirs() {
         let lib = read(&dir.join("src/lib.rs"));
         if lib.is_empty() {
             continue;

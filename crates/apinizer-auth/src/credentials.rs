@@ -4,7 +4,9 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use auth_core::{ConfigProblem, Error, Secret};
+use auth_core::{Error, Secret};
+
+use auth_core::error::ConfigProblem;
 
 use crate::VENDOR;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use auth_core::http::{HttpRequest, HttpResponse, endpoint};
 use auth_core::{Error, Secret, Token};
+use auth_http::{HttpRequest, HttpResponse, endpoint};
 use reqwest::Url;
 
 use crate::VENDOR;
@@ -62,7 +62,7 @@ fn form_path_segment(name: &str) -> String {
 /// A failure status classified into the crate's error kinds, or `MalformedResponse` when a success
 /// carries no usable token.
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
-    auth_core::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
+    auth_http::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }
 
 /// Checks a hello response: 200 with text `Hello {name}`.

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use apinizer_auth::{Client, ClientBuilder, Credentials, Secret};
-use auth_core::test_util::{ManualClock, Reply, TestServer};
-use auth_core::{ConfigProblem, ErrorKind, HttpClient, RetryPolicy};
+use auth_core::ErrorKind;
+use auth_core::error::ConfigProblem;
+use auth_http::{HttpClient, RetryPolicy};
+use auth_testkit::{ManualClock, Reply, TestServer};
 
 #[allow(dead_code)]
 #[path = "../examples/apinizer_token.rs"]

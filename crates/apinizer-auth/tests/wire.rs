@@ -3,8 +3,8 @@
 //! server received them, and every response variant with its parsed result or error.
 
 use apinizer_auth::{Client, Credentials, Secret, Token, wire};
-use auth_core::test_util::{self, Reply, TestServer};
-use auth_core::{HttpClient, http::HttpResponse};
+use auth_http::{HttpClient, HttpResponse};
+use auth_testkit::{Reply, TestServer};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
 const TOKEN_OK: &str =
@@ -32,7 +32,7 @@ async fn request_api_call_with_personal_token() {
     http.send("apinizer", &request).await.expect("sent");
     assert_eq!(
         server.requests()[0].render(),
-        test_util::render(&request, USER_AGENT)
+        auth_testkit::render(&request, USER_AGENT)
     );
 
     let client = Client::builder()
@@ -55,7 +55,7 @@ async fn request_api_call_with_personal_token() {
 #[test]
 fn request_issued_token() {
     let request = wire::token_request(&base(), "fake user", &Secret::new("p@ss&word=+1"));
-    let rendered = test_util::render(&request, USER_AGENT);
+    let rendered = auth_testkit::render(&request, USER_AGENT);
     assert!(
         rendered.contains(r#"client_secret = "p@ss&word=+1""#),
         "{rendered}"
@@ -67,7 +67,7 @@ fn request_issued_token() {
 fn request_verify() {
     let token = Token::builder(Secret::new("fake-personal-token")).build();
     let request = wire::hello_request(&base(), "apinizer-auth", &token);
-    insta::assert_snapshot!(test_util::render(&request, USER_AGENT));
+    insta::assert_snapshot!(auth_testkit::render(&request, USER_AGENT));
 }
 
 fn response(status: u16, content_type: Option<&str>, body: &str) -> HttpResponse {

@@ -20,7 +20,9 @@ use std::sync::{Arc, Barrier, RwLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use auth_core::{Secret, StaticToken, Token, TokenCache};
+use auth_core::{Secret, Token, TokenCache};
+
+use auth_core::source::StaticToken;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn cache() -> TokenCache {
@@ -38,7 +40,7 @@ fn cache() -> TokenCache {
 /// A cache around a scripted source, shared through a store or not, its token already fetched.
 fn scripted_cache(with_store: bool) -> TokenCache {
     use auth_core::store::{MemoryStore, StoreKey};
-    use auth_core::test_util::ScriptedSource;
+    use auth_testkit::ScriptedSource;
     // The real clock, for the source and the cache alike: the two caches differ only by the store.
     let source = ScriptedSource::new(
         Arc::new(auth_core::SystemClock),

@@ -5,13 +5,19 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
+/// The longest lifetime a token is given, whatever the server says: 100 years.
+///
+/// Servers send "never expires" as 630 720 000 s (20 years), as a JWT `exp` of 2 147 483 647, or
+/// as values that do not fit in 64 bits; all are clamped here so that no arithmetic overflows.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// A boxed sleep future, as returned by [`Clock::sleep`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// The source of time for a [`TokenCache`](crate::TokenCache) and the HTTP retry loop.
 ///
 /// The default, [`SystemClock`], reads the monotonic clock and sleeps on tokio's timer. Tests use
-/// a manual clock (`test_util::ManualClock`, behind the `test-util` feature) so that expiry,
+/// a manual clock (`auth-testkit`'s `ManualClock`) so that expiry,
 /// refresh windows and backoff are exercised without real waiting.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current monotonic time. Token expiry is kept as an [`Instant`].
@@ -71,8 +77,9 @@ pub(crate) fn system_time_from_instant(clock: &dyn Clock, at: Instant) -> Option
 
 /// `now + wait`, saturating: a wait too long for the platform's `Instant` ends 100 years from
 /// now (or as far as the platform allows), never panics.
-pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
-    let mut wait = wait.min(crate::token::MAX_LIFETIME);
+#[must_use]
+pub fn later(now: Instant, wait: Duration) -> Instant {
+    let mut wait = wait.min(MAX_LIFETIME);
     loop {
         if let Some(at) = now.checked_add(wait) {
             return at;

@@ -6,6 +6,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod kind;
+
+pub use kind::{ConfigProblem, ErrorKind, MAX_TEXT_CHARS};
+
 /// A shorthand for `Result<T, auth_core::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -47,178 +51,6 @@ struct Inner {
     source: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
-/// What went wrong. Match on it through [`Error::kind`]; new kinds, and new fields in a kind,
-/// may be added, so match with `..` and build errors with the constructors on [`Error`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// The vendor rejected the credentials or the grant (wrong password, unknown client, bad
-    /// consumer key, used refresh token, unsupported grant). Not retried.
-    #[non_exhaustive]
-    Rejected {
-        /// The HTTP status, if the rejection came over HTTP.
-        status: Option<u16>,
-        /// The vendor's error code (`invalid_grant`, `invalid_client`, ...).
-        code: Option<String>,
-        /// The vendor's description.
-        description: Option<String>,
-    },
-    /// Authenticated, but not allowed: a missing scope or permission. Not retried.
-    #[non_exhaustive]
-    Forbidden {
-        /// The HTTP status (usually 403).
-        status: u16,
-        /// The vendor's error code.
-        code: Option<String>,
-        /// The vendor's description.
-        description: Option<String>,
-    },
-    /// The vendor asked us to slow down (HTTP 429).
-    #[non_exhaustive]
-    Throttled {
-        /// How long the vendor asked us to wait, if it said.
-        retry_after: Option<Duration>,
-    },
-    /// A status the request did not expect, with a short, scrubbed excerpt of the body.
-    #[non_exhaustive]
-    UnexpectedStatus {
-        /// The HTTP status.
-        status: u16,
-        /// The error code, if the body had one.
-        code: Option<String>,
-        /// The error description, if the body had one.
-        description: Option<String>,
-        /// The start of the body (at most a few hundred characters), credentials removed.
-        excerpt: String,
-    },
-    /// The request could not be sent or the response not received (DNS, connect, TLS, reset).
-    #[non_exhaustive]
-    Transport,
-    /// The request took longer than its timeout.
-    #[non_exhaustive]
-    Timeout,
-    /// A response came but could not be understood.
-    #[non_exhaustive]
-    MalformedResponse {
-        /// What was wrong with it.
-        what: String,
-        /// The `Content-Type` it came with.
-        content_type: Option<String>,
-    },
-    /// The vendor answered for a different identity than the one requested.
-    #[non_exhaustive]
-    IdentityMismatch {
-        /// The identity that was requested.
-        expected: String,
-        /// The identity the response names.
-        actual: String,
-    },
-    /// A token that cannot be renewed (a static, personal token) was refused: it expired or was
-    /// revoked.
-    #[non_exhaustive]
-    TokenRevoked {
-        /// The vendor's description, if any.
-        description: Option<String>,
-    },
-    /// The client is misconfigured: a missing or invalid setting.
-    #[non_exhaustive]
-    Configuration {
-        /// The setting at fault (an environment variable, a builder method, a URL).
-        setting: String,
-        /// What is wrong with it.
-        problem: ConfigProblem,
-    },
-}
-
-/// The most characters an error keeps of any text it carries (a description, an excerpt, a
-/// header value, an identity); longer texts are cut and end with `…`.
-pub const MAX_TEXT_CHARS: usize = 256;
-
-/// `text` cut to [`MAX_TEXT_CHARS`] characters, control characters replaced by spaces.
-pub(crate) fn bound(text: &str) -> String {
-    let mut out: String = text
-        .chars()
-        .take(MAX_TEXT_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.chars().nth(MAX_TEXT_CHARS).is_some() {
-        out.push('…');
-    }
-    out
-}
-
-impl ErrorKind {
-    fn bounded(self) -> Self {
-        let b = |s: String| bound(&s);
-        let ob = |s: Option<String>| s.map(b);
-        match self {
-            ErrorKind::Rejected {
-                status,
-                code,
-                description,
-            } => ErrorKind::Rejected {
-                status,
-                code: ob(code),
-                description: ob(description),
-            },
-            ErrorKind::Forbidden {
-                status,
-                code,
-                description,
-            } => ErrorKind::Forbidden {
-                status,
-                code: ob(code),
-                description: ob(description),
-            },
-            ErrorKind::UnexpectedStatus {
-                status,
-                code,
-                description,
-                excerpt,
-            } => ErrorKind::UnexpectedStatus {
-                status,
-                code: ob(code),
-                description: ob(description),
-                excerpt: b(excerpt),
-            },
-            ErrorKind::MalformedResponse { what, content_type } => ErrorKind::MalformedResponse {
-                what: b(what),
-                content_type: ob(content_type),
-            },
-            ErrorKind::IdentityMismatch { expected, actual } => ErrorKind::IdentityMismatch {
-                expected: b(expected),
-                actual: b(actual),
-            },
-            ErrorKind::TokenRevoked { description } => ErrorKind::TokenRevoked {
-                description: ob(description),
-            },
-            ErrorKind::Configuration { setting, problem } => ErrorKind::Configuration {
-                setting: b(setting),
-                problem: match problem {
-                    ConfigProblem::Invalid(why) => ConfigProblem::Invalid(b(why)),
-                    ConfigProblem::Conflict(why) => ConfigProblem::Conflict(b(why)),
-                    other => other,
-                },
-            },
-            other => other,
-        }
-    }
-}
-
-/// What is wrong with a setting; see [`ErrorKind::Configuration`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigProblem {
-    /// It was not given.
-    Missing,
-    /// It was given but is not valid.
-    Invalid(String),
-    /// It uses plain `http://` to a host that is not loopback, which would expose credentials.
-    InsecureUrl,
-    /// It contradicts another setting.
-    Conflict(String),
-}
-
 impl Error {
     /// An error of `kind` concerning `vendor` (a short lower-case name such as `"p21"`).
     ///
@@ -243,7 +75,20 @@ impl Error {
     /// An error of the shared plumbing that concerns no vendor (an HTTP client that cannot be
     /// built, a token that cannot travel in a header). A vendor crate names itself with
     /// [`for_vendor`](Self::for_vendor) when it passes one on.
-    pub(crate) fn core(kind: ErrorKind) -> Self {
+    ///
+    /// ```
+    /// use auth_core::error::ConfigProblem;
+    /// use auth_core::{Error, ErrorKind};
+    ///
+    /// let err = Error::unattributed(ErrorKind::config("http client", ConfigProblem::Missing));
+    /// assert_eq!(err.vendor(), None);
+    /// assert_eq!(
+    ///     err.for_vendor("example").to_string(),
+    ///     "invalid example configuration: http client is not set"
+    /// );
+    /// ```
+    #[must_use]
+    pub fn unattributed(kind: ErrorKind) -> Self {
         Self::build(None, kind)
     }
 
@@ -412,7 +257,8 @@ impl Error {
 
     /// The same configuration error, naming `setting` instead (an environment variable for a
     /// builder setting). Other errors are returned as they are.
-    pub(crate) fn with_setting(self, setting: &str) -> Self {
+    #[must_use]
+    pub fn with_setting(self, setting: &str) -> Self {
         self.map_inner(|inner| {
             if let ErrorKind::Configuration { setting: s, .. } = &mut inner.kind {
                 *s = setting.to_owned();
@@ -638,89 +484,4 @@ impl StdError for Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_is_small_send_sync_and_clone() {
-        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
-        assert_traits::<Error>();
-        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-        assert!(std::mem::size_of::<Result<crate::Token>>() <= 2 * std::mem::size_of::<usize>());
-    }
-
-    #[test]
-    fn source_chain_is_kept() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let err = Error::transport("x").with_source(io);
-        assert_eq!(err.to_string(), "could not reach x");
-        let source = err.source().expect("source kept");
-        assert_eq!(source.to_string(), "refused");
-        let cloned = err.clone();
-        assert!(cloned.source().is_some());
-    }
-
-    #[test]
-    fn display_is_lower_case_and_one_layer() {
-        let cases = [
-            (ErrorKind::Timeout, "request to v timed out"),
-            (
-                ErrorKind::Throttled {
-                    retry_after: Some(Duration::from_secs(7)),
-                },
-                "v is throttling requests (retry after 7 s)",
-            ),
-            (
-                ErrorKind::Configuration {
-                    setting: "V_URL".into(),
-                    problem: ConfigProblem::Missing,
-                },
-                "invalid v configuration: V_URL is not set",
-            ),
-            (
-                ErrorKind::MalformedResponse {
-                    what: "no access token".into(),
-                    content_type: Some("text/html".into()),
-                },
-                "malformed response from v: no access token (content type \"text/html\")",
-            ),
-        ];
-        for (kind, text) in cases {
-            let shown = Error::new("v", kind).to_string();
-            assert_eq!(shown, text);
-            assert!(shown.starts_with(|c: char| c.is_lowercase()));
-        }
-    }
-
-    #[test]
-    fn retryable_classification() {
-        let status = |s: u16, code: Option<&str>| {
-            Error::unexpected_status("v", s, code.map(str::to_owned), None, String::new())
-        };
-        for s in [408, 429, 500, 502, 503, 504] {
-            assert!(status(s, None).is_retryable(), "{s}");
-        }
-        for s in [400, 401, 403, 404, 501] {
-            assert!(!status(s, None).is_retryable(), "{s}");
-        }
-        assert!(status(400, Some("temporarily_unavailable")).is_retryable());
-        assert!(status(400, Some("SERVER_ERROR")).is_retryable());
-        let rejected = Error::rejected("v", Some(400), None, None);
-        assert!(!rejected.is_retryable());
-        assert!(rejected.is_rejected());
-        assert!(Error::transport("v").is_retryable());
-    }
-
-    #[test]
-    fn hint_and_vendor_rewrite() {
-        let err = Error::timeout("core")
-            .with_hint("check the base URL")
-            .for_vendor("p21");
-        assert_eq!(err.vendor(), Some("p21"));
-        assert_eq!(err.hint(), Some("check the base URL"));
-        assert_eq!(
-            err.to_string(),
-            "request to p21 timed out; hint: check the base URL"
-        );
-    }
-}
+mod tests;

@@ -2,37 +2,24 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// What users hold is re-exported at the root; what only vendor crates need lives in the named
-// modules (`http`, `oauth`, `env`, `vendor`...).
+// The kernel: what every other crate of the workspace builds on, and what changes least. What
+// users hold is re-exported at the root (at most twelve names); the rest stays in its module.
+// Modules depend downward only: secret, clock, error < token < source < store < cache; metrics
+// names are leaves.
 
 pub mod cache;
 pub mod clock;
-pub mod env;
 pub mod error;
-pub mod http;
 pub mod metrics;
-#[cfg(feature = "middleware")]
-#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
-pub mod middleware;
-pub mod oauth;
-pub mod scrub;
 pub mod secret;
+pub mod source;
 pub mod store;
 pub mod token;
-pub mod vendor;
-
-#[cfg(feature = "test-util")]
-#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
-pub mod test_util;
 
 pub use async_trait::async_trait;
-pub use cache::{CacheOptions, CacheStats, TokenCache, TokenCacheBuilder};
+pub use cache::{CacheOptions, CacheStats, TokenCache};
 pub use clock::{Clock, SystemClock};
-pub use error::{ConfigProblem, Error, ErrorKind, Result};
-pub use http::{HttpClient, HttpClientBuilder, RetryPolicy, install_crypto_provider};
-pub use reqwest;
-#[cfg(feature = "middleware")]
-#[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
-pub use reqwest_middleware;
+pub use error::{Error, ErrorKind, Result};
 pub use secret::Secret;
-pub use token::{StaticToken, Token, TokenBuilder, TokenSource};
+pub use source::TokenSource;
+pub use token::Token;

@@ -1,4 +1,5 @@
-//! [`Token`]: an access token with its type, absolute expiry, refresh token and vendor details.
+//! [`Token`]: an access token with its type, absolute expiry, refresh token and vendor details,
+//! and its [`TokenBuilder`].
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -6,15 +7,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::HeaderValue;
+use http::HeaderValue;
 
 use crate::secret::Secret;
 
-/// The longest lifetime a token is given, whatever the server says: 100 years.
-///
-/// Servers send "never expires" as 630 720 000 s (20 years), as a JWT `exp` of 2 147 483 647, or
-/// as values that do not fit in 64 bits; all are clamped here so that no arithmetic overflows.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+pub use crate::clock::MAX_LIFETIME;
 
 /// An access token as obtained from a token endpoint.
 ///
@@ -140,14 +137,14 @@ impl Token {
     ///
     /// Fails if the token is empty or has white space or control characters: it could not be
     /// sent, or would be sent mangled. Token sources refuse such tokens when they parse them
-    /// (see [`access_token`](crate::oauth::access_token)), so a cached token never fails here.
+    /// (the toolkit's `oauth::access_token` among them), so a cached token never fails here.
     ///
     /// # Errors
     /// The token holds characters that cannot travel in a header.
     pub fn authorization_value(&self) -> Result<HeaderValue, crate::Error> {
         let token = self.inner.access_token.expose_secret();
         let unsendable = || {
-            crate::Error::core(crate::ErrorKind::MalformedResponse {
+            crate::Error::unattributed(crate::ErrorKind::MalformedResponse {
                 what: "the access token cannot be sent in an HTTP header".into(),
                 content_type: None,
             })
@@ -294,164 +291,12 @@ impl TokenBuilder {
 
 /// Whether `token` can travel as `Authorization: Bearer <token>` unchanged: not empty, and no
 /// white space or control characters (CR, LF, NUL, DEL...) anywhere.
-pub(crate) fn is_sendable(token: &str) -> bool {
+#[must_use]
+pub fn is_sendable(token: &str) -> bool {
     // Printable ASCII (the usual token) is decided byte by byte; anything else by character.
     !token.is_empty()
         && (token.bytes().all(|b| b.is_ascii_graphic())
             || !token.chars().any(|c| c.is_control() || c.is_whitespace()))
-}
-
-/// Something that can fetch a fresh token: one implementation per vendor flow.
-///
-/// Implementations build their request with a pure function, send it through
-/// [`HttpClient::send`](crate::HttpClient::send) and parse the response with a pure function. A
-/// [`TokenCache`](crate::TokenCache) decides *when* to call [`fetch`](Self::fetch) and makes sure
-/// only one call runs at a time.
-///
-/// ```
-/// use auth_core::{async_trait, Error, Secret, Token, TokenSource};
-///
-/// #[derive(Debug)]
-/// struct Fixed;
-///
-/// #[async_trait]
-/// impl TokenSource for Fixed {
-///     fn vendor(&self) -> &'static str { "example" }
-///     async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, Error> {
-///         Ok(Token::builder(Secret::new("t")).build())
-///     }
-/// }
-/// ```
-#[async_trait::async_trait]
-pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
-    /// The vendor's short lower-case name (`"p21"`), used in errors and logs.
-    fn vendor(&self) -> &'static str;
-
-    /// Fetches a fresh token. `previous` is the last token the cache held, possibly expired or
-    /// invalidated, so that a source with refresh tokens can spend the newest one. The cache
-    /// never runs two fetches of one source at once, so a single-use refresh token is never
-    /// spent twice.
-    async fn fetch(&self, previous: Option<&Token>) -> Result<Token, crate::Error>;
-
-    /// Whether another fetch can yield a different token. A static token cannot be renewed: a
-    /// 401 with it means it expired or was revoked.
-    fn can_renew(&self) -> bool {
-        true
-    }
-
-    /// Whether [`refusal`](Self::refusal) wants to read API calls' refusals. Only then does
-    /// [`TokenCache::send`](crate::TokenCache::send) read the body of a 401 or 403 (within a
-    /// small cap) before deciding what it means.
-    fn reads_refusals(&self) -> bool {
-        false
-    }
-
-    /// What a refusal of an API call (a 401 or 403, body read) really means, when the vendor
-    /// knows better than the status: `Some(error)` is returned to the caller as it is, with no
-    /// new token fetched (a missing permission that a new session would not cure); `None` (the
-    /// default) lets a 401 invalidate the token and retry once. Called only when
-    /// [`reads_refusals`](Self::reads_refusals) is true.
-    fn refusal(&self, _response: &crate::http::HttpResponse) -> Option<crate::Error> {
-        None
-    }
-
-    /// The key this source's tokens are shared under in a [`TokenStore`](crate::store::TokenStore):
-    /// its non-secret identity (vendor, endpoint, principal). `None` (the default): its tokens
-    /// are never shared, even when the cache has a store.
-    fn store_key(&self) -> Option<crate::store::StoreKey> {
-        None
-    }
-
-    /// The vendor details of `token` (see [`TokenBuilder::details`]) in a form that can be
-    /// stored, for sources whose tokens carry some. `None` (the default): nothing to store.
-    fn encode_details(&self, _token: &Token) -> Option<serde_json::Value> {
-        None
-    }
-
-    /// Attaches details read back from a store to `token`. `None` means they do not make sense
-    /// to this source, and the stored token is treated as absent. The default accepts a token
-    /// with no details.
-    fn decode_details(
-        &self,
-        token: TokenBuilder,
-        details: Option<&serde_json::Value>,
-    ) -> Option<TokenBuilder> {
-        details.is_none().then_some(token)
-    }
-
-    /// Whether a new token ends the credential's previous session (one live session per
-    /// credential). With a shared store in degraded mode, such a source's tokens are not
-    /// refreshed early, so that processes cannot take turns logging each other out.
-    fn session_exclusive(&self) -> bool {
-        false
-    }
-}
-
-/// A token that is given, not fetched (a personal access token created in a console).
-///
-/// It is handed out as it is until its expiry (if it has one); after that, fetching it fails with
-/// [`ErrorKind::TokenRevoked`](crate::ErrorKind::TokenRevoked): it cannot be renewed.
-///
-/// ```
-/// use auth_core::{Secret, StaticToken, TokenSource};
-///
-/// let source = StaticToken::new("example", Secret::new("personal-token"), None);
-/// assert!(!source.can_renew());
-/// ```
-#[derive(Debug, Clone)]
-pub struct StaticToken {
-    vendor: &'static str,
-    token: Token,
-    clock: std::sync::Arc<dyn crate::Clock>,
-}
-
-impl StaticToken {
-    /// A static token of `vendor`, expiring at `expires_at` (`None`: it does not expire).
-    pub fn new(vendor: &'static str, token: Secret, expires_at: Option<Instant>) -> Self {
-        Self::from_token(
-            vendor,
-            Token::builder(token)
-                .expires_at(Instant::now(), expires_at)
-                .build(),
-        )
-    }
-
-    /// A static source handing out exactly `token`.
-    pub fn from_token(vendor: &'static str, token: Token) -> Self {
-        Self {
-            vendor,
-            token,
-            clock: std::sync::Arc::new(crate::SystemClock),
-        }
-    }
-
-    /// Judges expiry on `clock` (default: the real one).
-    #[must_use]
-    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-}
-
-#[async_trait::async_trait]
-impl TokenSource for StaticToken {
-    fn vendor(&self) -> &'static str {
-        self.vendor
-    }
-
-    async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, crate::Error> {
-        if self.token.is_expired_at(self.clock.now()) {
-            return Err(crate::Error::token_revoked(
-                self.vendor,
-                Some("the token passed its expiry date".into()),
-            ));
-        }
-        Ok(self.token.clone())
-    }
-
-    fn can_renew(&self) -> bool {
-        false
-    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth_core::test_util::{Gate, ManualClock, Reply, ScriptedSource, TestServer};
+use auth_core::source::StaticToken;
 use auth_core::{
-    CacheOptions, Error, ErrorKind, HttpClient, Secret, StaticToken, Token, TokenCache,
-    TokenSource, async_trait, http::HttpRequest,
+    CacheOptions, Error, ErrorKind, Secret, Token, TokenCache, TokenSource, async_trait,
 };
+use auth_http::{AuthorizedCalls, reqwest};
+use auth_http::{HttpClient, HttpRequest};
+use auth_testkit::{Gate, ManualClock, Reply, ScriptedSource, TestServer};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -76,7 +78,7 @@ async fn fresh_token_is_served_from_cache() {
 async fn tokens_that_never_expire_are_never_refetched() {
     let (clock, source, cache) = setup(None);
     cache.token().await.expect("token");
-    clock.advance(auth_core::token::MAX_LIFETIME);
+    clock.advance(auth_core::clock::MAX_LIFETIME);
     cache.token().await.expect("token");
     assert_eq!(source.calls(), 1);
 }
@@ -380,7 +382,7 @@ async fn a_hundred_concurrent_401s_cause_one_reauthentication() {
         }
     });
     cache.token().await.expect("token-1 cached");
-    let client = reqwest::Client::new();
+    let client = api_client();
     let tasks: Vec<_> = (0..100)
         .map(|_| {
             let cache = cache.clone();
@@ -402,7 +404,7 @@ async fn send_retries_exactly_once_on_401() {
     let server = TestServer::start().await;
     server.route("GET", "/api", Reply::json(401, r#"{"Message":"denied"}"#));
     let resp = cache
-        .send(reqwest::Client::new().get(server.url("/api")))
+        .send(api_client().get(server.url("/api")))
         .await
         .expect("response");
     assert_eq!(resp.status(), 401);
@@ -416,7 +418,7 @@ async fn send_retries_exactly_once_on_401() {
 
     // A second 401 right away: the forced refresh is rate-limited, the request is not re-sent.
     let resp = cache
-        .send(reqwest::Client::new().get(server.url("/api")))
+        .send(api_client().get(server.url("/api")))
         .await
         .expect("response");
     assert_eq!(resp.status(), 401);
@@ -431,7 +433,7 @@ async fn send_fails_closed_without_a_token() {
     let server = TestServer::start().await;
     server.route("GET", "/api", Reply::json(200, "{}"));
     let err = cache
-        .send(reqwest::Client::new().get(server.url("/api")))
+        .send(api_client().get(server.url("/api")))
         .await
         .expect_err("no token");
     assert!(err.is_rejected());
@@ -442,7 +444,7 @@ async fn send_fails_closed_without_a_token() {
 async fn send_refuses_plain_http_to_remote_hosts() {
     let (_clock, source, cache) = setup(Some(HOUR));
     let err = cache
-        .send(reqwest::Client::new().get("http://api.example.com/x"))
+        .send(api_client().get("http://api.example.com/x"))
         .await
         .expect_err("refused");
     assert!(matches!(err.kind(), ErrorKind::Configuration { .. }));
@@ -462,7 +464,7 @@ async fn send_with_a_static_token_reports_revocation() {
         ),
     );
     let err = cache
-        .send(reqwest::Client::new().get(server.url("/api")))
+        .send(api_client().get(server.url("/api")))
         .await
         .expect_err("revoked");
     assert_eq!(
@@ -612,7 +614,7 @@ impl TokenSource for HttpSource {
         Ok(Token::builder(Secret::new(access))
             .lifetime(
                 resp.sent_at(),
-                auth_core::oauth::lifetime_from_json(&body["expires_in"]),
+                auth_http::oauth::lifetime_from_json(&body["expires_in"]),
             )
             .build())
     }
@@ -656,4 +658,10 @@ async fn a_finished_fetch_is_never_joined_after_invalidation() {
             "round {round}: got the invalidated token back"
         );
     }
+}
+
+/// A plain reqwest client for API calls, built after the process's TLS provider is installed.
+fn api_client() -> reqwest::Client {
+    auth_http::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::store::{Lease, MemoryStore, Record, StoreError, StoreKey, TokenStore};
-use auth_core::test_util::{ManualClock, ScriptedSource};
 use auth_core::{CacheOptions, Error, ErrorKind, Token, TokenCache};
+use auth_testkit::{ManualClock, ScriptedSource};
 
 const HOUR: Duration = Duration::from_secs(3600);
 

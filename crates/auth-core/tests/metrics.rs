@@ -8,8 +8,8 @@ use std::time::Duration;
 use auth_core::metrics::{
     FETCH_FAILURES, FETCH_SECONDS, REJECTIONS_SERVED, TOKEN_FETCHES, TOKENS_FETCHED,
 };
-use auth_core::test_util::{ManualClock, ScriptedSource};
 use auth_core::{Error, TokenCache};
+use auth_testkit::{ManualClock, ScriptedSource};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 #[tokio::test]

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::test_util::ManualClock;
-use auth_core::{Clock, HttpClient, TokenCache};
+use auth_core::{Clock, TokenCache};
+use auth_http::HttpClient;
 use auth_sandbox::{Endpoint, Fault, Sandbox};
+use auth_testkit::ManualClock;
 
 const PASSWORD: &str = "sandbox-password";
 
@@ -771,7 +772,7 @@ async fn p21_replicas(
     sandbox: &Sandbox,
     clients: usize,
     rounds: usize,
-    store: Option<&auth_core::store::FileStore>,
+    store: Option<&auth_store::FileStore>,
 ) -> (usize, usize, usize) {
     let clock = ManualClock::new();
     sandbox.clear_log();
@@ -815,7 +816,7 @@ async fn p21_replicas(
 async fn bydesign_replicas(
     sandbox: &Sandbox,
     clients: usize,
-    store: Option<&auth_core::store::FileStore>,
+    store: Option<&auth_store::FileStore>,
 ) -> (u64, u64, u64) {
     let clock = ManualClock::new();
     sandbox.clear_log();
@@ -862,7 +863,7 @@ async fn fleet(sandbox: &Sandbox) {
         "\n6. A fleet: replicas on one credential, each with its own cache (client time simulated)"
     );
     let dir = std::env::temp_dir().join(format!("vendor-auth-demo-{}", std::process::id()));
-    let store = auth_core::store::FileStore::open(&dir).expect("a file store in the temp dir");
+    let store = auth_store::FileStore::open(&dir).expect("a file store in the temp dir");
     let (clients, rounds) = (4, 20);
     let (alone, alone_ok, alone_failed) = p21_replicas(sandbox, clients, rounds, None).await;
     let (shared, shared_ok, shared_failed) =

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
+use crate::vendors::{Flag, Vendor, split};
 use crate::wire::{expired, expires};
 use crate::{Answer, Endpoint, Req, Shared, State as Sandbox, lock};
 
@@ -71,7 +72,12 @@ impl ByDesign {
     /// with the OAuth client ids registered for it.
     pub fn add_company(&self, company: &str, client_ids: &[&str]) {
         let mut s = lock(&self.state);
-        let entry = s.bydesign.companies.entry(company.to_owned()).or_default();
+        let entry = s
+            .vendors
+            .of::<State>()
+            .companies
+            .entry(company.to_owned())
+            .or_default();
         entry
             .clients
             .extend(client_ids.iter().map(|c| (*c).to_owned()));
@@ -101,7 +107,8 @@ impl ByDesign {
 
     fn add(&self, company: &str, user: &str, password: &str, display_name: &str, rank: &str) {
         let mut s = lock(&self.state);
-        s.bydesign
+        s.vendors
+            .of::<State>()
             .companies
             .entry(company.to_owned())
             .or_default()
@@ -128,7 +135,7 @@ impl ByDesign {
 
     fn change_password(&self, company: &str, user: &str, password: &str) {
         let mut s = lock(&self.state);
-        if let Some(co) = s.bydesign.companies.get_mut(company) {
+        if let Some(co) = s.vendors.of::<State>().companies.get_mut(company) {
             if let Some(account) = co.accounts.get_mut(user) {
                 account.password = password.to_owned();
             }
@@ -141,18 +148,122 @@ impl ByDesign {
     /// refresh-token store does: issuing a new one (by either grant) revokes the others, so a
     /// second refresh chain for the same user is refused with `invalid_grant`. Off by default.
     pub fn one_refresh_token_per_client(&self, on: bool) {
-        lock(&self.state).bydesign.one_refresh_token = on;
+        lock(&self.state).vendors.of::<State>().one_refresh_token = on;
     }
 
     /// The lifetime of tokens issued from now on (default 48 h).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        lock(&self.state).bydesign.lifetime = Some(lifetime);
+        lock(&self.state).vendors.of::<State>().lifetime = Some(lifetime);
     }
+}
+
+/// The ByDesign emulation, as the sandbox registers it.
+pub(crate) const VENDOR: Vendor = Vendor {
+    name: "bydesign",
+    endpoints: &[Endpoint::ByDesignToken, Endpoint::ByDesignApi],
+    route,
+    handle,
+    gauges: |s| {
+        let live = s.vendors.of::<State>().live_refresh_tokens();
+        vec![("live_refresh_tokens", live as u64)]
+    },
+    set_token_lifetime: |sandbox, lifetime| sandbox.bydesign().set_token_lifetime(lifetime),
+    flags: &[
+        Flag {
+            name: "bydesign-client",
+            value: Some("COMPANY:CLIENT_ID"),
+            help: "a ByDesign company and its client id",
+            account: true,
+            apply: |sandbox, value| {
+                let [company, client] = split("bydesign-client", value)?;
+                sandbox.bydesign().add_company(&company, &[&client]);
+                Ok(None)
+            },
+        },
+        Flag {
+            name: "bydesign-rep",
+            value: Some("COMPANY:ID:PASSWORD"),
+            help: "a ByDesign rep",
+            account: true,
+            apply: |sandbox, value| {
+                let [company, id, password] = split("bydesign-rep", value)?;
+                sandbox.bydesign().add_rep(&company, &id, &password);
+                Ok(None)
+            },
+        },
+        Flag {
+            name: "bydesign-customer",
+            value: Some("COMPANY:ID:PASSWORD"),
+            help: "a ByDesign customer",
+            account: true,
+            apply: |sandbox, value| {
+                let [company, id, password] = split("bydesign-customer", value)?;
+                sandbox.bydesign().add_customer(&company, &id, &password);
+                Ok(None)
+            },
+        },
+        Flag {
+            name: "bydesign-one-refresh-token",
+            value: None,
+            help: "one live ByDesign refresh token per user and client (issuing one revokes the others)",
+            account: false,
+            apply: |sandbox, _| {
+                sandbox.bydesign().one_refresh_token_per_client(true);
+                Ok(None)
+            },
+        },
+    ],
+    demo: &[
+        ("bydesign-client", "SandboxCo:SandboxCart"),
+        ("bydesign-rep", "SandboxCo:1001:sandbox-password"),
+        ("bydesign-customer", "SandboxCo:1146820:sandbox-password"),
+    ],
+    demo_text: "ByDesign company SandboxCo, client SandboxCart, rep 1001 and customer 1146820 / sandbox-password",
+    location: |sandbox| ("ByDesign base URL", sandbox.bydesign_base_url("<Company>")),
+    demo_env: |sandbox| {
+        vec![
+            ("BYDESIGN_BASE_URL", sandbox.bydesign_base_url("SandboxCo")),
+            ("BYDESIGN_CLIENT_ID", "SandboxCart".into()),
+            ("BYDESIGN_REP_ID", "1001".into()),
+            ("BYDESIGN_PASSWORD", "sandbox-password".into()),
+        ]
+    },
+};
+
+#[allow(non_upper_case_globals)]
+impl Endpoint {
+    /// ByDesign `POST /{Company}/token`.
+    pub const ByDesignToken: Endpoint = Endpoint::token("bydesign-token");
+    /// ByDesign `GET /{Company}/api/...`.
+    pub const ByDesignApi: Endpoint = Endpoint::api("bydesign-api");
+}
+
+impl crate::Sandbox {
+    /// Companies, clients, reps and customers of the ByDesign emulation.
+    #[must_use]
+    pub fn bydesign(&self) -> ByDesign {
+        ByDesign::new(self.state.clone())
+    }
+
+    /// The ByDesign WebAPI base URL of `company`.
+    #[must_use]
+    pub fn bydesign_base_url(&self, company: &str) -> String {
+        format!("{}/bydesign/{company}", self.url())
+    }
+}
+
+/// Which endpoint `method` and the path after `/bydesign` reach.
+fn route(method: &str, segments: &[&str]) -> Option<Endpoint> {
+    Some(match (method, segments) {
+        ("POST", [_, "token"]) | ("POST", [_, "Client", "token"]) => Endpoint::ByDesignToken,
+        ("GET", [_, "api", ..]) => Endpoint::ByDesignApi,
+        _ => return None,
+    })
 }
 
 pub(crate) fn handle(s: &mut Sandbox, endpoint: Endpoint, req: &Req) -> Answer {
     let company = req.path.split('/').nth(2).unwrap_or_default().to_owned();
-    if !s.bydesign.companies.contains_key(&company) {
+    if !s.vendors.of::<State>().companies.contains_key(&company) {
         return Answer::not_found();
     }
     match endpoint {
@@ -178,13 +289,13 @@ fn token(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
     let form = req.form();
     let client = form.get("client_id").cloned();
     let lifetime = s
-        .bydesign
+        .vendors
+        .of::<State>()
         .lifetime
         .unwrap_or(Duration::from_secs(48 * 3600));
-    let one_refresh_token = s.bydesign.one_refresh_token;
-    s.next_id += 1;
-    let n = s.next_id;
-    let Some(co) = s.bydesign.companies.get_mut(company) else {
+    let one_refresh_token = s.vendors.of::<State>().one_refresh_token;
+    let n = s.ids.bump();
+    let Some(co) = s.vendors.of::<State>().companies.get_mut(company) else {
         return Answer::not_found();
     };
     let unknown_client = client.as_ref().filter(|c| !co.clients.contains(*c));
@@ -275,10 +386,15 @@ fn token(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
 }
 
 fn api(s: &mut Sandbox, company: &str, req: &Req) -> Answer {
-    let live = s.bydesign.companies.get(company).and_then(|co| {
-        let issued = co.tokens.get(req.bearer()?)?;
-        (!expired(issued.expires)).then(|| issued.user.clone())
-    });
+    let live = s
+        .vendors
+        .of::<State>()
+        .companies
+        .get(company)
+        .and_then(|co| {
+            let issued = co.tokens.get(req.bearer()?)?;
+            (!expired(issued.expires)).then(|| issued.user.clone())
+        });
     match live {
         Some(user) => Answer::json(200, &json!({"user": user, "orders": []})),
         None => Answer::json(

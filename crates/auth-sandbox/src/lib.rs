@@ -3,9 +3,12 @@
 
 mod apinizer;
 mod bydesign;
+pub mod cli;
 mod p21;
 mod personify;
+pub mod server;
 mod stats;
+mod vendors;
 mod wire;
 
 use std::collections::{HashMap, VecDeque};
@@ -14,13 +17,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use server::Server;
+use vendors::{Ids, States, Vendor};
 
 pub use apinizer::Apinizer;
 pub use bydesign::ByDesign;
@@ -36,77 +34,59 @@ const MAX_LOGGED: usize = 10_000;
 pub const STATS_PATH: &str = "/_sandbox/stats";
 
 /// An endpoint of one of the emulated services: what faults, counters and logs are keyed by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Endpoint {
-    /// P21 `POST /api/security/token/v2`.
-    P21TokenV2,
-    /// P21 `POST /api/security/token` (V1).
-    P21TokenV1,
-    /// P21 `GET /api/ui/router/v1`.
-    P21UiRouter,
-    /// P21 `GET /odataservice/odata/table/{table}`.
-    P21Api,
-    /// Personify `POST /connect/token`.
-    PersonifyToken,
-    /// Personify `GET /api/...`.
-    PersonifyApi,
-    /// Apinizer `POST /apiops/auth/token`.
-    ApinizerToken,
-    /// Apinizer `GET /apiops/test/hello/{name}`.
-    ApinizerHello,
-    /// Apinizer `GET /apiops/test/healthcheck`.
-    ApinizerHealthcheck,
-    /// Apinizer `GET /apiops/...` (other resources).
-    ApinizerApi,
-    /// ByDesign `POST /{Company}/token`.
-    ByDesignToken,
-    /// ByDesign `GET /{Company}/api/...`.
-    ByDesignApi,
+/// Each vendor's endpoints are constants named after it (`Endpoint::P21TokenV2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    name: &'static str,
+    token: bool,
 }
 
 impl Endpoint {
-    /// Every endpoint.
-    pub const ALL: [Endpoint; 12] = [
-        Endpoint::P21TokenV2,
-        Endpoint::P21TokenV1,
-        Endpoint::P21UiRouter,
-        Endpoint::P21Api,
-        Endpoint::PersonifyToken,
-        Endpoint::PersonifyApi,
-        Endpoint::ApinizerToken,
-        Endpoint::ApinizerHello,
-        Endpoint::ApinizerHealthcheck,
-        Endpoint::ApinizerApi,
-        Endpoint::ByDesignToken,
-        Endpoint::ByDesignApi,
-    ];
+    /// A token endpoint named `name`.
+    pub(crate) const fn token(name: &'static str) -> Self {
+        Self { name, token: true }
+    }
+
+    /// An API endpoint named `name`.
+    pub(crate) const fn api(name: &'static str) -> Self {
+        Self { name, token: false }
+    }
+
+    /// Every endpoint, vendor by vendor.
+    #[must_use]
+    pub fn all() -> Vec<Endpoint> {
+        VENDORS
+            .iter()
+            .flat_map(|v| v.endpoints.iter().copied())
+            .collect()
+    }
 
     /// A short name for flags and logs: `p21-token`, `personify-api`, ...
     #[must_use]
     pub fn name(self) -> &'static str {
-        match self {
-            Endpoint::P21TokenV2 => "p21-token",
-            Endpoint::P21TokenV1 => "p21-token-v1",
-            Endpoint::P21UiRouter => "p21-ui-router",
-            Endpoint::P21Api => "p21-api",
-            Endpoint::PersonifyToken => "personify-token",
-            Endpoint::PersonifyApi => "personify-api",
-            Endpoint::ApinizerToken => "apinizer-token",
-            Endpoint::ApinizerHello => "apinizer-hello",
-            Endpoint::ApinizerHealthcheck => "apinizer-healthcheck",
-            Endpoint::ApinizerApi => "apinizer-api",
-            Endpoint::ByDesignToken => "bydesign-token",
-            Endpoint::ByDesignApi => "bydesign-api",
-        }
+        self.name
+    }
+
+    /// Whether it issues tokens (its requests are counted by grant).
+    #[must_use]
+    pub fn is_token_endpoint(self) -> bool {
+        self.token
     }
 
     /// The endpoint with [`name`](Self::name) `name`.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Endpoint> {
-        Self::ALL.into_iter().find(|e| e.name() == name)
+        Self::all().into_iter().find(|e| e.name() == name)
     }
 }
+
+/// The emulated vendors, each registered once: everything else loops over this list.
+pub(crate) const VENDORS: &[&Vendor] = &[
+    &p21::VENDOR,
+    &personify::VENDOR,
+    &apinizer::VENDOR,
+    &bydesign::VENDOR,
+];
 
 /// A fault to inject into an endpoint's next answers; see [`Sandbox::fail_next`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,23 +145,13 @@ pub struct LoggedRequest {
 
 #[derive(Default)]
 struct State {
-    p21: p21::State,
-    personify: personify::State,
-    apinizer: apinizer::State,
-    bydesign: bydesign::State,
+    /// Each vendor's own state.
+    vendors: States,
+    ids: Ids,
     faults: HashMap<Endpoint, VecDeque<Fault>>,
     latency: HashMap<Endpoint, Duration>,
     log: VecDeque<LoggedRequest>,
     counters: stats::Counters,
-    next_id: u64,
-}
-
-impl State {
-    /// A fresh, obviously fake identifier.
-    fn next_id(&mut self, prefix: &str) -> String {
-        self.next_id += 1;
-        format!("sandbox-{prefix}-{}", self.next_id)
-    }
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -206,22 +176,15 @@ fn lock(state: &Shared) -> MutexGuard<'_, State> {
 /// # Ok(()) }
 /// ```
 pub struct Sandbox {
-    addr: SocketAddr,
+    server: Server,
     state: Shared,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sandbox")
-            .field("addr", &self.addr)
+            .field("addr", &self.server.addr())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -239,92 +202,35 @@ impl Sandbox {
     /// # Errors
     /// `port` could not be bound on 127.0.0.1.
     pub async fn start_on(port: u16) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-        let addr = listener.local_addr()?;
         let state: Shared = Arc::default();
-        let accept_state = state.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let state = accept_state.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(state.clone(), addr, req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Ok(Self { addr, state, task })
+        let base: Arc<Mutex<String>> = Arc::default();
+        let (handler_state, handler_base) = (state.clone(), base.clone());
+        let server = Server::start(port, MAX_REQUEST_BODY, move |request| {
+            let base = lock_base(&handler_base);
+            handle(handler_state.clone(), base, request)
+        })
+        .await?;
+        *base.lock().unwrap_or_else(PoisonError::into_inner) = server.url();
+        Ok(Self { server, state })
     }
 
     /// The address it listens on.
     #[must_use]
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:<port>`.
     #[must_use]
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
-    /// The P21 API host to give `p21-auth` as its base URL.
-    #[must_use]
-    pub fn p21_base_url(&self) -> String {
-        format!("{}/p21", self.url())
-    }
-
-    /// The Personify token endpoint.
-    #[must_use]
-    pub fn personify_token_url(&self) -> String {
-        format!("{}/personify/connect/token", self.url())
-    }
-
-    /// A protected Personify API URL (`/personify/api/{path}`).
-    #[must_use]
-    pub fn personify_api_url(&self, path: &str) -> String {
-        format!(
-            "{}/personify/api/{}",
-            self.url(),
-            path.trim_start_matches('/')
-        )
-    }
-
-    /// The Apinizer Management Console host.
-    #[must_use]
-    pub fn apinizer_base_url(&self) -> String {
-        format!("{}/apinizer", self.url())
-    }
-
-    /// The ByDesign WebAPI base URL of `company`.
-    #[must_use]
-    pub fn bydesign_base_url(&self, company: &str) -> String {
-        format!("{}/bydesign/{company}", self.url())
-    }
-
-    /// Accounts, consumer keys and switches of the P21 emulation.
-    #[must_use]
-    pub fn p21(&self) -> P21 {
-        P21::new(self.state.clone())
-    }
-
-    /// Clients, scopes and tenants of the Personify emulation.
-    #[must_use]
-    pub fn personify(&self) -> Personify {
-        Personify::new(self.state.clone())
-    }
-
-    /// Users and personal tokens of the Apinizer emulation.
-    #[must_use]
-    pub fn apinizer(&self) -> Apinizer {
-        Apinizer::new(self.state.clone())
-    }
-
-    /// Companies, clients, reps and customers of the ByDesign emulation.
-    #[must_use]
-    pub fn bydesign(&self) -> ByDesign {
-        ByDesign::new(self.state.clone())
+    /// Sets the lifetime of the tokens every vendor issues from now on.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        for vendor in VENDORS {
+            (vendor.set_token_lifetime)(self, lifetime);
+        }
     }
 
     /// The next answers of `endpoint` are these faults, in order (then normal answers again).
@@ -373,13 +279,17 @@ impl Sandbox {
     }
 }
 
+fn lock_base(base: &Mutex<String>) -> String {
+    base.lock().unwrap_or_else(PoisonError::into_inner).clone()
+}
+
 fn stats_of(state: &Shared) -> Stats {
-    let s = lock(state);
-    s.counters.snapshot(
-        s.p21.live_sessions(),
-        s.p21.sessions_replaced(),
-        s.bydesign.live_refresh_tokens(),
-    )
+    let mut s = lock(state);
+    let gauges = VENDORS
+        .iter()
+        .map(|v| (v.name, (v.gauges)(&mut s).into_iter().collect()))
+        .collect();
+    s.counters.snapshot(gauges)
 }
 
 /// A request, read whole (within the cap), as the vendor handlers see it.
@@ -465,72 +375,28 @@ impl Answer {
     }
 }
 
-/// Which endpoint a path reaches, and the handler for it.
-fn route(method: &str, path: &str) -> Option<Endpoint> {
+/// Which vendor and endpoint a request reaches.
+fn route(method: &str, path: &str) -> Option<(&'static Vendor, Endpoint)> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    Some(match (method, segments.as_slice()) {
-        ("POST", ["p21", "api", "security", "token", "v2"]) => Endpoint::P21TokenV2,
-        ("POST", ["p21", "api", "security", "token"]) => Endpoint::P21TokenV1,
-        ("GET", ["p21", "api", "ui", "router", "v1", ..]) => Endpoint::P21UiRouter,
-        ("GET", ["p21", "odataservice", "odata", "table", _]) => Endpoint::P21Api,
-        ("POST", ["personify", "connect", "token"]) => Endpoint::PersonifyToken,
-        ("GET", ["personify", "api", ..]) => Endpoint::PersonifyApi,
-        ("POST", ["apinizer", "apiops", "auth", "token"]) => Endpoint::ApinizerToken,
-        ("GET", ["apinizer", "apiops", "test", "hello", _]) => Endpoint::ApinizerHello,
-        ("GET", ["apinizer", "apiops", "test", "healthcheck"]) => Endpoint::ApinizerHealthcheck,
-        ("GET", ["apinizer", "apiops", ..]) => Endpoint::ApinizerApi,
-        ("POST", ["bydesign", _, "token"]) | ("POST", ["bydesign", _, "Client", "token"]) => {
-            Endpoint::ByDesignToken
-        }
-        ("GET", ["bydesign", _, "api", ..]) => Endpoint::ByDesignApi,
-        _ => return None,
-    })
+    let (prefix, rest) = segments.split_first()?;
+    let vendor = VENDORS.iter().find(|v| v.name == *prefix)?;
+    Some((vendor, (vendor.route)(method, rest)?))
 }
 
-async fn handle(
-    state: Shared,
-    addr: SocketAddr,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
-    let query = request.uri().query().unwrap_or_default().to_owned();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let body = match Limited::new(request.into_body(), MAX_REQUEST_BODY)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes().to_vec(),
-        Err(_) => {
-            return Ok(respond(Answer::text(
-                413,
-                "text/plain",
-                "request body too large",
-            )));
-        }
-    };
+async fn handle(state: Shared, base: String, request: server::Request) -> server::Response {
     let req = Req {
-        method,
-        path,
-        query,
-        headers,
-        body,
-        base: format!("http://{addr}"),
+        method: request.method.clone(),
+        path: request.path().to_owned(),
+        query: request.query().to_owned(),
+        headers: request.headers,
+        body: request.body,
+        base,
     };
     if req.method == "GET" && req.path == STATS_PATH {
-        return Ok(respond(Answer::json(200, &stats_of(&state).to_json())));
+        return respond(Answer::json(200, &stats_of(&state).to_json()));
     }
-    let Some(endpoint) = route(&req.method, &req.path) else {
-        return Ok(respond(Answer::not_found()));
+    let Some((vendor, endpoint)) = route(&req.method, &req.path) else {
+        return respond(Answer::not_found());
     };
     let (latency, fault) = {
         let mut s = lock(&state);
@@ -559,28 +425,10 @@ async fn handle(
     }
     let answer = match fault {
         Some(fault) => fault_answer(&fault),
-        None => {
-            let mut s = lock(&state);
-            match endpoint {
-                Endpoint::P21TokenV2
-                | Endpoint::P21TokenV1
-                | Endpoint::P21UiRouter
-                | Endpoint::P21Api => p21::handle(&mut s, endpoint, &req),
-                Endpoint::PersonifyToken | Endpoint::PersonifyApi => {
-                    personify::handle(&mut s, endpoint, &req)
-                }
-                Endpoint::ApinizerToken
-                | Endpoint::ApinizerHello
-                | Endpoint::ApinizerHealthcheck
-                | Endpoint::ApinizerApi => apinizer::handle(&mut s, endpoint, &req),
-                Endpoint::ByDesignToken | Endpoint::ByDesignApi => {
-                    bydesign::handle(&mut s, endpoint, &req)
-                }
-            }
-        }
+        None => (vendor.handle)(&mut lock(&state), endpoint, &req),
     };
     lock(&state).counters.answer(endpoint, answer.status);
-    Ok(respond(answer))
+    respond(answer)
 }
 
 fn fault_answer(fault: &Fault) -> Answer {
@@ -604,12 +452,11 @@ fn fault_answer(fault: &Fault) -> Answer {
     }
 }
 
-fn respond(answer: Answer) -> Response<Full<Bytes>> {
-    let mut builder = Response::builder().status(answer.status);
-    for (name, value) in &answer.headers {
-        builder = builder.header(*name, value);
-    }
-    builder
-        .body(Full::new(Bytes::from(answer.body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+fn respond(answer: Answer) -> server::Response {
+    let headers = answer
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect();
+    server::Response::new(answer.status, headers, answer.body)
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::vendors::{Flag, Vendor, split};
 use crate::wire::{exp, expired, expires, jwt};
 use crate::{Answer, Endpoint, Req, Shared, State as Sandbox, lock};
 
@@ -64,7 +65,12 @@ impl P21User {
     /// Takes away the user's API permissions (User Maintenance → Application Security): their
     /// tokens are issued, but API calls answer "You are not authorized to access API".
     pub fn without_api_permission(self) -> Self {
-        if let Some(user) = lock(&self.state).p21.users.get_mut(&self.name) {
+        if let Some(user) = lock(&self.state)
+            .vendors
+            .of::<State>()
+            .users
+            .get_mut(&self.name)
+        {
             user.api_permission = false;
         }
         self
@@ -90,7 +96,7 @@ impl P21 {
 
     /// Adds a user who can sign in with `password` (with API permissions).
     pub fn add_user(&self, name: &str, password: &str) -> P21User {
-        lock(&self.state).p21.users.insert(
+        lock(&self.state).vendors.of::<State>().users.insert(
             name.to_owned(),
             User {
                 password: password.to_owned(),
@@ -107,8 +113,8 @@ impl P21 {
     /// `/odata:supplier,price_page`).
     pub fn add_consumer_key(&self, key: &str, scope: &str) {
         let mut s = lock(&self.state);
-        let uid = s.p21.keys.len() as u32 + 8;
-        s.p21.keys.insert(
+        let uid = s.vendors.of::<State>().keys.len() as u32 + 8;
+        s.vendors.of::<State>().keys.insert(
             key.to_owned(),
             ConsumerKey {
                 scope: scope.to_owned(),
@@ -119,37 +125,37 @@ impl P21 {
 
     /// Answers token requests in XML (as some middleware does, whatever `Accept` says).
     pub fn answer_in_xml(&self, xml: bool) {
-        lock(&self.state).p21.xml = xml;
+        lock(&self.state).vendors.of::<State>().xml = xml;
     }
 
     /// Makes the UI router answer 307 towards its `/v1/` form (as some installs do).
     pub fn redirect_ui_router(&self, redirect: bool) {
-        lock(&self.state).p21.redirect_router = redirect;
+        lock(&self.state).vendors.of::<State>().redirect_router = redirect;
     }
 
     /// The lifetime of tokens issued from now on (default: 24 h for users, "never expire"
     /// (20 years) for consumer keys).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        lock(&self.state).p21.lifetime = Some(lifetime);
+        lock(&self.state).vendors.of::<State>().lifetime = Some(lifetime);
     }
 
     /// How many middleware sessions are live (one per credential that holds a token).
     #[must_use]
     pub fn live_sessions(&self) -> usize {
-        lock(&self.state).p21.live_sessions()
+        lock(&self.state).vendors.of::<State>().live_sessions()
     }
 
     /// Closes every live session (as a restart of the P21 middleware does): every token issued
     /// so far is refused from now on.
     pub fn close_sessions(&self) {
-        lock(&self.state).p21.sessions.clear();
+        lock(&self.state).vendors.of::<State>().sessions.clear();
     }
 
     /// How many token requests closed a live session of the same credential (each one logs
     /// out whoever held the earlier token).
     #[must_use]
     pub fn sessions_replaced(&self) -> u64 {
-        lock(&self.state).p21.replaced
+        lock(&self.state).vendors.of::<State>().replaced
     }
 }
 
@@ -161,6 +167,114 @@ impl State {
     pub(crate) fn sessions_replaced(&self) -> u64 {
         self.replaced
     }
+}
+
+/// The P21 emulation, as the sandbox registers it.
+pub(crate) const VENDOR: Vendor = Vendor {
+    name: "p21",
+    endpoints: &[
+        Endpoint::P21TokenV2,
+        Endpoint::P21TokenV1,
+        Endpoint::P21UiRouter,
+        Endpoint::P21Api,
+    ],
+    route,
+    handle,
+    gauges: |s| {
+        let me = s.vendors.of::<State>();
+        vec![
+            ("live_sessions", me.live_sessions() as u64),
+            ("sessions_replaced", me.sessions_replaced()),
+        ]
+    },
+    set_token_lifetime: |sandbox, lifetime| sandbox.p21().set_token_lifetime(lifetime),
+    flags: &[
+        Flag {
+            name: "p21-user",
+            value: Some("NAME:PASSWORD"),
+            help: "a P21 API user",
+            account: true,
+            apply: |sandbox, value| {
+                let [name, password] = split("p21-user", value)?;
+                sandbox.p21().add_user(&name, &password);
+                Ok(None)
+            },
+        },
+        Flag {
+            name: "p21-consumer-key",
+            value: Some("KEY:SCOPE"),
+            help: "a P21 consumer key",
+            account: true,
+            apply: |sandbox, value| {
+                let [key, scope] = split("p21-consumer-key", value)?;
+                sandbox.p21().add_consumer_key(&key, &scope);
+                Ok(None)
+            },
+        },
+        Flag {
+            name: "xml",
+            value: None,
+            help: "P21 answers token requests in XML",
+            account: false,
+            apply: |sandbox, _| {
+                sandbox.p21().answer_in_xml(true);
+                Ok(None)
+            },
+        },
+    ],
+    demo: &[
+        ("p21-user", "api_user:sandbox-password"),
+        (
+            "p21-consumer-key",
+            "11111111-2222-3333-4444-555555555555:/api;/p21sdk",
+        ),
+    ],
+    demo_text: "P21 api_user / sandbox-password, consumer key 11111111-2222-3333-4444-555555555555",
+    location: |sandbox| ("P21 base URL", sandbox.p21_base_url()),
+    demo_env: |sandbox| {
+        vec![
+            ("P21_BASE_URL", sandbox.p21_base_url()),
+            ("P21_USERNAME", "api_user".into()),
+            ("P21_PASSWORD", "sandbox-password".into()),
+        ]
+    },
+};
+
+#[allow(non_upper_case_globals)]
+impl Endpoint {
+    /// P21 `POST /api/security/token/v2`.
+    pub const P21TokenV2: Endpoint = Endpoint::token("p21-token");
+    /// P21 `POST /api/security/token` (V1).
+    pub const P21TokenV1: Endpoint = Endpoint::token("p21-token-v1");
+    /// P21 `GET /api/ui/router/v1`.
+    pub const P21UiRouter: Endpoint = Endpoint::api("p21-ui-router");
+    /// P21 `GET /odataservice/odata/table/{table}`.
+    pub const P21Api: Endpoint = Endpoint::api("p21-api");
+}
+
+impl crate::Sandbox {
+    /// Accounts, consumer keys and switches of the P21 emulation.
+    #[must_use]
+    pub fn p21(&self) -> P21 {
+        P21::new(self.state.clone())
+    }
+
+    /// The P21 API host to give `p21-auth` as its base URL.
+    #[must_use]
+    pub fn p21_base_url(&self) -> String {
+        format!("{}/p21", self.url())
+    }
+}
+
+/// Which endpoint `method` and the path after `/p21` reach.
+fn route(method: &str, segments: &[&str]) -> Option<Endpoint> {
+    Some(match (method, segments) {
+        ("POST", ["api", "security", "token", "v2"]) => Endpoint::P21TokenV2,
+        ("POST", ["api", "security", "token"]) => Endpoint::P21TokenV1,
+        ("GET", ["api", "ui", "router", "v1", ..]) => Endpoint::P21UiRouter,
+        ("GET", ["odataservice", "odata", "table", _]) => Endpoint::P21Api,
+        _ => return None,
+    })
 }
 
 pub(crate) fn handle(s: &mut Sandbox, endpoint: Endpoint, req: &Req) -> Answer {
@@ -201,7 +315,7 @@ fn token_v2(s: &mut Sandbox, req: &Req) -> Answer {
         if text("GrantType").as_deref() != Some("client_credentials") {
             return Answer::oauth(400, "unsupported_grant_type", None);
         }
-        let Some(consumer) = s.p21.keys.get(&key) else {
+        let Some(consumer) = s.vendors.of::<State>().keys.get(&key) else {
             return Answer::oauth(401, "invalid_client", Some("Client authentication failed."));
         };
         let (scope, uid) = (consumer.scope.clone(), consumer.uid);
@@ -224,7 +338,7 @@ fn consumer_token(
     scope: String,
     uid: u32,
 ) -> Answer {
-    let lifetime = s.p21.lifetime;
+    let lifetime = s.vendors.of::<State>().lifetime;
     issue(
         s,
         req,
@@ -242,7 +356,7 @@ fn consumer_token(
 fn token_v1(s: &mut Sandbox, req: &Req) -> Answer {
     // Some clients send a consumer key over V1 as an `appkey` header.
     if let Some(key) = req.header("appkey").map(str::to_owned) {
-        let Some(consumer) = s.p21.keys.get(&key) else {
+        let Some(consumer) = s.vendors.of::<State>().keys.get(&key) else {
             return Answer::oauth(401, "invalid_client", Some("Client authentication failed."));
         };
         let (scope, uid) = (consumer.scope.clone(), consumer.uid);
@@ -257,11 +371,17 @@ fn token_v1(s: &mut Sandbox, req: &Req) -> Answer {
 }
 
 fn user_token(s: &mut Sandbox, req: &Req, user: &str, password: &str) -> Answer {
-    let Some(account) = s.p21.users.get(user).filter(|u| u.password == password) else {
+    let Some(account) = s
+        .vendors
+        .of::<State>()
+        .users
+        .get(user)
+        .filter(|u| u.password == password)
+    else {
         return invalid_grant();
     };
     let permission = account.api_permission;
-    let lifetime = s.p21.lifetime.unwrap_or(USER_LIFETIME);
+    let lifetime = s.vendors.of::<State>().lifetime.unwrap_or(USER_LIFETIME);
     issue(
         s,
         req,
@@ -301,13 +421,14 @@ fn issue(s: &mut Sandbox, req: &Req, grant: Grant<'_>) -> Answer {
         api_permission,
     } = grant;
     let credential = credential.as_str();
-    let session = s.next_id("p21-session");
-    if s.p21
+    let session = s.ids.next("p21-session");
+    if s.vendors
+        .of::<State>()
         .sessions
         .insert(credential.to_owned(), session.clone())
         .is_some()
     {
-        s.p21.replaced += 1;
+        s.vendors.of::<State>().replaced += 1;
     }
     let scope = consumer.as_ref().map(|(scope, _)| scope.clone());
     let mut claims = json!({
@@ -321,7 +442,7 @@ fn issue(s: &mut Sandbox, req: &Req, grant: Grant<'_>) -> Answer {
         claims["P21.ConsumerUid"] = uid.to_string().into();
     }
     let token = jwt(&claims);
-    s.p21.tokens.insert(
+    s.vendors.of::<State>().tokens.insert(
         token.clone(),
         Issued {
             credential: credential.to_owned(),
@@ -332,7 +453,7 @@ fn issue(s: &mut Sandbox, req: &Req, grant: Grant<'_>) -> Answer {
         },
     );
     let secs = lifetime.as_secs();
-    if s.p21.xml {
+    if s.vendors.of::<State>().xml {
         let mut xml = format!(
             "\u{feff}<?xml version=\"1.0\" encoding=\"utf-8\"?><TokenResponse xmlns=\"http://schemas.datacontract.org/2004/07/P21.Soa.Models\" xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\"><AccessToken>{token}</AccessToken><ExpiresIn>{secs}</ExpiresIn><SessionId>{session}</SessionId><TokenType>Bearer</TokenType>"
         );
@@ -358,7 +479,7 @@ fn issue(s: &mut Sandbox, req: &Req, grant: Grant<'_>) -> Answer {
         None => Answer::json(
             200,
             &json!({
-                "AccessToken": token, "RefreshToken": s.next_id("p21-refresh"),
+                "AccessToken": token, "RefreshToken": s.ids.next("p21-refresh"),
                 "ExpiresInSeconds": secs, "TokenType": "Bearer", "SessionId": session,
             }),
         ),
@@ -366,15 +487,15 @@ fn issue(s: &mut Sandbox, req: &Req, grant: Grant<'_>) -> Answer {
 }
 
 /// The token's record if it is live: issued here, not expired, its session still current.
-fn live<'a>(s: &'a Sandbox, req: &Req) -> Result<&'a Issued, Answer> {
+fn live<'a>(me: &'a State, req: &Req) -> Result<&'a Issued, Answer> {
     let Some(token) = req.bearer() else {
         return Err(Answer::json(
             401,
             &json!({"Description": "Authorization header was not present or 'Bearer' was missing.", "Error": "invalid_request", "Uri": ""}),
         ));
     };
-    match s.p21.tokens.get(token) {
-        Some(t) if !expired(t.expires) && s.p21.sessions.get(&t.credential) == Some(&t.session) => {
+    match me.tokens.get(token) {
+        Some(t) if !expired(t.expires) && me.sessions.get(&t.credential) == Some(&t.session) => {
             Ok(t)
         }
         _ => Err(Answer::json(
@@ -385,11 +506,11 @@ fn live<'a>(s: &'a Sandbox, req: &Req) -> Result<&'a Issued, Answer> {
 }
 
 fn ui_router(s: &mut Sandbox, req: &Req) -> Answer {
-    if s.p21.redirect_router && !req.path.ends_with('/') {
+    if s.vendors.of::<State>().redirect_router && !req.path.ends_with('/') {
         return Answer::text(307, "text/plain", "")
             .header("location", "/p21/api/ui/router/v1/?urlType=external");
     }
-    match live(s, req) {
+    match live(s.vendors.of::<State>(), req) {
         Ok(_) => Answer::json(200, &json!({"Url": format!("{}/p21/uiserver0/", req.base)})),
         Err(answer) => answer,
     }
@@ -397,7 +518,7 @@ fn ui_router(s: &mut Sandbox, req: &Req) -> Answer {
 
 fn table(s: &mut Sandbox, req: &Req) -> Answer {
     let table = req.path.rsplit('/').next().unwrap_or_default().to_owned();
-    let token = match live(s, req) {
+    let token = match live(s.vendors.of::<State>(), req) {
         Ok(t) => t,
         Err(answer) => return answer,
     };

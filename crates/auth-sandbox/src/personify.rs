@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::vendors::{Flag, Vendor, split};
 use crate::wire::{expired, expires};
 use crate::{Answer, Endpoint, Req, Shared, State as Sandbox, lock};
 
@@ -47,7 +48,7 @@ impl Personify {
 
     /// Adds an API client allowed `scopes`, for `tenants`.
     pub fn add_client(&self, id: &str, secret: &str, scopes: &[&str], tenants: &[&str]) {
-        lock(&self.state).personify.clients.insert(
+        lock(&self.state).vendors.of::<State>().clients.insert(
             id.to_owned(),
             ApiClient {
                 secret: secret.to_owned(),
@@ -59,13 +60,93 @@ impl Personify {
 
     /// The lifetime of tokens issued from now on (default one hour).
     pub fn set_token_lifetime(&self, lifetime: Duration) {
-        lock(&self.state).personify.lifetime = Some(lifetime);
+        lock(&self.state).vendors.of::<State>().lifetime = Some(lifetime);
     }
 
     /// Revokes every token issued so far (as if the signing key rotated).
     pub fn revoke_all(&self) {
-        lock(&self.state).personify.tokens.clear();
+        lock(&self.state).vendors.of::<State>().tokens.clear();
     }
+}
+
+/// The Personify emulation, as the sandbox registers it.
+pub(crate) const VENDOR: Vendor = Vendor {
+    name: "personify",
+    endpoints: &[Endpoint::PersonifyToken, Endpoint::PersonifyApi],
+    route,
+    handle,
+    gauges: |_| Vec::new(),
+    set_token_lifetime: |sandbox, lifetime| sandbox.personify().set_token_lifetime(lifetime),
+    flags: &[Flag {
+        name: "personify-client",
+        value: Some("ID:SECRET:SCOPES:TENANT"),
+        help: "a Personify API client (SCOPES separated by commas)",
+        account: true,
+        apply: |sandbox, value| {
+            let [id, secret, scopes, tenant] = split("personify-client", value)?;
+            let scopes: Vec<&str> = scopes.split(',').collect();
+            sandbox
+                .personify()
+                .add_client(&id, &secret, &scopes, &[&tenant]);
+            Ok(None)
+        },
+    }],
+    demo: &[(
+        "personify-client",
+        "sandbox-client:sandbox-secret:idp_api:sandbox-tenant",
+    )],
+    demo_text: "Personify sandbox-client / sandbox-secret (tenant sandbox-tenant)",
+    location: |sandbox| ("Personify token URL", sandbox.personify_token_url()),
+    demo_env: |sandbox| {
+        vec![
+            ("PERSONIFY_TOKEN_URL", sandbox.personify_token_url()),
+            ("PERSONIFY_CLIENT_ID", "sandbox-client".into()),
+            ("PERSONIFY_CLIENT_SECRET", "sandbox-secret".into()),
+            ("PERSONIFY_TENANT_ID", "sandbox-tenant".into()),
+            ("PERSONIFY_API_BASE_URL", sandbox.personify_api_url("")),
+        ]
+    },
+};
+
+#[allow(non_upper_case_globals)]
+impl Endpoint {
+    /// Personify `POST /connect/token`.
+    pub const PersonifyToken: Endpoint = Endpoint::token("personify-token");
+    /// Personify `GET /api/...`.
+    pub const PersonifyApi: Endpoint = Endpoint::api("personify-api");
+}
+
+impl crate::Sandbox {
+    /// Clients, scopes and tenants of the Personify emulation.
+    #[must_use]
+    pub fn personify(&self) -> Personify {
+        Personify::new(self.state.clone())
+    }
+
+    /// The Personify token endpoint.
+    #[must_use]
+    pub fn personify_token_url(&self) -> String {
+        format!("{}/personify/connect/token", self.url())
+    }
+
+    /// A protected Personify API URL (`/personify/api/{path}`).
+    #[must_use]
+    pub fn personify_api_url(&self, path: &str) -> String {
+        format!(
+            "{}/personify/api/{}",
+            self.url(),
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+/// Which endpoint `method` and the path after `/personify` reach.
+fn route(method: &str, segments: &[&str]) -> Option<Endpoint> {
+    Some(match (method, segments) {
+        ("POST", ["connect", "token"]) => Endpoint::PersonifyToken,
+        ("GET", ["api", ..]) => Endpoint::PersonifyApi,
+        _ => return None,
+    })
 }
 
 pub(crate) fn handle(s: &mut Sandbox, endpoint: Endpoint, req: &Req) -> Answer {
@@ -87,7 +168,13 @@ fn token(s: &mut Sandbox, req: &Req) -> Answer {
             form.get("client_secret").cloned().unwrap_or_default(),
         ),
     };
-    let Some(client) = s.personify.clients.get(&id).filter(|c| c.secret == secret) else {
+    let Some(client) = s
+        .vendors
+        .of::<State>()
+        .clients
+        .get(&id)
+        .filter(|c| c.secret == secret)
+    else {
         return Answer::oauth(400, "invalid_client", None);
     };
     match form.get("grant_type").map(String::as_str) {
@@ -105,9 +192,13 @@ fn token(s: &mut Sandbox, req: &Req) -> Answer {
         }
         None => client.scopes.clone(),
     };
-    let lifetime = s.personify.lifetime.unwrap_or(Duration::from_secs(3600));
-    let token = s.next_id("personify-token");
-    s.personify.tokens.insert(
+    let lifetime = s
+        .vendors
+        .of::<State>()
+        .lifetime
+        .unwrap_or(Duration::from_secs(3600));
+    let token = s.ids.next("personify-token");
+    s.vendors.of::<State>().tokens.insert(
         token.clone(),
         Issued {
             client: id,
@@ -167,7 +258,8 @@ fn api(s: &mut Sandbox, req: &Req) -> Answer {
         Answer::text(401, "text/plain", "")
             .header("www-authenticate", r#"Bearer error="invalid_token""#)
     };
-    let Some(issued) = req.bearer().and_then(|t| s.personify.tokens.get(t)) else {
+    let me = s.vendors.of::<State>();
+    let Some(issued) = req.bearer().and_then(|t| me.tokens.get(t)) else {
         return invalid();
     };
     if expired(issued.expires) {
@@ -179,8 +271,7 @@ fn api(s: &mut Sandbox, req: &Req) -> Answer {
             &json!({"Message": "The X-Tenant-Id header is required."}),
         );
     };
-    let allowed = s
-        .personify
+    let allowed = me
         .clients
         .get(&issued.client)
         .is_some_and(|c| c.tenants.iter().any(|t| t == tenant));

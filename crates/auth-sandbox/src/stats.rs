@@ -16,6 +16,7 @@ use crate::{Endpoint, Req};
 /// let sandbox = Sandbox::start().await?;
 /// let stats = sandbox.stats();
 /// assert_eq!(stats.requests(Endpoint::P21TokenV2), 0);
+/// assert_eq!(stats.gauge("p21", "live_sessions"), 0);
 /// assert_eq!(stats.to_json()["p21"]["live_sessions"], 0);
 /// # Ok(()) }
 /// ```
@@ -29,12 +30,10 @@ pub struct Stats {
     pub grants: BTreeMap<&'static str, BTreeMap<String, u64>>,
     /// Answers by endpoint name and status.
     pub statuses: BTreeMap<&'static str, BTreeMap<u16, u64>>,
-    /// P21 middleware sessions live now (one per credential that holds a token).
-    pub p21_live_sessions: usize,
-    /// P21 token requests that closed a live session of the same credential.
-    pub p21_sessions_replaced: u64,
-    /// ByDesign refresh tokens that can still be spent.
-    pub bydesign_live_refresh_tokens: usize,
+    /// Each vendor's gauges by vendor and name: P21's `live_sessions` (one per credential that
+    /// holds a token) and `sessions_replaced` (token requests that closed a live session of the
+    /// same credential), ByDesign's `live_refresh_tokens` (those that can still be spent).
+    pub gauges: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
 }
 
 impl Stats {
@@ -65,7 +64,18 @@ impl Stats {
         })
     }
 
-    /// The counters as JSON (what `GET /_sandbox/stats` answers).
+    /// The gauge `name` of `vendor` (0 if it has none of that name).
+    #[must_use]
+    pub fn gauge(&self, vendor: &str, name: &str) -> u64 {
+        self.gauges
+            .get(vendor)
+            .and_then(|g| g.get(name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The counters as JSON (what `GET /_sandbox/stats` answers): `requests`, `grants` and
+    /// `statuses`, and each vendor's gauges under its name.
     #[must_use]
     pub fn to_json(&self) -> Value {
         let statuses: BTreeMap<&str, BTreeMap<String, u64>> = self
@@ -73,16 +83,15 @@ impl Stats {
             .iter()
             .map(|(e, by)| (*e, by.iter().map(|(s, n)| (s.to_string(), *n)).collect()))
             .collect();
-        json!({
+        let mut out = json!({
             "requests": self.requests,
             "grants": self.grants,
             "statuses": statuses,
-            "p21": {
-                "live_sessions": self.p21_live_sessions,
-                "sessions_replaced": self.p21_sessions_replaced,
-            },
-            "bydesign": { "live_refresh_tokens": self.bydesign_live_refresh_tokens },
-        })
+        });
+        for (vendor, gauges) in &self.gauges {
+            out[*vendor] = json!(gauges);
+        }
+        out
     }
 
     /// Reads what [`to_json`](Self::to_json) wrote (for tests that fetch `GET /_sandbox/stats`
@@ -116,17 +125,23 @@ impl Stats {
                 Some((endpoint(e)?, by))
             })
             .collect::<Option<_>>()?;
-        let number = |v: &Value| v.as_u64();
+        let mut gauges = BTreeMap::new();
+        for vendor in crate::VENDORS {
+            let Some(by) = value.get(vendor.name) else {
+                continue;
+            };
+            let by = counts(by)?;
+            let names: BTreeMap<&'static str, u64> = (vendor.gauges)(&mut crate::State::default())
+                .into_iter()
+                .filter_map(|(name, _)| Some((name, *by.get(name)?)))
+                .collect();
+            gauges.insert(vendor.name, names);
+        }
         Some(Stats {
             requests,
             grants,
             statuses,
-            p21_live_sessions: usize::try_from(number(&value["p21"]["live_sessions"])?).ok()?,
-            p21_sessions_replaced: number(&value["p21"]["sessions_replaced"])?,
-            bydesign_live_refresh_tokens: usize::try_from(number(
-                &value["bydesign"]["live_refresh_tokens"],
-            )?)
-            .ok()?,
+            gauges,
         })
     }
 }
@@ -142,7 +157,7 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn request(&mut self, endpoint: Endpoint, req: &Req) {
         *self.requests.entry(endpoint).or_default() += 1;
-        if is_token_endpoint(endpoint) {
+        if endpoint.is_token_endpoint() {
             *self
                 .grants
                 .entry(endpoint)
@@ -167,9 +182,7 @@ impl Counters {
 
     pub(crate) fn snapshot(
         &self,
-        p21_live_sessions: usize,
-        p21_sessions_replaced: u64,
-        bydesign_live_refresh_tokens: usize,
+        gauges: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     ) -> Stats {
         Stats {
             requests: self.requests.iter().map(|(e, n)| (e.name(), *n)).collect(),
@@ -183,22 +196,9 @@ impl Counters {
                 .iter()
                 .map(|(e, by)| (e.name(), by.iter().map(|(s, n)| (*s, *n)).collect()))
                 .collect(),
-            p21_live_sessions,
-            p21_sessions_replaced,
-            bydesign_live_refresh_tokens,
+            gauges,
         }
     }
-}
-
-fn is_token_endpoint(endpoint: Endpoint) -> bool {
-    matches!(
-        endpoint,
-        Endpoint::P21TokenV2
-            | Endpoint::P21TokenV1
-            | Endpoint::PersonifyToken
-            | Endpoint::ApinizerToken
-            | Endpoint::ByDesignToken
-    )
 }
 
 /// The grant a token request asks for: the form's `grant_type`, a JSON body's `GrantType` or

@@ -20,7 +20,15 @@ fn help_lists_the_flags() {
         .expect("runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("--fail ENDPOINT:FAULT[:COUNT]"), "{text}");
+    assert!(text.contains("--fail <ENDPOINT:FAULT[:COUNT]>"), "{text}");
+    // Each vendor's own flags, from the one list of vendors.
+    for flag in [
+        "--p21-user <NAME:PASSWORD>",
+        "--bydesign-rep <COMPANY:ID:PASSWORD>",
+        "--xml",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from {text}");
+    }
     let bad = Command::new(env!("CARGO_BIN_EXE_auth-sandbox"))
         .args(["--fail", "nowhere:503"])
         .output()
@@ -49,7 +57,7 @@ async fn it_serves_the_accounts_and_faults_its_flags_set_up() {
         .to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
-    auth_core::install_crypto_provider();
+    auth_http::install_crypto_provider();
     let client = reqwest::Client::new();
     let sign_in = || {
         client
@@ -62,4 +70,37 @@ async fn it_serves_the_accounts_and_faults_its_flags_set_up() {
     assert_eq!(throttled.headers()["retry-after"], "3");
     let ok = sign_in().await.expect("answer");
     assert_eq!(ok.status(), 200);
+}
+
+#[test]
+fn with_no_account_flag_it_prints_the_demo_accounts_environment() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auth-sandbox"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let _running = Running(child);
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| l != "Ctrl-C stops it.")
+        .collect();
+    let url = lines[0]
+        .strip_prefix("auth-sandbox listening on ")
+        .expect("the URL line");
+    let env: Vec<(&str, &str)> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .collect();
+    assert!(
+        env.contains(&("P21_BASE_URL", &format!("{url}/p21"))),
+        "{lines:?}"
+    );
+    assert!(env.contains(&("BYDESIGN_REP_ID", "1001")), "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("apinizer personal token: ")),
+        "{lines:?}"
+    );
 }

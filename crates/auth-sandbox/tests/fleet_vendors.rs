@@ -38,7 +38,7 @@ async fn p21_clients_share_one_session() {
     let ta = a.token().await.expect("token");
     let tb = b.token().await.expect("token");
     assert_eq!(sandbox.count(Endpoint::P21TokenV2), 1);
-    assert_eq!(sandbox.stats().p21_sessions_replaced, 0);
+    assert_eq!(sandbox.stats().gauge("p21", "sessions_replaced"), 0);
     assert!(p21_auth::Session::of(&tb).is_some_and(|s| s.session_id.is_some()));
     assert_eq!(p21_auth::Session::of(&ta), p21_auth::Session::of(&tb));
     assert_eq!(b.cache().stats().store_adopted, 1);
@@ -129,7 +129,7 @@ async fn bydesign_clients_share_one_refresh_chain_and_never_another_reps() {
         0,
         "no invalid_grant"
     );
-    assert_eq!(stats.bydesign_live_refresh_tokens, 1);
+    assert_eq!(stats.gauge("bydesign", "live_refresh_tokens"), 1);
 
     // Another rep on the same store signs in on its own.
     let other = client(bydesign_auth::Credentials::rep(

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use auth_core::test_util::{LogRecorder, ManualClock, Received, Reply, TestServer};
-use auth_core::{Error, ErrorKind, HttpClient, Secret, Token};
+use auth_core::{Error, ErrorKind, Secret, Token};
+use auth_http::HttpClient;
+use auth_testkit::{LogRecorder, ManualClock, Received, Reply, TestServer};
 
 /// Every secret starts with this; none may ever appear in any output, even in part.
 const MARK: &str = "SENTINEL";

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use auth_core::{Error, Secret, Token, http::HttpResponse};
+use auth_core::{Error, Secret, Token};
+
+use auth_http::HttpResponse;
 use proptest::prelude::*;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 

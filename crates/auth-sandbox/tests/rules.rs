@@ -18,7 +18,7 @@ async fn sandbox() -> Sandbox {
 
 fn http() -> reqwest::Client {
     // A bare reqwest client: the TLS provider must be installed first (see auth-core).
-    auth_core::install_crypto_provider();
+    auth_http::install_crypto_provider();
     reqwest::Client::builder().build().expect("client")
 }
 
@@ -331,7 +331,7 @@ async fn bydesign_can_keep_one_live_refresh_token_per_user_and_client() {
     // Off (the default): two sign-ins give two refresh chains, both alive.
     let first = refresh_of(&json(sign_in().await.expect("sent")).await.1);
     let second = refresh_of(&json(sign_in().await.expect("sent")).await.1);
-    assert_eq!(s.stats().bydesign_live_refresh_tokens, 2);
+    assert_eq!(s.stats().gauge("bydesign", "live_refresh_tokens"), 2);
     assert_eq!(spend(first).await.expect("sent").status(), 200);
     assert_eq!(spend(second).await.expect("sent").status(), 200);
 
@@ -339,7 +339,7 @@ async fn bydesign_can_keep_one_live_refresh_token_per_user_and_client() {
     s.bydesign().one_refresh_token_per_client(true);
     let first = refresh_of(&json(sign_in().await.expect("sent")).await.1);
     let second = refresh_of(&json(sign_in().await.expect("sent")).await.1);
-    assert_eq!(s.stats().bydesign_live_refresh_tokens, 1);
+    assert_eq!(s.stats().gauge("bydesign", "live_refresh_tokens"), 1);
     let (status, body) = json(spend(first).await.expect("sent")).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -348,7 +348,7 @@ async fn bydesign_can_keep_one_live_refresh_token_per_user_and_client() {
     let (status, body) = json(spend(second).await.expect("sent")).await;
     assert_eq!(status, 200);
     assert_eq!(spend(refresh_of(&body)).await.expect("sent").status(), 200);
-    assert_eq!(s.stats().bydesign_live_refresh_tokens, 1);
+    assert_eq!(s.stats().gauge("bydesign", "live_refresh_tokens"), 1);
     let stats = s.stats();
     assert_eq!(stats.grants(Endpoint::ByDesignToken, "password"), 4);
     assert_eq!(stats.grants(Endpoint::ByDesignToken, "refresh_token"), 5);
@@ -391,7 +391,10 @@ async fn stats_count_grants_answers_and_p21_sessions_replaced() {
     assert_eq!(stats.failures(Endpoint::P21TokenV2), 1);
     assert_eq!(stats.failures(Endpoint::P21Api), 1);
     assert_eq!(
-        (stats.p21_live_sessions, stats.p21_sessions_replaced),
+        (
+            stats.gauge("p21", "live_sessions"),
+            stats.gauge("p21", "sessions_replaced")
+        ),
         (2, 1)
     );
 

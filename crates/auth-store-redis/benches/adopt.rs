@@ -8,10 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::store::{FileStore, StoreKey, TokenStore};
-use auth_core::test_util::{ManualClock, ScriptedSource};
+use auth_core::store::{StoreKey, TokenStore};
+
 use auth_core::{CacheOptions, TokenCache};
+use auth_store::FileStore;
 use auth_store_redis::{RedisServer, RedisStore, SealingKey};
+use auth_testkit::{ManualClock, ScriptedSource};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn source(clock: &ManualClock, shared: bool) -> ScriptedSource {

@@ -9,11 +9,12 @@ mod server;
 use std::fmt;
 use std::time::Duration;
 
-use auth_core::store::{Lease, Record, Sealing, StoreError, StoreKey, TokenStore};
+use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
+use auth_store::Sealing;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::OnceCell;
 
-pub use auth_core::store::{KeyError, SealingKey};
+pub use auth_store::{KeyError, SealingKey};
 #[cfg(feature = "test-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
 pub use server::RedisServer;
@@ -257,7 +258,11 @@ impl RedisStoreBuilder {
             .older
             .into_iter()
             .fold(sealing, Sealing::also_open_with);
-        auth_core::install_crypto_provider();
+        #[cfg(feature = "tls")]
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // The process's provider for `rediss://`, unless the application chose one.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         Ok(RedisStore {
             client,
             connection: OnceCell::new(),

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use auth_core::store::{FileStore, TokenStore};
+use auth_core::store::TokenStore;
+
 use auth_sandbox::{Endpoint, Sandbox};
+use auth_store::FileStore;
 use auth_store_redis::{RedisServer, RedisStore, SealingKey};
 
 const SEALING_KEY: &str = "5f1c3a9e0b7d42c6a8e3f1d0c9b7a6e5d4c3b2a1908f7e6d5c4b3a2918f7e6d5";
@@ -296,7 +298,7 @@ async fn p21_run(store: Shared, processes: usize, lifetime: Duration, seconds: u
     drop(store);
     Run {
         token_requests: stats.requests(Endpoint::P21TokenV2),
-        sessions_replaced: stats.p21_sessions_replaced,
+        sessions_replaced: stats.gauge("p21", "sessions_replaced"),
         calls_ok: results.iter().map(|r| r.0).sum(),
         calls_failed: results.iter().map(|r| r.1).sum(),
         first_failure: failed.first().cloned().unwrap_or_default(),

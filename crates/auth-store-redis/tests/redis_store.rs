@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_core::store::{StoreKey, TokenStore};
-use auth_core::test_util::{ManualClock, ScriptedSource, check_lease_contract};
 use auth_core::{CacheOptions, TokenCache};
 use auth_store_redis::{RedisServer, RedisStore, SealingKey};
+use auth_testkit::{ManualClock, ScriptedSource, check_lease_contract};
 
 const TTL: Duration = Duration::from_secs(10);
 const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";

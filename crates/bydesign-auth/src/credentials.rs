@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use auth_core::{ConfigProblem, Error, Secret};
+use auth_core::{Error, Secret};
+
+use auth_core::error::ConfigProblem;
 
 use crate::VENDOR;
 

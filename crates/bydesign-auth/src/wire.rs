@@ -3,10 +3,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use auth_core::{
-    Error, Secret, Token, http::HttpRequest, http::HttpResponse, oauth::access_token,
-    oauth::lifetime_from_json, oauth::lifetime_until,
-};
+use auth_core::{Error, Secret, Token};
+
+use auth_http::{HttpRequest, HttpResponse};
+
+use auth_http::oauth::{access_token, lifetime_from_json, lifetime_until};
 use reqwest::Url;
 use serde_json::{Map, Value};
 

@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use auth_core::test_util::{Gate, Reply, TestServer};
-use auth_core::{ConfigProblem, ErrorKind};
+use auth_core::ErrorKind;
+use auth_core::error::ConfigProblem;
+use auth_testkit::{Gate, Reply, TestServer};
 use bydesign_auth::{Client, ClientBuilder, Credentials, Secret};
 
 #[allow(dead_code)]

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use auth_core::test_util::{self, ManualClock, Reply, TestServer};
-use auth_core::{HttpClient, Secret, Token, http::HttpResponse};
+use auth_core::{Secret, Token};
+use auth_http::{HttpClient, HttpResponse};
+use auth_testkit::{ManualClock, Reply, TestServer};
 use bydesign_auth::{Client, Credentials, Session, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
@@ -55,11 +56,11 @@ async fn the_transport_sends_what_the_snapshots_show() {
     let received = server.requests();
     assert_eq!(
         received[0].render(),
-        test_util::render(&password, USER_AGENT)
+        auth_testkit::render(&password, USER_AGENT)
     );
     assert_eq!(
         received[1].render(),
-        test_util::render(&refresh, USER_AGENT)
+        auth_testkit::render(&refresh, USER_AGENT)
     );
 }
 
@@ -67,7 +68,7 @@ async fn the_transport_sends_what_the_snapshots_show() {
 fn request_rep_password_grant() {
     let credentials = Credentials::rep("1001", Secret::new("fake pass&word+1"));
     let request = wire::password_request(&token_url(), &credentials, "FakeCart");
-    let rendered = test_util::render(&request, USER_AGENT);
+    let rendered = auth_testkit::render(&request, USER_AGENT);
     assert!(
         !rendered.contains("authorization:"),
         "no Authorization header"
@@ -79,13 +80,13 @@ fn request_rep_password_grant() {
 fn request_customer_password_grant() {
     let credentials = Credentials::customer("1146820", Secret::new("fake-password"));
     let request = wire::password_request(&token_url(), &credentials, "FakeCart");
-    insta::assert_snapshot!(test_util::render(&request, USER_AGENT));
+    insta::assert_snapshot!(auth_testkit::render(&request, USER_AGENT));
 }
 
 #[test]
 fn request_refresh_grant() {
     let request = wire::refresh_request(&token_url(), &Secret::new("fake-refresh-1"), "FakeCart");
-    insta::assert_snapshot!(test_util::render(&request, USER_AGENT));
+    insta::assert_snapshot!(auth_testkit::render(&request, USER_AGENT));
 }
 
 fn response(status: u16, body: &str, clock: &ManualClock) -> HttpResponse {

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use auth_core::env::EnvLookup;
+use auth_http::env::EnvLookup;
 
 /// The whole example, with its environment and outputs passed in (so a test can run it).
 pub async fn run(vars: &dyn EnvLookup, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
@@ -32,7 +32,7 @@ pub async fn run(vars: &dyn EnvLookup, out: &mut dyn Write, err: &mut dyn Write)
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let code = run(
-        &auth_core::env::process(),
+        &auth_http::env::process(),
         &mut std::io::stdout(),
         &mut std::io::stderr(),
     )

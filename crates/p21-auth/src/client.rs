@@ -1,13 +1,15 @@
 //! [`Client`]: the value users hold, and the [`ClientBuilder`] that configures it. The shared
-//! skeleton is `auth_core::vendor`; what is here is what P21 adds.
+//! skeleton is `auth_http::vendor`; what is here is what P21 adds.
 
-use auth_core::env::{EnvLookup, optional_var, required_var};
-use auth_core::http::{HttpResponse, required_base_url};
-use auth_core::vendor::{ClientOptions, VendorClient};
-use auth_core::{
-    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenBuilder, TokenCache,
-    TokenSource, async_trait, store::StoreKey,
-};
+use auth_core::error::ConfigProblem;
+use auth_core::store::StoreKey;
+use auth_core::token::TokenBuilder;
+use auth_core::{CacheOptions, Error, Secret, Token, TokenCache, TokenSource, async_trait};
+use auth_http::HttpClient;
+use auth_http::authorized::Refusals;
+use auth_http::env::{EnvLookup, optional_var, required_var};
+use auth_http::vendor::{ClientOptions, VendorClient};
+use auth_http::{HttpResponse, required_base_url};
 use reqwest::Url;
 
 use crate::VENDOR;
@@ -58,16 +60,6 @@ impl TokenSource for Source {
         let request = wire::token_request(&self.base_url, &self.credentials);
         let response = self.http.send(VENDOR, &request).await?;
         wire::parse_token_response(&response)
-    }
-
-    fn reads_refusals(&self) -> bool {
-        true
-    }
-
-    /// "You are not authorized to access API" is a missing permission: a new session (which
-    /// would also close the current one) cannot cure it.
-    fn refusal(&self, response: &HttpResponse) -> Option<Error> {
-        wire::permission_refusal(response)
     }
 
     /// The API host and the user (or the consumer key's fingerprint, and its user).
@@ -280,7 +272,7 @@ impl ClientBuilder {
     /// # Errors
     /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_vars(&auth_core::env::process())
+        Self::from_vars(&auth_http::env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables from `vars` (a map in tests).
@@ -431,10 +423,22 @@ impl ClientBuilder {
                 credentials,
             };
             let core = VendorClient::new(source, http, &options)
+                .with_refusals(PermissionRefusals)
                 .with_api_base_setting("base_url")
                 .with_api_base(base_url);
             Ok(Client { core })
         };
         build().map_err(|e| options.name_variable(e))
+    }
+}
+
+/// How P21's API refusals are read: "You are not authorized to access API" is a missing
+/// permission, which a new session (that would also close the current one) cannot cure.
+#[derive(Debug)]
+struct PermissionRefusals;
+
+impl Refusals for PermissionRefusals {
+    fn refusal(&self, response: &HttpResponse) -> Option<Error> {
+        wire::permission_refusal(response)
     }
 }

@@ -22,15 +22,19 @@ pub mod wire;
 
 // Every type in this crate's public signatures, and `reqwest` itself, so that a user depends on
 // this crate alone.
-pub use auth_core::env::EnvLookup;
-pub use auth_core::http::{HttpRequest, HttpResponse};
+pub use auth_core::error::ConfigProblem;
 pub use auth_core::{
-    CacheOptions, CacheStats, ConfigProblem, Error, ErrorKind, HttpClient, HttpClientBuilder,
-    Result, RetryPolicy, Secret, Token, TokenCache, install_crypto_provider, reqwest,
+    CacheOptions, CacheStats, Error, ErrorKind, Result, Secret, Token, TokenCache,
 };
+pub use auth_http::env::EnvLookup;
+pub use auth_http::{HttpClient, HttpClientBuilder, RetryPolicy, install_crypto_provider, reqwest};
+pub use auth_http::{HttpRequest, HttpResponse};
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
-pub use auth_core::{middleware::AuthMiddleware, reqwest_middleware};
+pub use auth_http::{middleware::AuthMiddleware, reqwest_middleware};
+#[cfg(feature = "file-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "file-store")))]
+pub use auth_store::FileStore;
 pub use client::{Client, ClientBuilder};
 pub use credentials::Credentials;
 pub use wire::{Session, UnverifiedClaims, decode_claims_unverified};

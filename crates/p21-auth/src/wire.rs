@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth_core::{
-    Error, Secret, Token, http::HttpRequest, http::HttpResponse, http::check_url, http::endpoint,
-    oauth::access_token, oauth::lifetime_from_json, oauth::lifetime_from_str,
-    oauth::lifetime_until,
-};
+use auth_core::{Error, Secret, Token};
+
+use auth_http::{HttpRequest, HttpResponse, check_url, endpoint};
+
+use auth_http::oauth::{access_token, lifetime_from_json, lifetime_from_str, lifetime_until};
 use quick_xml::events::Event;
 use reqwest::Url;
 use serde_json::{Map, Value};
@@ -173,7 +173,7 @@ pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
 
 /// The access token's `exp`, if it is a JWT with one.
 fn jwt_expiry(access: &str) -> Option<SystemTime> {
-    let exp = auth_core::oauth::jwt_claims_unverified(access)
+    let exp = auth_http::oauth::jwt_claims_unverified(access)
         .ok()?
         .get("exp")
         .and_then(Value::as_u64)?;
@@ -371,7 +371,7 @@ pub struct UnverifiedClaims {
 /// `MalformedResponse` when the token is not a JWT (fine for calling P21: it only has no claims to
 /// show).
 pub fn decode_claims_unverified(token: &Token) -> Result<UnverifiedClaims, Error> {
-    let payload = auth_core::oauth::jwt_claims_unverified(token.access_token().expose_secret())
+    let payload = auth_http::oauth::jwt_claims_unverified(token.access_token().expose_secret())
         .map_err(|what| Error::malformed(VENDOR, what, None))?;
     let text = |k: &str| match payload.get(k) {
         Some(Value::String(s)) => Some(s.clone()),

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use auth_core::test_util::{Reply, TestServer};
-use auth_core::{ConfigProblem, ErrorKind};
+use auth_core::ErrorKind;
+use auth_core::error::ConfigProblem;
+use auth_testkit::{Reply, TestServer};
 use p21_auth::{Client, ClientBuilder, Credentials, Secret, Session};
 
 #[allow(dead_code)]

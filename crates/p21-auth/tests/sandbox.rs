@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth_core::test_util::ManualClock;
-use auth_core::{ErrorKind, HttpClient};
+use auth_core::ErrorKind;
+use auth_http::HttpClient;
 use auth_sandbox::{Endpoint, Fault, Sandbox};
+use auth_testkit::ManualClock;
 use p21_auth::{Client, Credentials, Secret};
 
 async fn sandbox() -> Sandbox {

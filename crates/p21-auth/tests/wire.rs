@@ -4,8 +4,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth_core::test_util::{ManualClock, Reply, TestServer, render};
-use auth_core::{Clock, Error, ErrorKind, HttpClient, Secret, Token, http::HttpResponse};
+use auth_core::{Clock, Error, ErrorKind, Secret, Token};
+use auth_http::{HttpClient, HttpResponse};
+use auth_testkit::{ManualClock, Reply, TestServer, render};
 use p21_auth::{Credentials, Session, decode_claims_unverified, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 

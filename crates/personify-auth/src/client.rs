@@ -1,14 +1,14 @@
 //! [`Client`]: the value users hold, and the [`ClientBuilder`] that configures it. The shared
-//! skeleton is `auth_core::vendor`; what is here is what Personify adds (the tenant header, the
+//! skeleton is `auth_http::vendor`; what is here is what Personify adds (the tenant header, the
 //! scope and the client authentication method).
 
-use auth_core::env::{EnvLookup, optional_var, required_var};
-use auth_core::http::parse_base_url;
-use auth_core::vendor::{ClientOptions, VendorClient};
-use auth_core::{
-    CacheOptions, ConfigProblem, Error, HttpClient, Secret, Token, TokenCache, TokenSource,
-    async_trait, store::StoreKey,
-};
+use auth_core::error::ConfigProblem;
+use auth_core::store::StoreKey;
+use auth_core::{CacheOptions, Error, Secret, Token, TokenCache, TokenSource, async_trait};
+use auth_http::HttpClient;
+use auth_http::env::{EnvLookup, optional_var, required_var};
+use auth_http::parse_base_url;
+use auth_http::vendor::{ClientOptions, VendorClient};
 use reqwest::Url;
 
 use crate::VENDOR;
@@ -273,7 +273,7 @@ impl ClientBuilder {
     /// # Errors
     /// A configuration error naming the variable that is missing or contradicts another.
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_vars(&auth_core::env::process())
+        Self::from_vars(&auth_http::env::process())
     }
 
     /// Like [`from_env`](Self::from_env), reading variables from `vars`.

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use auth_core::http::{HttpRequest, HttpResponse};
 use auth_core::{Error, Token};
+use auth_http::{HttpRequest, HttpResponse};
 use reqwest::Url;
 
 use crate::VENDOR;
@@ -64,7 +64,7 @@ pub fn token_request(
 /// A failure status classified into the crate's error kinds, or `MalformedResponse` when a success
 /// carries no usable token.
 pub fn parse_token_response(response: &HttpResponse) -> Result<Token, Error> {
-    auth_core::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
+    auth_http::oauth::parse_oauth_token(VENDOR, response, DEFAULT_LIFETIME)
 }
 
 /// The error a failed token response means. IdentityServer answers 400 for every token error

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use auth_core::test_util::{Reply, TestServer};
-use auth_core::{ConfigProblem, ErrorKind};
+use auth_core::ErrorKind;
+use auth_core::error::ConfigProblem;
+use auth_testkit::{Reply, TestServer};
 use personify_auth::{Client, ClientBuilder, Secret};
 
 #[allow(dead_code)]
@@ -80,9 +81,9 @@ async fn server_errors_are_retried() {
         ))
         .token_url(server.url("/connect/token"))
         .http_client(
-            auth_core::HttpClient::builder()
+            auth_http::HttpClient::builder()
                 .clock(std::sync::Arc::new(
-                    auth_core::test_util::ManualClock::auto_advance(),
+                    auth_testkit::ManualClock::auto_advance(),
                 ))
                 .build()
                 .expect("http"),

@@ -2,8 +2,9 @@
 //! value), the API request and the check of that rendering as a loopback server received them,
 //! and every response variant with its parsed result or error.
 
-use auth_core::test_util::{self, Reply, TestServer};
-use auth_core::{Error, HttpClient, Token, http::HttpResponse};
+use auth_core::{Error, Token};
+use auth_http::{HttpClient, HttpResponse};
+use auth_testkit::{Reply, TestServer};
 use personify_auth::{Client, ClientAuth, Credentials, Secret, wire};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 
@@ -25,7 +26,7 @@ fn fake_credentials() -> Credentials {
 /// The token request to a loopback URL (rendered as `127.0.0.1:[port]`); nothing is sent.
 fn token_request(credentials: &Credentials, scope: Option<&str>, auth: ClientAuth) -> String {
     let url = "http://127.0.0.1:1/connect/token".parse().expect("url");
-    test_util::render(
+    auth_testkit::render(
         &wire::token_request(&url, credentials, scope, auth),
         USER_AGENT,
     )
@@ -63,7 +64,7 @@ async fn request_api_call_with_bearer_and_tenant() {
     );
     assert_eq!(
         server.requests()[0].render(),
-        test_util::render(&expected, USER_AGENT)
+        auth_testkit::render(&expected, USER_AGENT)
     );
     insta::assert_snapshot!(server.requests()[1].render());
 }

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use auth_core::Secret;
-use auth_core::env::EnvLookup;
+use auth_http::env::EnvLookup;
 
 use crate::cli::Global;
 use crate::failure::Failure;
@@ -106,7 +106,7 @@ impl Settings {
             http1_only: global.http1_only,
             origins: HashMap::new(),
         };
-        let var = |name: &str| auth_core::env::optional_var(env, name);
+        let var = |name: &str| auth_http::env::optional_var(env, name);
         let mut store = None;
         let mut ca_file = None;
         let mut sealing_key = None;
@@ -274,8 +274,7 @@ impl Settings {
 /// (`$XDG_CONFIG_HOME` or `~/.config` on Linux and other Unixes, `~/Library/Application Support`
 /// on macOS, `%APPDATA%` on Windows).
 pub(crate) fn default_config_file() -> Option<PathBuf> {
-    auth_core::env::user_dir(auth_core::env::UserDir::Config)
-        .map(|dir| dir.join("vendor-auth").join("config.toml"))
+    dirs::config_dir().map(|dir| dir.join("vendor-auth").join("config.toml"))
 }
 
 /// The keys of profile `[vendor.name]` in the config file at `path`, which must be readable by

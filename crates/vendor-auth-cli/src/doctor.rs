@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use auth_core::ErrorKind;
-use auth_core::http::{endpoint, is_loopback, parse_base_url};
+use auth_http::{endpoint, is_loopback, parse_base_url};
 use reqwest::Url;
 
 use crate::config::Settings;

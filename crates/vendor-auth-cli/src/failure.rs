@@ -117,7 +117,8 @@ impl From<auth_core::Error> for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auth_core::{ConfigProblem, Error};
+    use auth_core::Error;
+    use auth_core::error::ConfigProblem;
 
     #[test]
     fn configuration_errors_exit_2_and_refusals_1() {

@@ -15,8 +15,10 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use auth_core::error::ConfigProblem;
 use auth_core::store::TokenStore;
-use auth_core::{CacheOptions, ConfigProblem, ErrorKind, HttpClient};
+use auth_core::{CacheOptions, ErrorKind};
+use auth_http::HttpClient;
 use clap::Parser as _;
 use serde_json::{Value, json};
 
@@ -111,7 +113,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
     let settings = Settings::resolve(
         vendor,
         &args.global,
-        &auth_core::env::process(),
+        &auth_http::env::process(),
         &mut std::io::stdin(),
     )?;
     if settings.insecure {
@@ -140,7 +142,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
         Command::Claims { .. } => {
             let token = fetch(&client).await?;
             let claims =
-                auth_core::oauth::jwt_claims_unverified(token.access_token().expose_secret())
+                auth_http::oauth::jwt_claims_unverified(token.access_token().expose_secret())
                     .map_err(|why| {
                         Failure::refused(format!(
                             "the {} token has no claims to show: {why}",

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use auth_core::store::{FileStore, SealedStore, Sealing, SealingKey, TokenStore};
+use auth_core::store::TokenStore;
+
+use auth_store::{FileStore, SealedStore, Sealing, SealingKey};
 
 use crate::config::{Settings, StoreSpec};
 use crate::failure::Failure;

@@ -1,8 +1,9 @@
 //! The four vendors behind one shape: their settings (the variables of each crate's
 //! `from_env()`), and one [`Client`] over the four crates' clients.
 
-use auth_core::env::EnvLookup;
-use auth_core::{CacheOptions, Error, HttpClient, Token, TokenCache};
+use auth_core::{CacheOptions, Error, Token, TokenCache};
+use auth_http::HttpClient;
+use auth_http::env::EnvLookup;
 use serde_json::{Map, Value, json};
 
 /// A vendor, as named on the command line.

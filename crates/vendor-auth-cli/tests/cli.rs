@@ -448,7 +448,7 @@ fn tls_server(
     use tokio_rustls::rustls::ServerConfig;
     use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
-    auth_core::install_crypto_provider();
+    auth_http::install_crypto_provider();
     let config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(
@@ -750,7 +750,7 @@ fn exit_statuses_and_help() {
 #[test]
 fn a_service_on_the_same_store_shares_the_token_and_the_p21_session() {
     let world = World::new("service");
-    let store = auth_core::store::FileStore::open(world.home.join("cache").join("vendor-auth"))
+    let store = auth_store::FileStore::open(world.home.join("cache").join("vendor-auth"))
         .expect("the default store of this world");
     let service = p21_auth::Client::builder()
         .base_url(world.sandbox.p21_base_url())

@@ -28,7 +28,7 @@ pub(super) struct Fleet {
 
 impl Fleet {
     pub(super) fn new(store: Arc<dyn TokenStore>, key: StoreKey) -> Self {
-        let random = (crate::http::random_fraction() * 9_007_199_254_740_992.0) as u64;
+        let random = (fastrand::f64() * 9_007_199_254_740_992.0) as u64;
         Self {
             store,
             key,

@@ -2,11 +2,11 @@
 //! runs at most one fetch at a time, keeps serving a valid token through outages, remembers
 //! failures and rejections briefly, and re-authenticates once after a 401.
 //!
-//! The tuning and the pure arithmetic of the policy are in `policy`, the counters in `stats`,
-//! authorized calls (`send`, `execute`, the 401 retry) in `authorized`. See
+//! The tuning and the pure arithmetic of the policy are in `policy`, the counters in `stats`, the
+//! shared store's protocol in `fleet`. Authorized calls (`send`, the 401 retry) are the
+//! toolkit's (`auth-http`), built on [`TokenCache::token`] and [`TokenCache::invalidate`]. See
 //! `docs/architecture.md` for the lifecycle and the reasons behind each default.
 
-pub(crate) mod authorized;
 mod fleet;
 mod policy;
 mod stats;
@@ -25,7 +25,8 @@ use tracing::Instrument;
 
 use crate::clock::{Clock, SystemClock, later};
 use crate::error::{ConfigProblem, Error};
-use crate::token::{Token, TokenSource};
+use crate::source::TokenSource;
+use crate::token::Token;
 
 pub use policy::{
     CacheOptions, DEFAULT_FAILURE_BACKOFF, DEFAULT_FETCH_DEADLINE, DEFAULT_HALF_LIFE_THRESHOLD,
@@ -57,15 +58,15 @@ use stats::{Counters, FetchTimer, bump, report};
 /// - **Rejections** of the credentials are remembered for 30 s, throttling for its
 ///   `Retry-After`, so a misconfigured service does not lock its account.
 ///
-/// ```no_run
-/// use auth_core::{StaticToken, Secret, TokenCache};
+/// ```
+/// use auth_core::source::StaticToken;
+/// use auth_core::{Secret, TokenCache};
 ///
-/// # async fn run() -> Result<(), auth_core::Error> {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), auth_core::Error> {
 /// let cache = TokenCache::builder(StaticToken::new("example", Secret::new("t"), None)).build();
 /// let token = cache.token().await?;
-/// // Built after the cache, so the TLS provider is already installed.
-/// let api = reqwest::Client::new();
-/// let response = cache.send(api.get("https://api.example.com/v1/things")).await?;
+/// assert_eq!(token.access_token().expose_secret(), "t");
+/// assert_eq!(cache.stats().fetches, 1);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -194,7 +195,6 @@ impl TokenCacheBuilder {
 
     /// Builds the cache. No runtime is needed yet; nothing is fetched until the first call.
     pub fn build(self) -> TokenCache {
-        crate::http::install_crypto_provider();
         let vendor = self.source.vendor();
         let fleet = self
             .options
@@ -319,16 +319,17 @@ impl TokenCache {
         self.shared.lock_state().last_error.clone()
     }
 
-    fn source(&self) -> &dyn TokenSource {
-        &*self.shared.source
+    /// Whether another fetch can yield a different token (see [`TokenSource::can_renew`]): a
+    /// caller that got a 401 with a token that cannot be renewed knows it was revoked.
+    #[must_use]
+    pub fn can_renew(&self) -> bool {
+        self.shared.source.can_renew()
     }
 
-    fn clock(&self) -> &dyn Clock {
+    /// The clock the cache judges expiry on (what an authorized call times itself with).
+    #[must_use]
+    pub fn clock(&self) -> &dyn Clock {
         &*self.shared.clock
-    }
-
-    fn options(&self) -> &CacheOptions {
-        &self.shared.options
     }
 
     async fn slow_path(&self, mut now: Instant) -> Result<Token, Error> {
@@ -602,7 +603,7 @@ impl Shared {
                 &self.options,
                 err.kind(),
                 state.failures_in_a_row,
-                crate::http::random_fraction(),
+                fastrand::f64(),
             );
             state.negative = Some((err.clone(), later(now, wait)));
             let retry_at = self.current().filter(|e| e.is_valid_at(now)).map(|entry| {
@@ -682,7 +683,7 @@ impl Shared {
                 hard_at: Some(expires),
             };
         }
-        let (soft, hard) = windows(&self.options, lifetime, crate::http::random_fraction());
+        let (soft, hard) = windows(&self.options, lifetime, fastrand::f64());
         Entry {
             soft_at: Some(expires.checked_sub(soft).unwrap_or(expires)),
             hard_at: Some(expires.checked_sub(hard).unwrap_or(expires)),
@@ -850,7 +851,11 @@ mod tests {
     fn cache_is_send_sync_and_needs_no_runtime_to_build() {
         fn assert_traits<T: Send + Sync + Clone + 'static>() {}
         assert_traits::<TokenCache>();
-        let cache = TokenCache::new(crate::StaticToken::new("v", crate::Secret::new("t"), None));
+        let cache = TokenCache::new(crate::source::StaticToken::new(
+            "v",
+            crate::Secret::new("t"),
+            None,
+        ));
         assert!(cache.fresh().is_none());
         let clone = cache.clone();
         drop(cache);

@@ -76,7 +76,6 @@ pub struct CacheOptions {
     pub(crate) failure_backoff: Duration,
     pub(crate) max_failure_backoff: Duration,
     pub(crate) fetch_deadline: Duration,
-    pub(crate) allow_plain_http: bool,
     pub(crate) on_token: Option<OnToken>,
     pub(crate) store: Option<Arc<dyn TokenStore>>,
     pub(crate) lease_ttl: Duration,
@@ -96,7 +95,6 @@ impl Default for CacheOptions {
             failure_backoff: DEFAULT_FAILURE_BACKOFF,
             max_failure_backoff: DEFAULT_MAX_FAILURE_BACKOFF,
             fetch_deadline: DEFAULT_FETCH_DEADLINE,
-            allow_plain_http: false,
             on_token: None,
             store: None,
             lease_ttl: DEFAULT_LEASE_TTL,
@@ -121,7 +119,6 @@ impl fmt::Debug for CacheOptions {
             .field("failure_backoff", &self.failure_backoff)
             .field("max_failure_backoff", &self.max_failure_backoff)
             .field("fetch_deadline", &self.fetch_deadline)
-            .field("allow_plain_http", &self.allow_plain_http)
             .field("on_token", &self.on_token.as_ref().map(|_| "<hook>"))
             .field("store", &self.store)
             .field("lease_ttl", &self.lease_ttl)
@@ -234,13 +231,6 @@ impl CacheOptions {
     /// 100 ms).
     pub fn store_poll(mut self, interval: Duration) -> Self {
         self.store_poll = interval;
-        self
-    }
-
-    /// **Dangerous**: lets [`TokenCache::send`](crate::TokenCache::send) put the bearer token on
-    /// plain `http://` requests to hosts that are not loopback.
-    pub fn danger_allow_plain_http_to_any_host(mut self, allow: bool) -> Self {
-        self.allow_plain_http = allow;
         self
     }
 }

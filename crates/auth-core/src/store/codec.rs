@@ -13,7 +13,8 @@ use super::StoreKey;
 use crate::clock::{Clock, instant_from_system_time, system_time_from_instant};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
-use crate::token::{Token, TokenSource};
+use crate::source::TokenSource;
+use crate::token::Token;
 
 const FORMAT: u64 = 1;
 

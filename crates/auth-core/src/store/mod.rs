@@ -1,7 +1,7 @@
 //! [`TokenStore`]: where the processes of a fleet share one credential's token, and the lease
 //! that lets only one of them fetch at a time. [`MemoryStore`] shares within one process (and
-//! serves tests); [`FileStore`] shares between the processes of one host; `auth-store-redis`
-//! between hosts.
+//! serves tests); `auth-store`'s `FileStore` shares between the processes of one host;
+//! `auth-store-redis` between hosts.
 //!
 //! A store keeps opaque records: the cache encodes a token (see `codec`) and a store only keeps
 //! bytes, a lease and a fence. Every record is written under a lease and carries the fence of
@@ -10,20 +10,14 @@
 //! has passed to another is refused.
 
 pub(crate) mod codec;
-mod file;
 mod memory;
-#[cfg(feature = "sealing")]
-mod seal;
-mod sha256;
 
 use std::fmt;
 use std::time::Duration;
 
-pub use file::FileStore;
+use sha2::{Digest, Sha256};
+
 pub use memory::MemoryStore;
-#[cfg(feature = "sealing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sealing")))]
-pub use seal::{KeyError, SealedStore, Sealing, SealingKey};
 
 /// The identity a shared token is filed under: the vendor, the endpoint and the principal (user
 /// name, client id, key fingerprint), never a password or a secret.
@@ -61,7 +55,7 @@ impl StoreKey {
     /// ```
     #[must_use]
     pub fn digest(&self) -> String {
-        sha256::hex(&sha256::sha256(self.0.as_bytes())[..16])
+        hex(&Sha256::digest(self.0.as_bytes())[..16])
     }
 
     /// A fingerprint of a high-entropy secret (an API key, a client secret) for a key's
@@ -79,12 +73,23 @@ impl StoreKey {
     /// ```
     #[must_use]
     pub fn fingerprint(secret: &crate::Secret) -> String {
-        let mut input = b"vendor-auth store key fingerprint\0".to_vec();
-        input.extend_from_slice(secret.expose_secret().as_bytes());
-        let digest = sha256::sha256(&input);
-        zeroize::Zeroize::zeroize(&mut input);
-        sha256::hex(&digest[..16])
+        let digest = Sha256::new()
+            .chain_update(b"vendor-auth store key fingerprint\0")
+            .chain_update(secret.expose_secret().as_bytes())
+            .finalize();
+        hex(&digest[..16])
     }
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 impl fmt::Debug for StoreKey {

@@ -1,0 +1,87 @@
+//! Unit tests of the error type: its size and traits, its source chain, its messages and its
+//! classification.
+
+use super::*;
+
+#[test]
+fn error_is_small_send_sync_and_clone() {
+    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    assert_traits::<Error>();
+    assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    assert!(std::mem::size_of::<Result<crate::Token>>() <= 2 * std::mem::size_of::<usize>());
+}
+
+#[test]
+fn source_chain_is_kept() {
+    let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    let err = Error::transport("x").with_source(io);
+    assert_eq!(err.to_string(), "could not reach x");
+    let source = err.source().expect("source kept");
+    assert_eq!(source.to_string(), "refused");
+    let cloned = err.clone();
+    assert!(cloned.source().is_some());
+}
+
+#[test]
+fn display_is_lower_case_and_one_layer() {
+    let cases = [
+        (ErrorKind::Timeout, "request to v timed out"),
+        (
+            ErrorKind::Throttled {
+                retry_after: Some(Duration::from_secs(7)),
+            },
+            "v is throttling requests (retry after 7 s)",
+        ),
+        (
+            ErrorKind::Configuration {
+                setting: "V_URL".into(),
+                problem: ConfigProblem::Missing,
+            },
+            "invalid v configuration: V_URL is not set",
+        ),
+        (
+            ErrorKind::MalformedResponse {
+                what: "no access token".into(),
+                content_type: Some("text/html".into()),
+            },
+            "malformed response from v: no access token (content type \"text/html\")",
+        ),
+    ];
+    for (kind, text) in cases {
+        let shown = Error::new("v", kind).to_string();
+        assert_eq!(shown, text);
+        assert!(shown.starts_with(|c: char| c.is_lowercase()));
+    }
+}
+
+#[test]
+fn retryable_classification() {
+    let status = |s: u16, code: Option<&str>| {
+        Error::unexpected_status("v", s, code.map(str::to_owned), None, String::new())
+    };
+    for s in [408, 429, 500, 502, 503, 504] {
+        assert!(status(s, None).is_retryable(), "{s}");
+    }
+    for s in [400, 401, 403, 404, 501] {
+        assert!(!status(s, None).is_retryable(), "{s}");
+    }
+    assert!(status(400, Some("temporarily_unavailable")).is_retryable());
+    assert!(status(400, Some("SERVER_ERROR")).is_retryable());
+    let rejected = Error::rejected("v", Some(400), None, None);
+    assert!(!rejected.is_retryable());
+    assert!(rejected.is_rejected());
+    assert!(Error::transport("v").is_retryable());
+}
+
+#[test]
+fn hint_and_vendor_rewrite() {
+    let err = Error::timeout("core")
+        .with_hint("check the base URL")
+        .for_vendor("p21");
+    assert_eq!(err.vendor(), Some("p21"));
+    assert_eq!(err.hint(), Some("check the base URL"));
+    assert_eq!(
+        err.to_string(),
+        "request to p21 timed out; hint: check the base URL"
+    );
+}

@@ -1,0 +1,437 @@
+//! [`FileStore`]: a [`TokenStore`] in a directory, shared by the processes of one host.
+//!
+//! Per key (named by the key's digest) there are three files:
+//! - `<digest>.token`: the record, a header line `vendor-auth-store/1 <fence>` then the encoded
+//!   record, replaced whole by a temp file and a rename;
+//! - `<digest>.lease`: held under an OS file lock by the process that fetches (the kernel
+//!   releases it when that process dies); it holds the last fence and the lease's expiry, which
+//!   its holder renews;
+//! - `<digest>.lock`: held for the few microseconds of a publication or a compare-and-delete, so
+//!   that the two cannot interleave.
+//!
+//! Files are created 0600 in a 0700 directory and opened without following symlinks; a record
+//! that is corrupt, foreign or too large reads as absent.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
+
+const HEADER: &str = "vendor-auth-store/1";
+/// A record larger than this is not a record of ours.
+const MAX_RECORD: u64 = 1 << 20;
+/// How long a publication waits for another's to finish before it gives up.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// A [`TokenStore`] in a directory of the local file system, for the processes of one host (a
+/// service's workers, a CLI beside a service). Clones share the same leases.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use auth_core::store::{StoreKey, TokenStore};
+/// use auth_store::FileStore;
+///
+/// let dir = std::env::temp_dir().join(format!("file-store-doc-{}", std::process::id()));
+/// let store = FileStore::open(&dir)?;
+/// let key = StoreKey::new("example", "https://auth.example.com", "client=a");
+/// let lease = store.try_lease(&key, "me", Duration::from_secs(10)).await?.unwrap();
+/// // Another process (or another store on the same directory) finds the lease taken.
+/// let other = FileStore::open(&dir)?;
+/// assert!(other.try_lease(&key, "other", Duration::from_secs(10)).await?.is_none());
+/// assert!(store.publish(&lease, b"record").await?);
+/// store.release(&lease).await?;
+/// assert_eq!(other.load(&key).await?.unwrap().fence, lease.fence);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), auth_core::store::StoreError>(()) }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    /// The leases this process holds, by key digest: the open, locked lease file.
+    held: Mutex<HashMap<String, Held>>,
+}
+
+struct Held {
+    owner: String,
+    fence: u64,
+    file: File,
+}
+
+impl fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStore")
+            .field("dir", &self.inner.dir)
+            .field("held", &self.held().len())
+            .finish()
+    }
+}
+
+impl FileStore {
+    /// A store in `dir`, created (with its parents) if missing. The directory is made private to
+    /// its owner (0700 on Unix).
+    ///
+    /// # Errors
+    /// The directory cannot be created or made private, or `dir` is a symlink or not a
+    /// directory.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        prepare_dir(&dir).map_err(|e| {
+            StoreError::new(format!("cannot use {} as a token store", dir.display())).with_source(e)
+        })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir,
+                held: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// A store in [`default_dir`](Self::default_dir).
+    ///
+    /// # Errors
+    /// No per-user cache directory is known (no `HOME` or equivalent), or it cannot be used.
+    pub fn open_default() -> Result<Self, StoreError> {
+        let dir = Self::default_dir().ok_or_else(|| {
+            StoreError::new("no per-user cache directory is known; name a directory for the store")
+        })?;
+        Self::open(dir)
+    }
+
+    /// The per-user default: `vendor-auth` in the user's cache directory (`$XDG_CACHE_HOME` or
+    /// `~/.cache` on Linux and other Unixes, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on
+    /// Windows).
+    #[must_use]
+    pub fn default_dir() -> Option<PathBuf> {
+        dirs::cache_dir().map(|b| b.join("vendor-auth"))
+    }
+
+    /// The directory the store keeps its files in.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    fn held(&self) -> MutexGuard<'_, HashMap<String, Held>> {
+        self.inner
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn path(&self, key: &StoreKey, ext: &str) -> PathBuf {
+        self.inner.dir.join(format!("{}.{ext}", key.digest()))
+    }
+
+    /// Whether this process holds `lease` right now.
+    fn holds(&self, lease: &Lease) -> bool {
+        self.held()
+            .get(&lease.key.digest())
+            .is_some_and(|h| h.owner == lease.owner && h.fence == lease.fence)
+    }
+
+    /// Runs `f` under the key's short write lock.
+    async fn exclusive<T>(
+        &self,
+        key: &StoreKey,
+        f: impl FnOnce() -> io::Result<T>,
+    ) -> Result<T, StoreError> {
+        let path = self.path(key, "lock");
+        let file = open_private(&path, false).map_err(|e| io_error("open", &path, e))?;
+        let started = std::time::Instant::now();
+        loop {
+            match fs4::FileExt::try_lock(&file) {
+                Ok(()) => break,
+                Err(fs4::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(fs4::TryLockError::WouldBlock) => {
+                    return Err(StoreError::new(format!(
+                        "{} stayed locked for {} s",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                Err(fs4::TryLockError::Error(e)) => return Err(io_error("lock", &path, e)),
+            }
+        }
+        let result = f().map_err(|e| io_error("update", &path, e));
+        // Closing the file releases the lock too; unlocking first says so plainly.
+        let _ = fs4::FileExt::unlock(&file);
+        result
+    }
+
+    fn read_record(&self, key: &StoreKey) -> io::Result<Option<Record>> {
+        let path = self.path(key, "token");
+        let file = match open_existing(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if is_symlink_refusal(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        file.take(MAX_RECORD + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_RECORD {
+            zeroize::Zeroize::zeroize(&mut bytes);
+            return Ok(None);
+        }
+        let record = parse_record(&bytes);
+        zeroize::Zeroize::zeroize(&mut bytes);
+        Ok(record)
+    }
+
+    fn write_record(&self, key: &StoreKey, fence: u64, value: &[u8]) -> io::Result<()> {
+        let target = self.path(key, "token");
+        let random = fastrand::u64(..);
+        let temp = self.inner.dir.join(format!(
+            "{}.{}-{random:x}.tmp",
+            key.digest(),
+            std::process::id()
+        ));
+        let written = (|| {
+            let mut file = open_private(&temp, true)?;
+            let mut bytes = format!("{HEADER} {fence}\n").into_bytes();
+            bytes.extend_from_slice(value);
+            let result = file.write_all(&bytes);
+            zeroize::Zeroize::zeroize(&mut bytes);
+            result?;
+            fs::rename(&temp, &target)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        written
+    }
+}
+
+#[auth_core::async_trait]
+impl TokenStore for FileStore {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        self.read_record(key)
+            .map_err(|e| io_error("read", &self.path(key, "token"), e))
+    }
+
+    async fn try_lease(
+        &self,
+        key: &StoreKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let path = self.path(key, "lease");
+        if self.held().contains_key(&key.digest()) {
+            // Held by another cache of this process.
+            return Ok(None);
+        }
+        let mut file = open_private(&path, false).map_err(|e| io_error("open", &path, e))?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                // Held by a live process; if it stopped renewing, it is stuck, and waiting for
+                // it would only stall this one: say so, and the cache fetches on its own.
+                let (_, expires) = read_lease(&mut file).unwrap_or((0, u64::MAX));
+                return if expires.saturating_add(ms(ttl)) <= now_ms() {
+                    Err(StoreError::new(format!(
+                        "the lease in {} is held by a process that stopped renewing it",
+                        path.display()
+                    )))
+                } else {
+                    Ok(None)
+                };
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(io_error("lock", &path, e)),
+        }
+        let last = read_lease(&mut file).map_or(0, |(fence, _)| fence);
+        let stored = self.read_record(key).ok().flatten().map_or(0, |r| r.fence);
+        // Past the wall clock too, so that fences keep growing if the directory is emptied.
+        let fence = (last.max(stored) + 1).max(now_ms());
+        write_lease(&mut file, fence, ttl).map_err(|e| io_error("write", &path, e))?;
+        let mut held = self.held();
+        if held.contains_key(&key.digest()) {
+            // Another cache of this process won the race meanwhile (the lock is per file
+            // handle): dropping `file` gives the lock up.
+            return Ok(None);
+        }
+        held.insert(
+            key.digest(),
+            Held {
+                owner: owner.to_owned(),
+                fence,
+                file,
+            },
+        );
+        Ok(Some(Lease::new(key.clone(), owner, fence)))
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        let path = self.path(&lease.key, "lease");
+        let mut held = self.held();
+        match held.get_mut(&lease.key.digest()) {
+            Some(h) if h.owner == lease.owner && h.fence == lease.fence => {
+                write_lease(&mut h.file, h.fence, ttl).map_err(|e| io_error("write", &path, e))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
+        if !self.holds(lease) {
+            return Ok(false);
+        }
+        self.exclusive(&lease.key, || {
+            self.write_record(&lease.key, lease.fence, value)
+        })
+        .await?;
+        Ok(true)
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut held = self.held();
+        if let Some(h) = held.get(&lease.key.digest()) {
+            if h.owner == lease.owner && h.fence == lease.fence {
+                if let Some(mut h) = held.remove(&lease.key.digest()) {
+                    // The lease lapses now for whoever looks at its expiry.
+                    let _ = write_lease(&mut h.file, h.fence, Duration::ZERO);
+                    let _ = fs4::FileExt::unlock(&h.file);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
+        self.exclusive(key, || {
+            let current = self.read_record(key)?;
+            if current.is_some_and(|r| r.fence == fence) {
+                fs::remove_file(self.path(key, "token"))?;
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })
+        .await
+    }
+}
+
+fn io_error(what: &str, path: &Path, e: io::Error) -> StoreError {
+    StoreError::new(format!("cannot {what} {}", path.display())).with_source(e)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, ms)
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The lease file: `<last fence> <expiry, Unix ms>`.
+fn read_lease(file: &mut File) -> Option<(u64, u64)> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.take(64).read_to_string(&mut text).ok()?;
+    let mut parts = text.split_whitespace();
+    let fence = parts.next()?.parse().ok()?;
+    let expires = parts.next()?.parse().ok()?;
+    Some((fence, expires))
+}
+
+fn write_lease(file: &mut File, fence: u64, ttl: Duration) -> io::Result<()> {
+    // Fixed width, so that a rewrite never leaves a longer old tail behind.
+    let text = format!("{fence:020} {:020}\n", now_ms().saturating_add(ms(ttl)));
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(text.as_bytes())?;
+    file.set_len(text.len() as u64)
+}
+
+fn parse_record(bytes: &[u8]) -> Option<Record> {
+    let newline = bytes.iter().position(|&b| b == b'\n')?;
+    let header = std::str::from_utf8(&bytes[..newline]).ok()?;
+    let fence = header
+        .strip_prefix(HEADER)?
+        .strip_prefix(' ')?
+        .parse()
+        .ok()?;
+    Some(Record::new(fence, bytes[newline + 1..].to_vec()))
+}
+
+fn prepare_dir(dir: &Path) -> io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Err(io::Error::other("it is a symlink"));
+    }
+    if !meta.is_dir() {
+        return Err(io::Error::other("it is not a directory"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens (creating if missing, or only creating when `new`) a file readable and writable by its
+/// owner only, not through a symlink.
+fn open_private(path: &Path, new: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true);
+    if new {
+        options.create_new(true);
+    } else {
+        options.create(true);
+    }
+    nofollow(&mut options);
+    options.open(path)
+}
+
+fn open_existing(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    nofollow(&mut options);
+    options.open(path)
+}
+
+#[cfg(unix)]
+fn nofollow(options: &mut OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+}
+
+#[cfg(not(unix))]
+fn nofollow(_: &mut OpenOptions) {}
+
+/// Whether opening failed because the path is a symlink (`O_NOFOLLOW` says `ELOOP`).
+fn is_symlink_refusal(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::ELOOP)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
+    }
+}

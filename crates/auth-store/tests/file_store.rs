@@ -1,0 +1,321 @@
+//! The file store: the lease across handles and processes (a killed holder's lock goes with
+//! it), fenced publication and compare-and-delete, private files, and records that must read as
+//! absent (corrupt, oversized, symlinked).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth_core::store::{StoreKey, TokenStore};
+
+use auth_core::{CacheOptions, TokenCache};
+use auth_store::FileStore;
+use auth_testkit::{ManualClock, ScriptedSource, check_lease_contract};
+
+const TTL: Duration = Duration::from_secs(10);
+
+/// A fresh directory under the system's temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "auth-core-file-store-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir.join("store"))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
+fn key() -> StoreKey {
+    StoreKey::new("test", "https://auth.example.com/token", "client=a")
+}
+
+/// Takes the lease on `key()`, publishes `value` under it and releases it.
+async fn publish_once(store: &FileStore, value: &[u8]) -> auth_core::store::Lease {
+    let lease = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(store.publish(&lease, value).await.expect("publish"));
+    store.release(&lease).await.expect("release");
+    lease
+}
+
+fn token_file(dir: &Path) -> PathBuf {
+    dir.join(format!("{}.token", key().digest()))
+}
+
+#[tokio::test]
+async fn the_lease_is_exclusive_between_stores_and_fences_grow() {
+    let dir = TempDir::new("lease");
+    let (a, b) = (
+        FileStore::open(dir.path()).expect("open"),
+        FileStore::open(dir.path()).expect("open"),
+    );
+    let (first, second) = check_lease_contract(&a, &b, &key()).await;
+    // Only the process that holds a lease acts on it (the lock is its file handle).
+    assert!(
+        !a.renew(&second, TTL).await.expect("renew"),
+        "a does not hold it"
+    );
+    assert!(
+        !a.publish(&second, b"x").await.expect("publish"),
+        "a does not hold it"
+    );
+    assert!(first.fence < second.fence);
+    assert!(b.publish(&second, b"two").await.expect("publish"));
+    b.release(&second).await.expect("release");
+
+    // A store opened later on the same directory carries the fences on.
+    let c = FileStore::open(dir.path()).expect("open");
+    let third = c
+        .try_lease(&key(), "c", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(third.fence > second.fence);
+    c.release(&third).await.expect("release");
+}
+
+#[tokio::test]
+async fn compare_and_delete_removes_only_the_rejected_publication() {
+    let dir = TempDir::new("cad");
+    let store = FileStore::open(dir.path()).expect("open");
+    let lease = publish_once(&store, b"one").await;
+    assert!(!store.remove_if(&key(), lease.fence + 1).await.expect("cad"));
+    assert!(store.load(&key()).await.expect("load").is_some());
+    assert!(store.remove_if(&key(), lease.fence).await.expect("cad"));
+    assert!(store.load(&key()).await.expect("load").is_none());
+    assert!(
+        !store.remove_if(&key(), lease.fence).await.expect("cad"),
+        "already gone"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn files_are_private_and_a_wide_directory_is_tightened() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("modes");
+    std::fs::create_dir_all(dir.path()).expect("mkdir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let store = FileStore::open(dir.path()).expect("open");
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(dir.path()), 0o700);
+    publish_once(&store, b"one").await;
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "token, lease and lock files, no temp file left: {names:?}"
+    );
+    for path in names {
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn symlinks_are_never_followed() {
+    let dir = TempDir::new("symlink");
+    let store = FileStore::open(dir.path()).expect("open");
+    // A record elsewhere, valid in every way, reached through a symlink: absent.
+    let elsewhere = dir.path().with_file_name("planted");
+    std::fs::write(&elsewhere, b"vendor-auth-store/1 7\n{}").expect("write");
+    std::os::unix::fs::symlink(&elsewhere, token_file(dir.path())).expect("symlink");
+    assert!(store.load(&key()).await.expect("load").is_none());
+    // A symlinked lease file is refused, not written through.
+    let lease_file = dir.path().join(format!("{}.lease", key().digest()));
+    std::os::unix::fs::symlink(&elsewhere, &lease_file).expect("symlink");
+    assert!(store.try_lease(&key(), "a", TTL).await.is_err());
+    assert_eq!(
+        std::fs::read(&elsewhere).expect("read"),
+        b"vendor-auth-store/1 7\n{}"
+    );
+    // A symlinked store directory is refused.
+    let link = dir.path().with_file_name("link");
+    std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
+    let err = FileStore::open(&link).expect_err("a symlinked directory");
+    assert!(err.to_string().contains("token store"), "{err}");
+}
+
+#[tokio::test]
+async fn corrupt_foreign_and_oversized_records_read_as_absent() {
+    let dir = TempDir::new("corrupt");
+    let store = FileStore::open(dir.path()).expect("open");
+    let huge = {
+        let mut v = b"vendor-auth-store/1 1\n".to_vec();
+        v.resize(2 << 20, b'a');
+        v
+    };
+    for bytes in [
+        &b""[..],
+        b"garbage",
+        b"vendor-auth-store/1 notanumber\n{}",
+        b"vendor-auth-store/2 1\n{}",
+        b"other-tool/1 1\n{}",
+        &[0xff, 0xfe, b'\n'][..],
+        &huge[..],
+    ] {
+        std::fs::write(token_file(dir.path()), bytes).expect("write");
+        assert!(store.load(&key()).await.expect("load").is_none());
+    }
+    // A corrupt record does not stop the store from working.
+    publish_once(&store, b"fine").await;
+    assert_eq!(
+        store
+            .load(&key())
+            .await
+            .expect("load")
+            .expect("stored")
+            .value,
+        b"fine"
+    );
+}
+
+#[tokio::test]
+async fn two_caches_on_one_directory_fetch_once() {
+    let dir = TempDir::new("caches");
+    let clock = ManualClock::new();
+    let source = ScriptedSource::new(Arc::new(clock.clone()), Some(Duration::from_secs(3600)));
+    source.share_as(key());
+    let process = || {
+        TokenCache::builder(source.clone())
+            .clock(Arc::new(clock.clone()))
+            .options(CacheOptions::default().store(FileStore::open(dir.path()).expect("open")))
+            .build()
+    };
+    let (a, b) = (process(), process());
+    let ta = a.token().await.expect("token");
+    let tb = b.token().await.expect("token");
+    assert_eq!(source.calls(), 1);
+    assert_eq!(
+        ta.access_token().expose_secret(),
+        tb.access_token().expose_secret()
+    );
+    assert_eq!(b.stats().store_adopted, 1);
+    // The stored file does not hold the token in a form `Debug` would print, and a third
+    // "process" started later adopts it too.
+    let c = process();
+    c.token().await.expect("token");
+    assert_eq!(source.calls(), 1);
+}
+
+const CHILD: &str = "AUTH_CORE_FILE_STORE_CHILD_DIR";
+
+/// Not a test on its own: the child process of `a_killed_holders_lease_is_free_at_once`, which
+/// takes the lease (never renewing it) and waits to be killed.
+#[tokio::test]
+#[ignore = "the child process of a_killed_holders_lease_is_free_at_once"]
+async fn child_holds_the_lease_until_killed() {
+    let dir = std::env::var_os(CHILD).expect("run by a_killed_holders_lease_is_free_at_once");
+    let store = FileStore::open(PathBuf::from(dir)).expect("open");
+    let lease = store
+        .try_lease(&key(), "child", Duration::ZERO)
+        .await
+        .expect("lease");
+    println!("LEASE {}", lease.map_or(0, |l| l.fence));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+#[tokio::test]
+async fn a_killed_holders_lease_is_free_at_once() {
+    use std::io::BufRead;
+    let dir = TempDir::new("killed");
+    let store = FileStore::open(dir.path()).expect("open");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--ignored",
+            "--exact",
+            "child_holds_the_lease_until_killed",
+            "--nocapture",
+        ])
+        .env(CHILD, dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the child");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("LEASE "))
+        .expect("the child reports its lease");
+    let child_fence: u64 = line["LEASE ".len()..].parse().expect("fence");
+    assert!(child_fence > 0, "the child took the lease");
+    assert!(
+        store
+            .try_lease(&key(), "me", TTL)
+            .await
+            .expect("lease")
+            .is_none()
+    );
+    // The child never renews its lease: once it is overdue by a whole lease, the holder is
+    // taken for stuck, and the store says so (the cache then fetches on its own).
+    let stuck = store
+        .try_lease(&key(), "me", Duration::ZERO)
+        .await
+        .expect_err("a stuck holder");
+    assert!(stuck.to_string().contains("stopped renewing"), "{stuck}");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let lease = store
+        .try_lease(&key(), "me", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(lease.fence > child_fence);
+}
+
+#[tokio::test]
+async fn a_sealed_file_store_keeps_the_lease_and_no_token_in_the_clear() {
+    use auth_store::{SealedStore, Sealing, SealingKey};
+    let dir = TempDir::new("sealed");
+    let sealed = |k: u8| {
+        SealedStore::new(
+            FileStore::open(dir.path()).expect("open"),
+            Sealing::with_key(SealingKey::from_bytes(&[k; 32]).expect("key")),
+        )
+    };
+    let (a, b) = (sealed(1), sealed(1));
+    let (_, held) = check_lease_contract(&a, &b, &key()).await;
+    assert!(
+        b.publish(&held, b"access-token-in-the-clear")
+            .await
+            .expect("publish")
+    );
+    let on_disk = std::fs::read(token_file(dir.path())).expect("record file");
+    assert!(
+        !on_disk
+            .windows(b"access-token".len())
+            .any(|w| w == b"access-token"),
+        "the file holds the token sealed"
+    );
+    let record = a.load(&key()).await.expect("load").expect("opens");
+    assert_eq!(record.value, b"access-token-in-the-clear");
+    assert_eq!(record.fence, held.fence);
+    assert!(
+        sealed(2).load(&key()).await.expect("load").is_none(),
+        "another key reads it as absent"
+    );
+    let plain = FileStore::open(dir.path()).expect("open");
+    let raw = plain.load(&key()).await.expect("load").expect("raw record");
+    assert_ne!(raw.value, b"access-token-in-the-clear");
+}
