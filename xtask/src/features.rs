@@ -9,20 +9,9 @@ use crate::cargo;
 
 const TLS_FEATURES: &[&str] = &["rustls-ring", "rustls-aws-lc-rs", "native-tls"];
 
-/// The vendor crates: members whose TLS features forward to auth-core's.
+/// The vendor crates (found on disk by their shape).
 fn vendor_crates() -> Result<Vec<String>, String> {
-    let mut crates = Vec::new();
-    for manifest in crate::member_manifests()? {
-        let text = std::fs::read_to_string(&manifest)
-            .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
-        if text.contains("\"auth-core/rustls-ring\"") {
-            crates.push(
-                crate::package_name(&text)
-                    .ok_or_else(|| format!("{} has no package name", manifest.display()))?,
-            );
-        }
-    }
-    crates.sort();
+    let crates = crate::vendor_crates();
     if crates.is_empty() {
         return Err("no vendor crate found under crates/".into());
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask <task>`: the workspace's development commands.
 //!
-//! - `test-all`: the one gate (fmt, clippy, tests with snapshots locked, docs, packaging).
+//! - `test-all`: the one gate (fmt, clippy, tests with snapshots locked, demo, docs, packaging,
+//!   semver).
 //! - `demo`: every vendor flow against the embedded local sandbox.
 //! - `cli <args>`: the `vendor-auth` tool against a sandbox started for it (`cli token p21`).
 //! - `snapshots [--accept | --reject]`: review and accept changed wire snapshots.
@@ -8,14 +9,18 @@
 //!   measured in the same run, medians and ratios.
 //! - `budget [rounds]`: dependency count and clean build time of each vendor crate vs the floor.
 //! - `features`: the vendor crates' TLS feature matrix, compile-checked (part of `test-all`).
+//! - `package`: every published crate packaged and built from its `.crate` in dependency order
+//!   (part of `test-all`).
 //! - `semver [--baseline-rev REV]`: cargo-semver-checks per publishable crate against its last
-//!   release tag (or REV), with the bump each needs and whether its version and CHANGELOG agree.
+//!   release tag (or REV), with the bump each needs and whether its version and CHANGELOG agree;
+//!   `test-all` checks the crates that have a release tag and says why it skips the others.
 
 mod bench;
 mod budget;
 mod cli;
 mod demo;
 mod features;
+mod package;
 mod semver;
 mod snapshots;
 mod test_all;
@@ -35,10 +40,11 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(),
         Some("budget") => budget::run(&args[1..]),
         Some("features") => features::run(),
+        Some("package") => package::run(),
         Some("semver") => semver::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test-all | demo | cli <args> | snapshots [--accept|--reject] | bench | budget [rounds] | features | semver [--baseline-rev REV]>"
+                "usage: cargo xtask <test-all | demo | cli <args> | snapshots [--accept|--reject] | bench | budget [rounds] | features | package | semver [--baseline-rev REV]>"
             );
             return ExitCode::from(2);
         }

@@ -25,7 +25,36 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask semver [--baseline-rev REV]".into()),
     };
     ensure_installed()?;
-    let mut verdicts = Vec::new();
+    let crates = publishable()?;
+    report(crates, baseline_rev.as_deref())
+}
+
+/// The gate's semver step: every crate with a published baseline (a release tag
+/// `NAME-vVERSION`) is checked against it; a crate without one is skipped, saying so.
+/// cargo-semver-checks is installed only when some crate has a baseline.
+pub(crate) fn gate() -> Result<(), String> {
+    let mut checked = Vec::new();
+    for (name, dir, text) in publishable()? {
+        match last_tag(&name)? {
+            Some(tag) => {
+                println!("semver: {name} is checked against its release {tag}");
+                checked.push((name, dir, text));
+            }
+            None => println!(
+                "semver: {name} skipped: no release tag {name}-v*, so no published baseline to compare its API with"
+            ),
+        }
+    }
+    if checked.is_empty() {
+        return Ok(());
+    }
+    ensure_installed()?;
+    report(checked, None)
+}
+
+/// Each publishable member: its name, its folder (relative, `/`-separated) and its manifest.
+fn publishable() -> Result<Vec<(String, String, String)>, String> {
+    let mut crates = Vec::new();
     for manifest in member_manifests()? {
         let text = std::fs::read_to_string(&manifest)
             .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
@@ -40,7 +69,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .and_then(|d| d.strip_prefix(project_root()).ok())
             .map(|d| d.to_string_lossy().replace('\\', "/"))
             .unwrap_or_default();
-        verdicts.push(check(&name, &dir, &text, baseline_rev.as_deref())?);
+        crates.push((name, dir, text));
+    }
+    Ok(crates)
+}
+
+/// Checks `crates` against their baselines and prints one verdict each.
+fn report(crates: Vec<(String, String, String)>, baseline_rev: Option<&str>) -> Result<(), String> {
+    let mut verdicts = Vec::new();
+    for (name, dir, text) in crates {
+        verdicts.push(check(&name, &dir, &text, baseline_rev)?);
     }
     println!();
     println!(

@@ -58,8 +58,16 @@ const STEPS: &[Step] = &[
         env: &[("RUSTDOCFLAGS", "-D warnings")],
     },
     Step {
+        // Every published crate packaged and built from its `.crate`, in dependency order,
+        // against the others' packages (cargo's local overlay registry).
         name: "package",
-        args: &["package", "--workspace", "--locked", "--allow-dirty"],
+        args: &[],
+        env: &[],
+    },
+    Step {
+        // Each crate's API against its last release, where one exists.
+        name: "semver",
+        args: &[],
         env: &[],
     },
 ];
@@ -75,20 +83,14 @@ pub(crate) fn run_all() -> Result<Timings, (Timings, String)> {
             println!("==> {} (cargo xtask {})", step.name, step.name);
             match step.name {
                 "demo" => crate::demo::run(&[]),
+                "package" => crate::package::run(),
+                "semver" => crate::semver::gate(),
                 _ => crate::features::run(),
             }
         } else {
             println!("==> {} (cargo {})", step.name, step.args.join(" "));
             let mut cmd = cargo();
             cmd.args(step.args);
-            if step.name == "package" {
-                match package_cargo_home() {
-                    Ok(home) => {
-                        cmd.env("CARGO_HOME", home);
-                    }
-                    Err(e) => return Err((done, e)),
-                }
-            }
             for (k, v) in step.env {
                 cmd.env(k, v);
             }
@@ -132,54 +134,4 @@ pub(crate) fn run() -> Result<(), String> {
             Err(e)
         }
     }
-}
-
-/// `cargo package --workspace` verifies each crate against the others through a local overlay
-/// registry, which cargo extracts under `$CARGO_HOME/registry/src/-<hash>/` and does not
-/// re-extract while the version is unchanged: a crate changed since an earlier run would be
-/// verified against its stale copy. So the package step gets a cargo home of its own, under
-/// `target/`, whose extractions it may clear; it shares the user's downloaded index and crate
-/// files through links and never deletes anything in the user's cargo home.
-fn package_cargo_home() -> Result<std::path::PathBuf, String> {
-    let home = crate::project_root().join("target/xtask/package-cargo-home");
-    let src = home.join("registry/src");
-    if let Ok(entries) = std::fs::read_dir(&src) {
-        for overlay in entries.flatten() {
-            // Overlay registries (the workspace's own crates) have names starting with `-`.
-            if overlay.file_name().to_string_lossy().starts_with('-') {
-                let _ = std::fs::remove_dir_all(overlay.path());
-            }
-        }
-    }
-    std::fs::create_dir_all(home.join("registry"))
-        .map_err(|e| format!("creating {}: {e}", home.display()))?;
-    let user_home = std::env::var_os("CARGO_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
-    if let Some(user_home) = user_home {
-        for shared in ["registry/index", "registry/cache"] {
-            let (from, to) = (user_home.join(shared), home.join(shared));
-            if from.is_dir() && !to.exists() {
-                link_dir(&from, &to)?;
-            }
-        }
-        for file in ["config.toml", "credentials.toml"] {
-            let from = user_home.join(file);
-            if from.is_file() {
-                let _ = std::fs::copy(&from, home.join(file));
-            }
-        }
-    }
-    Ok(home)
-}
-
-#[cfg(unix)]
-fn link_dir(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
-    std::os::unix::fs::symlink(from, to).map_err(|e| format!("linking {}: {e}", to.display()))
-}
-
-#[cfg(not(unix))]
-fn link_dir(_from: &std::path::Path, _to: &std::path::Path) -> Result<(), String> {
-    // Without links, the package step downloads what it needs into its own home.
-    Ok(())
 }

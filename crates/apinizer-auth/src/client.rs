@@ -2,6 +2,8 @@
 //! [`ClientBuilder`] that configures it. The shared skeleton is `auth_http::vendor`; what is
 //! here is what Apinizer adds (personal tokens, `verify` and `healthcheck`).
 
+use std::future::Future;
+
 use auth_core::clock::instant_from_system_time;
 use auth_core::error::ConfigProblem;
 use auth_core::source::StaticToken;
@@ -10,6 +12,8 @@ use auth_core::{
     CacheOptions, Error, ErrorKind, Secret, Token, TokenCache, TokenSource, async_trait,
 };
 use auth_http::HttpClient;
+use auth_http::catalog::{Check, Setting, Trouble, Vendor};
+use auth_http::endpoint;
 use auth_http::env::{EnvLookup, optional_var, required_var};
 use auth_http::required_base_url;
 use auth_http::vendor::{ClientOptions, VendorClient};
@@ -254,6 +258,93 @@ impl Client {
     #[must_use]
     pub fn cache(&self) -> &TokenCache {
         self.core.cache()
+    }
+}
+
+/// What the tools that serve every vendor (the `vendor-auth` command line) know of Apinizer.
+impl Vendor for Client {
+    const NAME: &'static str = VENDOR;
+    const TITLE: &'static str = "Apinizer (Management API)";
+    const ENV_PREFIX: &'static str = "APINIZER";
+    const SETTINGS: &'static [Setting] = &[
+        Setting::plain("base_url"),
+        Setting::plain("username"),
+        Setting::secret("password"),
+        Setting::secret("token"),
+    ];
+    const PASSWORD_KEY: &'static str = "password";
+    const URL_KEY: &'static str = "base_url";
+    const COMMANDS: &'static [(&'static str, &'static str)] =
+        &[("verify", "checks the token with the hello endpoint")];
+
+    fn from_settings(
+        vars: &dyn EnvLookup,
+        http: HttpClient,
+        cache: CacheOptions,
+    ) -> Result<Self, Error> {
+        ClientBuilder::from_vars(vars)?
+            .http_client(http)
+            .cache(cache)
+            .build()
+    }
+
+    fn core(&self) -> &VendorClient {
+        &self.core
+    }
+
+    fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
+        Client::authorize(self, request)
+    }
+
+    fn token_url(_vars: &dyn EnvLookup, base: &Url) -> Url {
+        endpoint(base, wire::TOKEN_PATH)
+    }
+
+    fn hint(trouble: Trouble, _vars: &dyn EnvLookup) -> Option<&'static str> {
+        match trouble {
+            Trouble::NoTokenEndpoint => Some(
+                "the base URL should be the Apinizer Management API console, where the token endpoint is /apiops/auth/token",
+            ),
+            Trouble::CredentialsRefused => Some(
+                "use an Apinizer user name and password; a personal token goes in APINIZER_TOKEN instead",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The server's health check, then the hello endpoint with the token.
+    async fn checks(&self, _token: &Token, _vars: &(dyn EnvLookup + Sync)) -> Vec<Check> {
+        vec![
+            match self.healthcheck().await {
+                Ok(()) => Check::pass("health check", "the server answers OK"),
+                Err(e) => Check::error(
+                    "health check",
+                    &e,
+                    Some("the Apinizer server is down, or the base URL is not its console"),
+                ),
+            },
+            match self.verify().await {
+                Ok(()) => Check::pass("hello", "the token works (GET /apiops/test/hello)"),
+                Err(e) => Check::error("hello", &e, None),
+            },
+        ]
+    }
+
+    async fn command(&self, name: &str) -> Result<String, Error> {
+        match name {
+            "verify" => {
+                self.verify().await?;
+                Ok("the Apinizer token works (GET /apiops/test/hello)".into())
+            }
+            other => Err(Error::config(
+                VENDOR,
+                other.to_owned(),
+                ConfigProblem::Invalid("not a command of this vendor".into()),
+            )),
+        }
     }
 }
 

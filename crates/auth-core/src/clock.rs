@@ -14,10 +14,10 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60)
 /// A boxed sleep future, as returned by [`Clock::sleep`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// The source of time for a [`TokenCache`](crate::TokenCache) and the HTTP retry loop.
+/// The source of time for a token cache and the HTTP retry loop.
 ///
 /// The default, [`SystemClock`], reads the monotonic clock and sleeps on tokio's timer. Tests use
-/// a manual clock (`auth-testkit`'s `ManualClock`) so that expiry,
+/// a manual clock so that expiry,
 /// refresh windows and backoff are exercised without real waiting.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current monotonic time. Token expiry is kept as an [`Instant`].

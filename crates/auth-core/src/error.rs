@@ -34,9 +34,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///         _ => "see the message",
 ///     }
 /// }
-/// let err = Error::rejected("p21", Some(401), Some("invalid_grant".into()), None);
+/// let err = Error::rejected("acme", Some(401), Some("invalid_grant".into()), None);
 /// assert_eq!(explain(&err), "check the credentials");
-/// assert_eq!(err.to_string(), "p21 rejected the credentials (invalid_grant)");
+/// assert_eq!(err.to_string(), "acme rejected the credentials (invalid_grant)");
 /// ```
 #[derive(Clone)]
 pub struct Error {
@@ -52,7 +52,7 @@ struct Inner {
 }
 
 impl Error {
-    /// An error of `kind` concerning `vendor` (a short lower-case name such as `"p21"`).
+    /// An error of `kind` concerning `vendor` (a short lower-case name such as `"acme"`).
     ///
     /// Every text in `kind` may come from a server, so each is bounded here, whoever built it:
     /// cut to [`MAX_TEXT_CHARS`] characters (with `…`), control characters (line breaks that

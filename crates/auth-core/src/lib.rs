@@ -4,12 +4,13 @@
 
 // The kernel: what every other crate of the workspace builds on, and what changes least. What
 // users hold is re-exported at the root (at most twelve names); the rest stays in its module.
-// Modules depend downward only: secret, clock, error < token < source < store < cache; metrics
-// names are leaves.
+// Modules depend downward only: secret, clock, error < key, token < source < store < cache;
+// metrics names are leaves.
 
 pub mod cache;
 pub mod clock;
 pub mod error;
+mod key;
 pub mod metrics;
 pub mod secret;
 pub mod source;

@@ -1,13 +1,13 @@
 //! The token caches' metrics, through the [`metrics`](https://docs.rs/metrics) facade (feature
 //! `metrics`): install any recorder (Prometheus, OpenTelemetry, StatsD...) and every cache of
 //! every vendor crate reports to it, labelled with `vendor`. Nothing is recorded on the path that
-//! hands out a cached token; [`TokenCache::stats`](crate::TokenCache::stats) counts those hits.
+//! hands out a cached token; `TokenCache::stats` counts those hits.
 //!
 //! | name | kind | labels | what |
 //! |---|---|---|---|
 //! | [`TOKEN_FETCHES`] | counter | `vendor` | fetches started (token requests, or waits on the shared store) |
 //! | [`TOKENS_FETCHED`] | counter | `vendor` | fetches that produced a token |
-//! | [`FETCH_FAILURES`] | counter | `vendor`, `kind` | fetches that failed, by [`ErrorKind`](crate::ErrorKind) (`rejected`, `timeout`, ...) |
+//! | [`FETCH_FAILURES`] | counter | `vendor`, `kind` | fetches that failed, by `ErrorKind` (`rejected`, `timeout`, ...) |
 //! | [`FETCH_SECONDS`] | histogram | `vendor` | how long each fetch took, failed ones included |
 //! | [`GRACE_SERVED`] | counter | `vendor` | calls answered with the cached token after a refresh failed |
 //! | [`REJECTIONS_SERVED`] | counter | `vendor` | calls answered with a remembered rejection, without a request |

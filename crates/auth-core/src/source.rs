@@ -12,7 +12,7 @@ use crate::token::{Token, TokenBuilder};
 /// Implementations build their request with a pure function, send it (the `auth-http` toolkit's
 /// `HttpClient::send` in this workspace's vendor crates) and parse the response with a pure
 /// function. A
-/// [`TokenCache`](crate::TokenCache) decides *when* to call [`fetch`](Self::fetch) and makes sure
+/// [`TokenCache`](crate::cache::TokenCache) decides *when* to call [`fetch`](Self::fetch) and makes sure
 /// only one call runs at a time.
 ///
 /// ```
@@ -31,14 +31,14 @@ use crate::token::{Token, TokenBuilder};
 /// ```
 #[async_trait::async_trait]
 pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
-    /// The vendor's short lower-case name (`"p21"`), used in errors and logs.
+    /// The vendor's short lower-case name (`"acme"`), used in errors and logs.
     fn vendor(&self) -> &'static str;
 
     /// Fetches a fresh token. `previous` is the last token the cache held, possibly expired or
     /// invalidated, so that a source with refresh tokens can spend the newest one. The cache
     /// never runs two fetches of one source at once, so a single-use refresh token is never
     /// spent twice.
-    async fn fetch(&self, previous: Option<&Token>) -> Result<Token, crate::Error>;
+    async fn fetch(&self, previous: Option<&Token>) -> Result<Token, crate::error::Error>;
 
     /// Whether another fetch can yield a different token. A static token cannot be renewed: a
     /// 401 with it means it expired or was revoked.
@@ -46,10 +46,10 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
         true
     }
 
-    /// The key this source's tokens are shared under in a [`TokenStore`](crate::store::TokenStore):
+    /// The key this source's tokens are shared under in a `TokenStore`:
     /// its non-secret identity (vendor, endpoint, principal). `None` (the default): its tokens
     /// are never shared, even when the cache has a store.
-    fn store_key(&self) -> Option<crate::store::StoreKey> {
+    fn store_key(&self) -> Option<crate::key::StoreKey> {
         None
     }
 
@@ -81,7 +81,7 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 /// A token that is given, not fetched (a personal access token created in a console).
 ///
 /// It is handed out as it is until its expiry (if it has one); after that, fetching it fails with
-/// [`ErrorKind::TokenRevoked`](crate::ErrorKind::TokenRevoked): it cannot be renewed.
+/// [`ErrorKind::TokenRevoked`](crate::error::ErrorKind::TokenRevoked): it cannot be renewed.
 ///
 /// ```
 /// use auth_core::source::StaticToken;
@@ -94,7 +94,7 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
 pub struct StaticToken {
     vendor: &'static str,
     token: Token,
-    clock: std::sync::Arc<dyn crate::Clock>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 impl StaticToken {
@@ -113,13 +113,13 @@ impl StaticToken {
         Self {
             vendor,
             token,
-            clock: std::sync::Arc::new(crate::SystemClock),
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
         }
     }
 
     /// Judges expiry on `clock` (default: the real one).
     #[must_use]
-    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::Clock>) -> Self {
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn crate::clock::Clock>) -> Self {
         self.clock = clock;
         self
     }
@@ -131,9 +131,9 @@ impl TokenSource for StaticToken {
         self.vendor
     }
 
-    async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, crate::Error> {
+    async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, crate::error::Error> {
         if self.token.is_expired_at(self.clock.now()) {
-            return Err(crate::Error::token_revoked(
+            return Err(crate::error::Error::token_revoked(
                 self.vendor,
                 Some("the token passed its expiry date".into()),
             ));

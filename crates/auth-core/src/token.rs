@@ -141,10 +141,10 @@ impl Token {
     ///
     /// # Errors
     /// The token holds characters that cannot travel in a header.
-    pub fn authorization_value(&self) -> Result<HeaderValue, crate::Error> {
+    pub fn authorization_value(&self) -> Result<HeaderValue, crate::error::Error> {
         let token = self.inner.access_token.expose_secret();
         let unsendable = || {
-            crate::Error::unattributed(crate::ErrorKind::MalformedResponse {
+            crate::error::Error::unattributed(crate::error::ErrorKind::MalformedResponse {
                 what: "the access token cannot be sent in an HTTP header".into(),
                 content_type: None,
             })
@@ -272,7 +272,9 @@ impl TokenBuilder {
         let expires_at_system = match (self.expires_at_system, self.expires_at) {
             (Some(at), _) => Some(at),
             (None, None) => None,
-            (None, Some(at)) => crate::clock::system_time_from_instant(&crate::SystemClock, at),
+            (None, Some(at)) => {
+                crate::clock::system_time_from_instant(&crate::clock::SystemClock, at)
+            }
         };
         Token {
             inner: Arc::new(Inner {

@@ -665,3 +665,14 @@ fn api_client() -> reqwest::Client {
     auth_http::install_crypto_provider();
     reqwest::Client::new()
 }
+
+#[test]
+fn cache_is_send_sync_and_needs_no_runtime_to_build() {
+    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    assert_traits::<TokenCache>();
+    let cache = TokenCache::new(StaticToken::new("v", Secret::new("t"), None));
+    assert!(cache.fresh().is_none());
+    let clone = cache.clone();
+    drop(cache);
+    assert_eq!(clone.stats(), auth_core::CacheStats::default());
+}

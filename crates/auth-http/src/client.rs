@@ -245,7 +245,7 @@ impl HttpClientBuilder {
         install_crypto_provider();
         let agent = self
             .user_agent
-            .unwrap_or_else(|| concat!("auth-core/", env!("CARGO_PKG_VERSION")).to_owned());
+            .unwrap_or_else(|| concat!("auth-http/", env!("CARGO_PKG_VERSION")).to_owned());
         let mut builder = reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .user_agent(agent)

@@ -6,9 +6,11 @@
 // are values (`request`, `response`, `error_body`), sent by one client (`client`, with `retry`,
 // `tls` and the URL rules of `url`); `oauth` parses token responses, `scrub` keeps secrets out of
 // what servers echo, `env` reads settings, `vendor` is the client skeleton, `authorized` and
-// `middleware` carry the token on API calls.
+// `middleware` carry the token on API calls; `catalog` is what a vendor crate tells the tools that
+// serve every vendor alike.
 
 pub mod authorized;
+pub mod catalog;
 mod client;
 pub mod env;
 mod error_body;

@@ -18,6 +18,13 @@ const PASSWORD: &str = "sandbox-password";
 /// What the demo expected and did not see; any entry makes it exit 1 (CI runs it).
 static SURPRISES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
+/// `title` numbered as the next scenario: 1, 2, 3... in the order they run, with no gap.
+fn numbered(title: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{n}. {title}")
+}
+
 fn expect(holds: bool, what: &str) {
     if !holds {
         SURPRISES
@@ -37,12 +44,12 @@ struct Row {
 }
 
 struct Table {
-    title: &'static str,
+    title: String,
     rows: Vec<Row>,
 }
 
 impl Table {
-    fn new(title: &'static str) -> Self {
+    fn new(title: String) -> Self {
         Self {
             title,
             rows: Vec::new(),
@@ -200,7 +207,9 @@ where
 }
 
 async fn every_flow(sandbox: &Sandbox) {
-    let mut t = Table::new("1. Every flow of every vendor (100 token() calls each)");
+    let mut t = Table::new(numbered(
+        "Every flow of every vendor (100 token() calls each)",
+    ));
     let clock = ManualClock::auto_advance();
     use auth_core::Secret;
 
@@ -442,7 +451,7 @@ async fn every_flow(sandbox: &Sandbox) {
 }
 
 async fn concurrency(sandbox: &Sandbox) {
-    let mut t = Table::new("2. 1000 concurrent callers on a cold cache");
+    let mut t = Table::new(numbered("1000 concurrent callers on a cold cache"));
     let clock = ManualClock::auto_advance();
     sandbox.clear_log();
     sandbox.set_latency(Endpoint::P21TokenV2, Duration::from_millis(50));
@@ -482,8 +491,9 @@ async fn concurrency(sandbox: &Sandbox) {
 }
 
 async fn lifecycle(sandbox: &Sandbox) {
-    let mut t =
-        Table::new("3. Expiry, refresh ahead of time, and an outage (client time simulated)");
+    let mut t = Table::new(numbered(
+        "Expiry, refresh ahead of time, and an outage (client time simulated)",
+    ));
     sandbox
         .personify()
         .set_token_lifetime(Duration::from_secs(3600));
@@ -561,7 +571,9 @@ async fn lifecycle(sandbox: &Sandbox) {
 }
 
 async fn failures(sandbox: &Sandbox) {
-    let mut t = Table::new("4. 401s, a password change, revocation, rejection, throttling");
+    let mut t = Table::new(numbered(
+        "401s, a password change, revocation, rejection, throttling",
+    ));
     let clock = ManualClock::auto_advance();
     use auth_core::Secret;
 
@@ -860,7 +872,10 @@ async fn bydesign_replicas(
 
 async fn fleet(sandbox: &Sandbox) {
     println!(
-        "\n6. A fleet: replicas on one credential, each with its own cache (client time simulated)"
+        "\n{}",
+        numbered(
+            "A fleet: replicas on one credential, each with its own cache (client time simulated)"
+        )
     );
     let dir = std::env::temp_dir().join(format!("vendor-auth-demo-{}", std::process::id()));
     let store = auth_store::FileStore::open(&dir).expect("a file store in the temp dir");
@@ -929,7 +944,10 @@ fn vendor_auth_bin() -> Option<std::path::PathBuf> {
 }
 
 async fn cli(sandbox: &Sandbox) {
-    println!("\n7. The vendor-auth tool: `vendor-auth token p21`, twice, sharing a file store");
+    println!(
+        "\n{}",
+        numbered("The vendor-auth tool: `vendor-auth token p21`, twice, sharing a file store")
+    );
     let Some(bin) = vendor_auth_bin() else {
         println!(
             "  skipped: build it first (cargo build -p vendor-auth-cli), or run cargo xtask demo"

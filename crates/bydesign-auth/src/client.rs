@@ -2,11 +2,14 @@
 //! configures it. The shared skeleton is `auth_http::vendor`; what is here is what ByDesign adds
 //! (single-use refresh tokens, with the password as the fallback).
 
+use std::future::Future;
+
 use auth_core::error::ConfigProblem;
 use auth_core::store::StoreKey;
 use auth_core::token::TokenBuilder;
 use auth_core::{CacheOptions, Error, Secret, Token, TokenCache, TokenSource, async_trait};
 use auth_http::HttpClient;
+use auth_http::catalog::{Check, Map, Setting, Trouble, Value, Vendor, is_set};
 use auth_http::env::{EnvLookup, optional_var, required_var};
 use auth_http::vendor::{ClientOptions, VendorClient};
 use auth_http::{endpoint, required_base_url};
@@ -265,6 +268,104 @@ impl Client {
     #[must_use]
     pub fn cache(&self) -> &TokenCache {
         self.core.cache()
+    }
+}
+
+/// What the tools that serve every vendor (the `vendor-auth` command line) know of ByDesign.
+impl Vendor for Client {
+    const NAME: &'static str = VENDOR;
+    const TITLE: &'static str = "ByDesign";
+    const ENV_PREFIX: &'static str = "BYDESIGN";
+    const SETTINGS: &'static [Setting] = &[
+        Setting::plain("base_url"),
+        Setting::plain("client_id"),
+        Setting::plain("rep_id"),
+        Setting::plain("customer_id"),
+        Setting::secret("password"),
+        Setting::secret("refresh_token"),
+        Setting::plain("token_path"),
+    ];
+    const PASSWORD_KEY: &'static str = "password";
+    const URL_KEY: &'static str = "base_url";
+
+    fn from_settings(
+        vars: &dyn EnvLookup,
+        http: HttpClient,
+        cache: CacheOptions,
+    ) -> Result<Self, Error> {
+        ClientBuilder::from_vars(vars)?
+            .http_client(http)
+            .cache(cache)
+            .build()
+    }
+
+    fn core(&self) -> &VendorClient {
+        &self.core
+    }
+
+    fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
+        Client::authorize(self, request)
+    }
+
+    fn details(&self, token: &Token) -> Map<String, Value> {
+        let mut details = Map::new();
+        if let Some(s) = wire::Session::of(token) {
+            details.insert("user_name".into(), Value::from(s.user_name.clone()));
+            details.insert("user_type".into(), Value::from(s.user_type.as_str()));
+            details.insert("user_type_id".into(), Value::from(s.user_type_id.clone()));
+            details.insert("display_name".into(), Value::from(s.display_name.clone()));
+            details.insert("rank_type_id".into(), Value::from(s.rank_type_id.clone()));
+            details.insert("client_id".into(), Value::from(s.client_id.clone()));
+            details.insert("has_reciprocal_id".into(), Value::from(s.has_reciprocal_id));
+            details.insert("can_enroll_as_rep".into(), Value::from(s.can_enroll_as_rep));
+        }
+        details
+    }
+
+    fn token_url(vars: &dyn EnvLookup, base: &Url) -> Url {
+        let path = vars
+            .get("BYDESIGN_TOKEN_PATH")
+            .filter(|p| !p.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_TOKEN_PATH.to_owned());
+        endpoint(base, path.trim().trim_start_matches('/'))
+    }
+
+    fn hint(trouble: Trouble, vars: &dyn EnvLookup) -> Option<&'static str> {
+        match trouble {
+            Trouble::NoTokenEndpoint => Some(
+                "the base URL should end with the company segment (https://webapi.securefreedom.com/COMPANY); the token path (BYDESIGN_TOKEN_PATH, default /token) comes after it",
+            ),
+            Trouble::CredentialsRefused if is_set(vars, "BYDESIGN_CUSTOMER_ID") => Some(
+                "customers sign in with their customer id (BYDESIGN_CUSTOMER_ID, sent as -->c_ID) and web password; a rep id goes in BYDESIGN_REP_ID instead",
+            ),
+            Trouble::CredentialsRefused => Some(
+                "reps sign in with their rep id (BYDESIGN_REP_ID, sent as -->r_ID) and web password; a customer id goes in BYDESIGN_CUSTOMER_ID instead",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Who the token signed in.
+    async fn checks(&self, token: &Token, _vars: &(dyn EnvLookup + Sync)) -> Vec<Check> {
+        vec![match wire::Session::of(token) {
+            Some(session) => Check::pass(
+                "user",
+                format!(
+                    "signed in as {} {}{}",
+                    session.user_type.as_str(),
+                    session.user_name,
+                    session
+                        .display_name
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                ),
+            ),
+            None => Check::skip("user", "the token response named no user"),
+        }]
     }
 }
 

@@ -4,12 +4,17 @@
 use auth_core::error::ConfigProblem;
 use auth_core::store::StoreKey;
 use auth_core::token::TokenBuilder;
-use auth_core::{CacheOptions, Error, Secret, Token, TokenCache, TokenSource, async_trait};
+use std::future::Future;
+
+use auth_core::{
+    CacheOptions, Error, ErrorKind, Secret, Token, TokenCache, TokenSource, async_trait,
+};
 use auth_http::HttpClient;
 use auth_http::authorized::Refusals;
+use auth_http::catalog::{Check, Map, Setting, Trouble, Value, Vendor, is_set};
 use auth_http::env::{EnvLookup, optional_var, required_var};
 use auth_http::vendor::{ClientOptions, VendorClient};
-use auth_http::{HttpResponse, required_base_url};
+use auth_http::{HttpResponse, endpoint, required_base_url};
 use reqwest::Url;
 
 use crate::VENDOR;
@@ -429,6 +434,128 @@ impl ClientBuilder {
             Ok(Client { core })
         };
         build().map_err(|e| options.name_variable(e))
+    }
+}
+
+/// What the tools that serve every vendor (the `vendor-auth` command line) know of P21.
+impl Vendor for Client {
+    const NAME: &'static str = VENDOR;
+    const TITLE: &'static str = "Epicor Prophet 21";
+    const ENV_PREFIX: &'static str = "P21";
+    const SETTINGS: &'static [Setting] = &[
+        Setting::plain("base_url"),
+        Setting::plain("username"),
+        Setting::secret("password"),
+        Setting::secret("consumer_key"),
+    ];
+    const PASSWORD_KEY: &'static str = "password";
+    const URL_KEY: &'static str = "base_url";
+    const COMMANDS: &'static [(&'static str, &'static str)] = &[(
+        "ui-url",
+        "the UI server URL (for the Interactive and Transaction APIs)",
+    )];
+
+    fn from_settings(
+        vars: &dyn EnvLookup,
+        http: HttpClient,
+        cache: CacheOptions,
+    ) -> Result<Self, Error> {
+        ClientBuilder::from_vars(vars)?
+            .http_client(http)
+            .cache(cache)
+            .build()
+    }
+
+    fn core(&self) -> &VendorClient {
+        &self.core
+    }
+
+    fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
+        self.core.authorize(request)
+    }
+
+    fn details(&self, token: &Token) -> Map<String, Value> {
+        let mut details = Map::new();
+        if let Some(s) = wire::Session::of(token) {
+            details.insert("session_id".into(), Value::from(s.session_id.clone()));
+            details.insert("consumer_uid".into(), Value::from(s.consumer_uid.clone()));
+            details.insert("user_name".into(), Value::from(s.user_name.clone()));
+        }
+        details
+    }
+
+    fn token_url(_vars: &dyn EnvLookup, base: &Url) -> Url {
+        endpoint(base, wire::TOKEN_PATH_V2)
+    }
+
+    fn hint(trouble: Trouble, vars: &dyn EnvLookup) -> Option<&'static str> {
+        Some(match trouble {
+            Trouble::PortRefused => {
+                "check the port: P21 cloud tenants answer on 443, on-premises middleware usually on 3443 to 3448"
+            }
+            Trouble::NoTokenEndpoint => {
+                "the base URL should be the API host, not the UI host (https://TENANT-api.epicordistribution.com, not https://TENANT.epicordistribution.com), with no path"
+            }
+            Trouble::CredentialsRefused if is_set(vars, "P21_CONSUMER_KEY") => {
+                "check the consumer key in SOA Admin (/api/admin, API Console); it must not be revoked"
+            }
+            Trouble::CredentialsRefused => {
+                "use a P21 user name and password (a P21 user tied to a Windows, AAD or SQL user), not a consumer key"
+            }
+            _ => return None,
+        })
+    }
+
+    fn http_note(version: reqwest::Version) -> Option<String> {
+        Some(if version == reqwest::Version::HTTP_2 {
+            "; if P21 calls fail oddly, try HTTP/1.1 only (some P21 middleware mishandles HTTP/2)"
+                .into()
+        } else {
+            ", which P21's middleware handles".into()
+        })
+    }
+
+    /// An OData call (table `supplier`, one row): the token works and the user has API rights.
+    async fn checks(&self, _token: &Token, vars: &(dyn EnvLookup + Sync)) -> Vec<Check> {
+        let consumer_key = is_set(vars, "P21_CONSUMER_KEY");
+        let request = match self.url("odataservice/odata/table/supplier") {
+            Ok(mut url) => {
+                url.set_query(Some("$top=1"));
+                self.reqwest_client().get(url)
+            }
+            Err(e) => return vec![Check::error("odata", &e, None)],
+        };
+        vec![match self.send(request).await {
+            Ok(response) => Check::api_status(
+                "odata",
+                response.status().as_u16(),
+                "an OData call (table supplier)",
+            ),
+            Err(e) if matches!(e.kind(), ErrorKind::Forbidden { .. }) => Check::fail(
+                "odata",
+                "P21 answered \"You are not authorized to access API\"",
+                Some(if consumer_key {
+                    "the consumer key's API scope does not cover OData: in SOA Admin (/api/admin), API Console, give the key the OData scope (or /api)"
+                } else {
+                    "the P21 user lacks API permissions: in the P21 Desktop Client, User Maintenance → Application Security → \"Allow OData API Service\" = Yes, and Role Maintenance → Dataservice Permission allows the tables and views used; then sign in again"
+                }),
+            ),
+            Err(e) => Check::error("odata", &e, None),
+        }]
+    }
+
+    async fn command(&self, name: &str) -> Result<String, Error> {
+        match name {
+            "ui-url" => Ok(self.ui_server_url().await?.to_string()),
+            other => Err(Error::config(
+                VENDOR,
+                other.to_owned(),
+                ConfigProblem::Invalid("not a command of this vendor".into()),
+            )),
+        }
     }
 }
 

@@ -2,10 +2,13 @@
 //! skeleton is `auth_http::vendor`; what is here is what Personify adds (the tenant header, the
 //! scope and the client authentication method).
 
+use std::future::Future;
+
 use auth_core::error::ConfigProblem;
 use auth_core::store::StoreKey;
 use auth_core::{CacheOptions, Error, Secret, Token, TokenCache, TokenSource, async_trait};
 use auth_http::HttpClient;
+use auth_http::catalog::{Check, Map, Setting, Trouble, Value, Vendor, is_set};
 use auth_http::env::{EnvLookup, optional_var, required_var};
 use auth_http::parse_base_url;
 use auth_http::vendor::{ClientOptions, VendorClient};
@@ -224,6 +227,108 @@ impl Client {
     #[must_use]
     pub fn cache(&self) -> &TokenCache {
         self.core.cache()
+    }
+}
+
+/// What the tools that serve every vendor (the `vendor-auth` command line) know of Personify.
+impl Vendor for Client {
+    const NAME: &'static str = VENDOR;
+    const TITLE: &'static str = "Personify";
+    const ENV_PREFIX: &'static str = "PERSONIFY";
+    const SETTINGS: &'static [Setting] = &[
+        Setting::plain("token_url"),
+        Setting::plain("client_id"),
+        Setting::secret("client_secret"),
+        Setting::plain("scope"),
+        Setting::plain("tenant_id"),
+        Setting::plain("api_base_url"),
+    ];
+    const PASSWORD_KEY: &'static str = "client_secret";
+    const URL_KEY: &'static str = "token_url";
+    const DEFAULT_URL: Option<&'static str> = Some(DEFAULT_TOKEN_URL);
+
+    fn from_settings(
+        vars: &dyn EnvLookup,
+        http: HttpClient,
+        cache: CacheOptions,
+    ) -> Result<Self, Error> {
+        ClientBuilder::from_vars(vars)?
+            .http_client(http)
+            .cache(cache)
+            .build()
+    }
+
+    fn core(&self) -> &VendorClient {
+        &self.core
+    }
+
+    fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
+        Client::authorize(self, request)
+    }
+
+    /// The tenant API calls name.
+    fn details(&self, _token: &Token) -> Map<String, Value> {
+        let mut details = Map::new();
+        if let Some(tenant) = &self.tenant_id {
+            details.insert("tenant_id".into(), Value::from(tenant.as_ref()));
+        }
+        details
+    }
+
+    fn token_url(_vars: &dyn EnvLookup, base: &Url) -> Url {
+        base.clone()
+    }
+
+    fn hint(trouble: Trouble, _vars: &dyn EnvLookup) -> Option<&'static str> {
+        match trouble {
+            Trouble::NoTokenEndpoint => Some(
+                "PERSONIFY_TOKEN_URL is the whole URL of the token endpoint, usually ending in /connect/token",
+            ),
+            Trouble::CredentialsRefused => Some(
+                "check the client id and secret with the tenant's identity server administrator",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The tenant every API call names, and one API call when an API base URL is set.
+    async fn checks(&self, _token: &Token, vars: &(dyn EnvLookup + Sync)) -> Vec<Check> {
+        let Some(tenant) = vars
+            .get("PERSONIFY_TENANT_ID")
+            .filter(|t| !t.trim().is_empty())
+        else {
+            return vec![Check::misconfigured(
+                "tenant",
+                "no tenant id: Personify API calls need the X-Tenant-Id header",
+                "set PERSONIFY_TENANT_ID (or tenant_id in the profile)",
+            )];
+        };
+        let mut checks = vec![Check::pass(
+            "tenant",
+            format!("API calls carry X-Tenant-Id: {}", tenant.trim()),
+        )];
+        if !is_set(vars, "PERSONIFY_API_BASE_URL") {
+            checks.push(Check::skip(
+                "api",
+                "PERSONIFY_API_BASE_URL is not set: no API call tried",
+            ));
+            return checks;
+        }
+        checks.push(match self.url("") {
+            Ok(url) => match self.send(self.reqwest_client().get(url)).await {
+                Ok(response) => Check::api_status(
+                    "api",
+                    response.status().as_u16(),
+                    "the API (with the tenant header)",
+                ),
+                Err(e) => Check::error("api", &e, None),
+            },
+            Err(e) => Check::error("api", &e, None),
+        });
+        checks
     }
 }
 

@@ -83,6 +83,7 @@ Examples:
   cat /run/secrets/p21 | vendor-auth token p21 --password-stdin")]
     Token {
         /// The vendor
+        #[arg(value_parser = Vendor::parser())]
         vendor: Vendor,
         /// Prints `Authorization: Bearer …` (and Personify's `X-Tenant-Id: …`), for `curl -H @-`
         #[arg(long, conflicts_with = "json")]
@@ -99,6 +100,7 @@ Examples:
   vendor-auth claims p21 | jq .claims.exp")]
     Claims {
         /// The vendor
+        #[arg(value_parser = Vendor::parser())]
         vendor: Vendor,
     },
     /// Prints P21's UI server URL (for the Interactive and Transaction APIs)
@@ -108,6 +110,7 @@ Examples:
   curl -H \"$(vendor-auth token p21 --header)\" \"$(vendor-auth ui-url p21)/api/v2/...\"")]
     UiUrl {
         /// The vendor (p21)
+        #[arg(value_parser = Vendor::parser())]
         vendor: Vendor,
     },
     /// Checks that the token works with Apinizer's hello endpoint
@@ -116,6 +119,7 @@ Examples:
   vendor-auth verify apinizer && echo the token works")]
     Verify {
         /// The vendor (apinizer)
+        #[arg(value_parser = Vendor::parser())]
         vendor: Vendor,
     },
     /// Checks the setup step by step (URL, DNS, TCP, TLS, token endpoint, credentials, clock,
@@ -126,6 +130,7 @@ Examples:
   vendor-auth doctor personify --profile staging")]
     Doctor {
         /// The vendor
+        #[arg(value_parser = Vendor::parser())]
         vendor: Vendor,
     },
 }

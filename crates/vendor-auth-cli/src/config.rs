@@ -164,7 +164,7 @@ impl Settings {
                             Some(base) => (base, true),
                             None => (key.as_str(), false),
                         };
-                        if !vendor.keys().iter().any(|(k, _)| *k == base) {
+                        if !vendor.keys().any(|(k, _)| k == base) {
                             return Err(unknown_key(vendor, &key, &origin, &path));
                         }
                         let value = if from_file {
@@ -362,11 +362,10 @@ fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), Failure>
 }
 
 fn unknown_key(vendor: Vendor, key: &str, origin: &str, path: &Path) -> Failure {
-    let mut known: Vec<String> = vendor.keys().iter().map(|(k, _)| (*k).to_owned()).collect();
+    let mut known: Vec<String> = vendor.keys().map(|(k, _)| k.to_owned()).collect();
     known.extend(
         vendor
             .keys()
-            .iter()
             .filter(|(_, secret)| *secret)
             .map(|(k, _)| format!("{k}_file")),
     );
@@ -479,7 +478,7 @@ mod tests {
 
     fn resolve(args: &[&str], vars: &[(&str, &str)]) -> Result<Settings, Failure> {
         Settings::resolve(
-            Vendor::P21,
+            Vendor::named("p21").expect("a vendor"),
             &global(args),
             &env(vars),
             &mut std::io::empty(),
@@ -618,7 +617,7 @@ mod tests {
     #[test]
     fn stdin_and_stores() {
         let s = Settings::resolve(
-            Vendor::P21,
+            Vendor::named("p21").expect("a vendor"),
             &global(&["--password-stdin", "--store", "redis://127.0.0.1:6379"]),
             &env(&[]),
             &mut &b"piped\r\n"[..],

@@ -6,14 +6,15 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use auth_core::ErrorKind;
-use auth_http::{endpoint, is_loopback, parse_base_url};
+use auth_core::{ErrorKind, Token};
+use auth_http::{is_loopback, parse_base_url};
 use reqwest::Url;
 
 use crate::config::Settings;
 use crate::failure::{Failure, exit};
 use crate::output::Spinner;
 use crate::vendor::{Client, Vendor};
+use auth_http::catalog::{Outcome, Trouble};
 
 /// How long DNS, connecting and the TLS probe may each take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,10 +65,10 @@ pub(crate) async fn run(settings: &Settings, refresh: bool) -> Result<u8, Failur
     // The URL tokens are requested from.
     let url_key = vendor.url_key();
     let origin = settings.origin(url_key);
-    let raw = match (settings.value(url_key), vendor) {
+    let raw = match (settings.value(url_key), vendor.default_url()) {
         (Some(url), _) => url.to_owned(),
-        (None, Vendor::Personify) => personify_auth::DEFAULT_TOKEN_URL.to_owned(),
-        (None, _) => {
+        (None, Some(default)) => default.to_owned(),
+        (None, None) => {
             report.fail(
                 "url",
                 format_args!("{origin} is not set"),
@@ -84,7 +85,7 @@ pub(crate) async fn run(settings: &Settings, refresh: bool) -> Result<u8, Failur
             return Ok(report.status);
         }
     };
-    let token_url = token_url(vendor, settings, &base);
+    let token_url = vendor.token_url(settings, &base);
     match base.scheme() {
         "https" => report.pass("url", format_args!("{} (https)", shown(&base))),
         "http" if is_loopback(&base) => report.pass(
@@ -151,7 +152,7 @@ pub(crate) async fn run(settings: &Settings, refresh: bool) -> Result<u8, Failur
             }
         ),
     );
-    if !connect(&mut report, vendor, &host, port, &addrs).await {
+    if !connect(&mut report, vendor, settings, &host, port, &addrs).await {
         return Ok(report.status);
     }
     let probe = probe(&mut report, client, settings, &base, &host).await;
@@ -217,22 +218,6 @@ pub(crate) async fn run(settings: &Settings, refresh: bool) -> Result<u8, Failur
     Ok(report.status)
 }
 
-/// The token endpoint's URL, as the vendor crate builds it.
-fn token_url(vendor: Vendor, settings: &Settings, base: &Url) -> Url {
-    match vendor {
-        Vendor::P21 => endpoint(base, p21_auth::wire::TOKEN_PATH_V2),
-        Vendor::Apinizer => endpoint(base, apinizer_auth::wire::TOKEN_PATH),
-        Vendor::ByDesign => endpoint(
-            base,
-            settings
-                .value("token_path")
-                .unwrap_or(bydesign_auth::DEFAULT_TOKEN_PATH)
-                .trim_start_matches('/'),
-        ),
-        Vendor::Personify => base.clone(),
-    }
-}
-
 /// A URL as it can be shown: no user name, password, query or fragment.
 fn shown(url: &Url) -> String {
     format!(
@@ -261,6 +246,7 @@ fn settings_summary(settings: &Settings) -> String {
 async fn connect(
     report: &mut Report,
     vendor: Vendor,
+    settings: &Settings,
     host: &str,
     port: u16,
     addrs: &[SocketAddr],
@@ -276,12 +262,9 @@ async fn connect(
             Ok(Err(_)) | Err(_) => {}
         }
     }
-    let port_hint = match vendor {
-        Vendor::P21 => {
-            "check the port: P21 cloud tenants answer on 443, on-premises middleware usually on 3443 to 3448"
-        }
-        _ => "check the port in the URL",
-    };
+    let port_hint = vendor
+        .hint(Trouble::PortRefused, settings)
+        .unwrap_or("check the port in the URL");
     if refused {
         report.fail(
             "tcp",
@@ -363,14 +346,8 @@ async fn probe(
     }
     let version = response.version();
     let protocol = format!("{version:?}");
-    match settings.vendor {
-        Vendor::P21 if version == reqwest::Version::HTTP_2 => report.pass(
-            "http",
-            format_args!("{protocol}; if P21 calls fail oddly, try --http1-only (some P21 middleware mishandles HTTP/2)"),
-        ),
-        Vendor::P21 => report.pass("http", format_args!("{protocol}, which P21's middleware handles")),
-        _ => report.pass("http", protocol),
-    }
+    let note = settings.vendor.http_note(version).unwrap_or_default();
+    report.pass("http", format_args!("{protocol}{note}"));
     let date = response
         .headers()
         .get(reqwest::header::DATE)
@@ -455,20 +432,7 @@ fn credentials_failed(
         ErrorKind::UnexpectedStatus {
             status: 404 | 405, ..
         } => {
-            let hint = match vendor {
-                Vendor::P21 => {
-                    "the base URL should be the API host, not the UI host (https://TENANT-api.epicordistribution.com, not https://TENANT.epicordistribution.com), with no path"
-                }
-                Vendor::ByDesign => {
-                    "the base URL should end with the company segment (https://webapi.securefreedom.com/COMPANY); the token path (BYDESIGN_TOKEN_PATH, default /token) comes after it"
-                }
-                Vendor::Personify => {
-                    "PERSONIFY_TOKEN_URL is the whole URL of the token endpoint, usually ending in /connect/token"
-                }
-                Vendor::Apinizer => {
-                    "the base URL should be the Apinizer Management API console, where the token endpoint is /apiops/auth/token"
-                }
-            };
+            let hint = vendor.hint(Trouble::NoTokenEndpoint, settings);
             report.fail(
                 "token endpoint",
                 format_args!(
@@ -479,7 +443,7 @@ fn credentials_failed(
                         _ => 0,
                     }
                 ),
-                Some(hint),
+                hint,
                 exit::REFUSED,
             );
         }
@@ -498,25 +462,7 @@ fn credentials_failed(
                 "token endpoint",
                 format_args!("answered at {}", shown(token_url)),
             );
-            let hint = match vendor {
-                Vendor::ByDesign => Some(if settings.value("customer_id").is_some() {
-                    "customers sign in with their customer id (BYDESIGN_CUSTOMER_ID, sent as -->c_ID) and web password; a rep id goes in BYDESIGN_REP_ID instead"
-                } else {
-                    "reps sign in with their rep id (BYDESIGN_REP_ID, sent as -->r_ID) and web password; a customer id goes in BYDESIGN_CUSTOMER_ID instead"
-                }),
-                Vendor::P21 if settings.value("consumer_key").is_some() => Some(
-                    "check the consumer key in SOA Admin (/api/admin, API Console); it must not be revoked",
-                ),
-                Vendor::P21 => Some(
-                    "use a P21 user name and password (a P21 user tied to a Windows, AAD or SQL user), not a consumer key",
-                ),
-                Vendor::Personify => Some(
-                    "check the client id and secret with the tenant's identity server administrator",
-                ),
-                Vendor::Apinizer => Some(
-                    "use an Apinizer user name and password; a personal token goes in APINIZER_TOKEN instead",
-                ),
-            };
+            let hint = vendor.hint(Trouble::CredentialsRefused, settings);
             report.fail_with("credentials", err, hint);
         }
     }
@@ -552,135 +498,19 @@ fn clock(report: &mut Report, date: Option<SystemTime>) {
     }
 }
 
-/// The vendor's own next step after a token.
-async fn next_step(
-    report: &mut Report,
-    client: &Client,
-    settings: &Settings,
-    token: &auth_core::Token,
-) {
-    match client {
-        Client::P21(p21) => {
-            let request = p21_odata(p21);
-            match request {
-                Ok(request) => match p21.send(request).await {
-                    Ok(response) => api_answer(
-                        report,
-                        "odata",
-                        response.status().as_u16(),
-                        "an OData call (table supplier)",
-                    ),
-                    Err(e) if matches!(e.kind(), ErrorKind::Forbidden { .. }) => {
-                        let hint = if settings.value("consumer_key").is_some() {
-                            "the consumer key's API scope does not cover OData: in SOA Admin (/api/admin), API Console, give the key the OData scope (or /api)"
-                        } else {
-                            "the P21 user lacks API permissions: in the P21 Desktop Client, User Maintenance → Application Security → \"Allow OData API Service\" = Yes, and Role Maintenance → Dataservice Permission allows the tables and views used; then sign in again"
-                        };
-                        report.fail(
-                            "odata",
-                            "P21 answered \"You are not authorized to access API\"",
-                            Some(hint),
-                            exit::REFUSED,
-                        );
-                    }
-                    Err(e) => report.fail_with("odata", &e, None),
-                },
-                Err(e) => report.fail_with("odata", &e, None),
-            }
-        }
-        Client::Apinizer(apinizer) => {
-            match apinizer.healthcheck().await {
-                Ok(()) => report.pass("health check", "the server answers OK"),
-                Err(e) => report.fail_with(
-                    "health check",
-                    &e,
-                    Some("the Apinizer server is down, or the base URL is not its console"),
-                ),
-            }
-            match apinizer.verify().await {
-                Ok(()) => report.pass("hello", "the token works (GET /apiops/test/hello)"),
-                Err(e) => report.fail_with("hello", &e, None),
-            }
-        }
-        Client::Personify(personify) => {
-            match settings.value("tenant_id") {
-                Some(tenant) => report.pass(
-                    "tenant",
-                    format_args!("API calls carry X-Tenant-Id: {tenant}"),
-                ),
-                None => {
-                    report.fail(
-                        "tenant",
-                        "no tenant id: Personify API calls need the X-Tenant-Id header",
-                        Some("set PERSONIFY_TENANT_ID (or tenant_id in the profile)"),
-                        exit::CONFIG,
-                    );
-                    return;
-                }
-            }
-            match settings.value("api_base_url") {
-                None => report.skip(
-                    "api",
-                    "PERSONIFY_API_BASE_URL is not set: no API call tried",
-                ),
-                Some(_) => match personify.url("") {
-                    Ok(url) => match personify.send(personify.reqwest_client().get(url)).await {
-                        Ok(response) => api_answer(
-                            report,
-                            "api",
-                            response.status().as_u16(),
-                            "the API (with the tenant header)",
-                        ),
-                        Err(e) => report.fail_with("api", &e, None),
-                    },
-                    Err(e) => report.fail_with("api", &e, None),
-                },
-            }
-        }
-        Client::ByDesign(_) => match bydesign_auth::Session::of(token) {
-            Some(session) => report.pass(
-                "user",
-                format_args!(
-                    "signed in as {} {}{}",
-                    session.user_type.as_str(),
-                    session.user_name,
-                    session
-                        .display_name
-                        .as_deref()
-                        .map(|n| format!(" ({n})"))
-                        .unwrap_or_default()
-                ),
+/// The vendor's own next steps after a token.
+async fn next_step(report: &mut Report, client: &Client, settings: &Settings, token: &Token) {
+    for check in client.checks(token, settings).await {
+        match check.outcome {
+            Outcome::Passed(what) => report.pass(check.step, what),
+            Outcome::Skipped(why) => report.skip(check.step, why),
+            Outcome::Failed { what, hint, config } => report.fail(
+                check.step,
+                what,
+                hint.as_deref(),
+                if config { exit::CONFIG } else { exit::REFUSED },
             ),
-            None => report.skip("user", "the token response named no user"),
-        },
-    }
-}
-
-fn p21_odata(p21: &p21_auth::Client) -> Result<reqwest::RequestBuilder, auth_core::Error> {
-    let mut url = p21.url("odataservice/odata/table/supplier")?;
-    url.set_query(Some("$top=1"));
-    Ok(p21.reqwest_client().get(url))
-}
-
-/// Reports an API call's status: the token was accepted unless the API said 401 or 403.
-fn api_answer(report: &mut Report, step: &str, status: u16, what: &str) {
-    match status {
-        401 => report.fail(
-            step,
-            format_args!("{what} was refused (401): the token was not accepted"),
-            Some("the token was issued but the API does not take it: check the API host"),
-            exit::REFUSED,
-        ),
-        403 => report.fail(
-            step,
-            format_args!("{what} was forbidden (403)"),
-            Some("the credentials lack the scope or permission for this API"),
-            exit::REFUSED,
-        ),
-        200..=299 => report.pass(step, format_args!("{what} succeeded ({status})")),
-        _ => report.pass(
-            step,
-            format_args!("{what} accepted the token (it answered {status})"),
-        ),
+            _ => report.skip(check.step, "a check this tool does not know"),
+        }
     }
 }

@@ -26,7 +26,7 @@ use crate::cli::{Args, Command};
 use crate::config::Settings;
 use crate::failure::Failure;
 use crate::output::Spinner;
-use crate::vendor::{Client, Vendor};
+use crate::vendor::Client;
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -90,25 +90,21 @@ async fn run(args: Args) -> Result<u8, Failure> {
         | Command::Verify { vendor }
         | Command::Doctor { vendor } => *vendor,
     };
-    // Commands for one vendor say so before anything is read.
-    match (&args.command, vendor) {
-        (Command::UiUrl { .. }, v) if v != Vendor::P21 => {
-            return Err(Failure::config(format!(
-                "ui-url is a P21 command (the UI server of its Interactive API), not one of {}",
-                v.name()
-            )));
-        }
-        (Command::Verify { .. }, v) if v != Vendor::Apinizer => {
-            return Err(Failure::config(format!(
-                "verify is Apinizer's hello check; {} has none",
-                v.name()
-            ))
-            .hint(format!(
-                "vendor-auth doctor {} checks the whole setup, token included",
-                v.name()
-            )));
-        }
-        _ => {}
+    // A vendor's own commands (P21's ui-url, Apinizer's verify) say so before anything is read.
+    let own = match &args.command {
+        Command::UiUrl { .. } => Some("ui-url"),
+        Command::Verify { .. } => Some("verify"),
+        _ => None,
+    };
+    if let Some(command) = own.filter(|c| !vendor.has_command(c)) {
+        return Err(
+            Failure::config(format!("{command} is not a command of {}", vendor.name())).hint(
+                format!(
+                    "vendor-auth doctor {} checks the whole setup, token included",
+                    vendor.name()
+                ),
+            ),
+        );
     }
     let settings = Settings::resolve(
         vendor,
@@ -134,7 +130,7 @@ async fn run(args: Args) -> Result<u8, Failure> {
                     emit(&format!("{name}: {value}"));
                 }
             } else if json {
-                emit(&token_json(&client, &settings, &token).to_string());
+                emit(&token_json(&client, &token).to_string());
             } else {
                 emit(token.access_token().expose_secret());
             }
@@ -153,23 +149,13 @@ async fn run(args: Args) -> Result<u8, Failure> {
             emit(&serde_json::to_string_pretty(&out).unwrap_or_default());
             eprintln!("vendor-auth: these claims are unverified: the signature was not checked");
         }
-        Command::UiUrl { .. } => {
-            if let Client::P21(p21) = &client {
-                let url = {
-                    let _spinner = Spinner::start("asking P21 for its UI server…");
-                    told(&client, p21.ui_server_url()).await?
-                };
-                emit(url.as_str());
-            }
-        }
-        Command::Verify { .. } => {
-            if let Client::Apinizer(apinizer) = &client {
-                {
-                    let _spinner = Spinner::start("checking the token…");
-                    told(&client, apinizer.verify()).await?;
-                }
-                emit("the Apinizer token works (GET /apiops/test/hello)");
-            }
+        Command::UiUrl { .. } | Command::Verify { .. } => {
+            let command = own.unwrap_or_default();
+            let printed = {
+                let _spinner = Spinner::start("asking the vendor…");
+                told(&client, client.command(command)).await?
+            };
+            emit(&printed);
         }
         Command::Doctor { .. } => {}
     }
@@ -192,7 +178,7 @@ pub(crate) async fn client(settings: &Settings, refresh: bool) -> Result<Client,
     if let Some(store) = &store {
         cache = cache.store_arc(Arc::clone(store));
     }
-    let client = Client::build(settings.vendor, settings, http, cache).map_err(|e| {
+    let client = settings.vendor.client(settings, http, cache).map_err(|e| {
         let missing = matches!(
             e.kind(),
             ErrorKind::Configuration {
@@ -266,14 +252,8 @@ async fn told<T>(
 }
 
 /// `token --json`.
-fn token_json(client: &Client, settings: &Settings, token: &auth_core::Token) -> Value {
-    let mut details = client.details(token);
-    if let Some(tenant) = settings
-        .value("tenant_id")
-        .filter(|_| settings.vendor == Vendor::Personify)
-    {
-        details.insert("tenant_id".into(), json!(tenant));
-    }
+fn token_json(client: &Client, token: &auth_core::Token) -> Value {
+    let details = client.details(token);
     json!({
         "vendor": client.vendor(),
         "token": token.access_token().expose_secret(),

@@ -115,12 +115,14 @@ impl Shared {
         op: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let timeout = self.options.store_timeout;
-        let result = super::within(timeout, op).await.unwrap_or_else(|()| {
-            Err(StoreError::new(format!(
-                "the token store did not answer within {} ms",
-                timeout.as_millis()
-            )))
-        });
+        let result = super::flight::within(timeout, op)
+            .await
+            .unwrap_or_else(|()| {
+                Err(StoreError::new(format!(
+                    "the token store did not answer within {} ms",
+                    timeout.as_millis()
+                )))
+            });
         if result.is_ok() && fleet.degraded.swap(false, Ordering::Relaxed) {
             tracing::info!(vendor = self.vendor, "token store reachable again");
         }

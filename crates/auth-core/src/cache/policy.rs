@@ -47,9 +47,9 @@ const MAX_THROTTLE: Duration = Duration::from_secs(15 * 60);
 /// Called with every new token; see [`CacheOptions::on_token`].
 pub(crate) type OnToken = Arc<dyn Fn(&Token) + Send + Sync>;
 
-/// How a [`TokenCache`](crate::TokenCache) behaves: its refresh windows, how long failures are
+/// How a [`TokenCache`](crate::cache::TokenCache) behaves: its refresh windows, how long failures are
 /// remembered, its deadlines, and a hook called with every new token. A plain value: build it
-/// once, clone it, print it, hand it to [`TokenCacheBuilder::options`](crate::TokenCacheBuilder::options)
+/// once, clone it, print it, hand it to [`TokenCacheBuilder::options`](crate::cache::TokenCacheBuilder::options)
 /// or to a vendor client builder's `cache` option. Every setter accepts any [`Duration`], zero
 /// and [`Duration::MAX`] included.
 ///
@@ -157,7 +157,7 @@ impl CacheOptions {
     }
 
     /// The least time between two forced refreshes by
-    /// [`TokenCache::invalidate`](crate::TokenCache::invalidate) (default 5 s).
+    /// [`TokenCache::invalidate`](crate::cache::TokenCache::invalidate) (default 5 s).
     pub fn min_forced_refresh_interval(mut self, interval: Duration) -> Self {
         self.min_forced_refresh_interval = interval;
         self
@@ -200,7 +200,7 @@ impl CacheOptions {
     }
 
     /// Shares tokens through `store` with every cache, in this process or another, whose source
-    /// has the same [`store_key`](crate::TokenSource::store_key): one of them fetches, the others
+    /// has the same [`store_key`](crate::source::TokenSource::store_key): one of them fetches, the others
     /// adopt what it publishes. The cached-token path never touches the store. Sources without
     /// a store key are not shared.
     pub fn store(self, store: impl TokenStore) -> Self {

@@ -2,8 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Counters of what a [`TokenCache`](crate::TokenCache) did; read with
-/// [`TokenCache::stats`](crate::TokenCache::stats).
+/// Counters of what a [`TokenCache`](crate::cache::TokenCache) did; read with
+/// [`TokenCache::stats`](crate::cache::TokenCache::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
@@ -22,7 +22,7 @@ pub struct CacheStats {
     /// Calls answered with a remembered rejection, without a request (remembered by this cache,
     /// or by another through the shared store).
     pub rejections_served: u64,
-    /// Tokens dropped by [`TokenCache::invalidate`](crate::TokenCache::invalidate).
+    /// Tokens dropped by [`TokenCache::invalidate`](crate::cache::TokenCache::invalidate).
     pub invalidations: u64,
     /// Tokens taken from the shared store instead of fetched.
     pub store_adopted: u64,
@@ -100,7 +100,7 @@ pub(crate) struct FetchTimer {
 impl FetchTimer {
     /// Starts timing a fetch.
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn start(clock: &dyn crate::Clock) -> Self {
+    pub(crate) fn start(clock: &dyn crate::clock::Clock) -> Self {
         Self {
             #[cfg(feature = "metrics")]
             started: clock.now(),
@@ -112,8 +112,8 @@ impl FetchTimer {
     pub(crate) fn finish(
         self,
         vendor: &'static str,
-        clock: &dyn crate::Clock,
-        failure: Option<&crate::ErrorKind>,
+        clock: &dyn crate::clock::Clock,
+        failure: Option<&crate::error::ErrorKind>,
     ) {
         let took = clock.now().saturating_duration_since(self.started);
         metrics::histogram!(crate::metrics::FETCH_SECONDS, "vendor" => vendor)
@@ -133,16 +133,16 @@ impl FetchTimer {
     pub(crate) fn finish(
         self,
         _vendor: &'static str,
-        _clock: &dyn crate::Clock,
-        _failure: Option<&crate::ErrorKind>,
+        _clock: &dyn crate::clock::Clock,
+        _failure: Option<&crate::error::ErrorKind>,
     ) {
     }
 }
 
 /// The `kind` label of an error.
 #[cfg(feature = "metrics")]
-fn kind_label(kind: &crate::ErrorKind) -> &'static str {
-    use crate::ErrorKind as K;
+fn kind_label(kind: &crate::error::ErrorKind) -> &'static str {
+    use crate::error::ErrorKind as K;
     match kind {
         K::Rejected { .. } => "rejected",
         K::Forbidden { .. } => "forbidden",

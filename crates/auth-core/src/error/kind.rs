@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-/// What went wrong. Match on it through [`Error::kind`]; new kinds, and new fields in a kind,
-/// may be added, so match with `..` and build errors with the constructors on [`Error`].
+/// What went wrong. Match on it through [`Error::kind`](super::Error::kind); new kinds, and new fields in a kind,
+/// may be added, so match with `..` and build errors with the constructors on [`Error`](super::Error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -105,8 +105,8 @@ pub(crate) fn bound(text: &str) -> String {
 
 impl ErrorKind {
     /// A configuration problem with `setting` ([`ErrorKind::Configuration`]), for
-    /// [`Error::unattributed`](crate::Error::unattributed); a vendor's is made with
-    /// [`Error::config`](crate::Error::config).
+    /// [`Error::unattributed`](crate::error::Error::unattributed); a vendor's is made with
+    /// [`Error::config`](crate::error::Error::config).
     #[must_use]
     pub fn config(setting: impl Into<String>, problem: ConfigProblem) -> Self {
         ErrorKind::Configuration {

@@ -8,7 +8,7 @@ fn error_is_small_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}
     assert_traits::<Error>();
     assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-    assert!(std::mem::size_of::<Result<crate::Token>>() <= 2 * std::mem::size_of::<usize>());
+    assert!(std::mem::size_of::<Result<crate::token::Token>>() <= 2 * std::mem::size_of::<usize>());
 }
 
 #[test]
@@ -77,11 +77,11 @@ fn retryable_classification() {
 fn hint_and_vendor_rewrite() {
     let err = Error::timeout("core")
         .with_hint("check the base URL")
-        .for_vendor("p21");
-    assert_eq!(err.vendor(), Some("p21"));
+        .for_vendor("acme");
+    assert_eq!(err.vendor(), Some("acme"));
     assert_eq!(err.hint(), Some("check the base URL"));
     assert_eq!(
         err.to_string(),
-        "request to p21 timed out; hint: check the base URL"
+        "request to acme timed out; hint: check the base URL"
     );
 }

@@ -1,5 +1,7 @@
 //! Repository lints, run as ordinary tests by `cargo test --workspace`.
 
+mod structure;
+
 use std::path::{Path, PathBuf};
 
 use crate::project_root;
@@ -370,6 +372,12 @@ fn packages_hold_no_workspace_only_tests_nor_key_material() {
                 .lines()
                 .any(|f| f == "src/lib.rs" || f == "src/main.rs")
         );
+        for licence in ["LICENSE-MIT", "LICENSE-APACHE"] {
+            assert!(
+                listed.lines().any(|f| f == licence),
+                "{name} would publish without {licence}"
+            );
+        }
         for file in listed.lines() {
             assert!(
                 !file.starts_with("tests/") && !file.starts_with("benches/"),
