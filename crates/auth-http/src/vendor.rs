@@ -382,3 +382,27 @@ impl ClientOptions {
         }
     }
 }
+
+/// A fingerprint of a high-entropy secret (an API key, a consumer key) for a store key's
+/// principal, where the credential has no public identity: the first 128 bits of a
+/// domain-separated SHA-256, as hex. The secret cannot be recovered from it, but a guessable
+/// secret (a password) could be confirmed by guessing, so never fingerprint a password: use the
+/// user name.
+///
+/// ```
+/// use auth_core::Secret;
+///
+/// let fp = auth_http::vendor::fingerprint(&Secret::new("7c1d7e3a-consumer-key"));
+/// assert_eq!(fp.len(), 32);
+/// assert!(!fp.contains("consumer"));
+/// ```
+#[must_use]
+pub fn fingerprint(secret: &auth_core::Secret) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"vendor-auth store key fingerprint\0");
+    context.update(secret.expose_secret().as_bytes());
+    context.finish().as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -60,7 +60,7 @@ async fn p21_clients_share_one_session() {
     k2.token().await.expect("token");
     assert_eq!(sandbox.count(Endpoint::P21TokenV2), 2);
     let key = k2.cache().store_key().expect("shared").clone();
-    let fingerprint = StoreKey::fingerprint(&Secret::new("consumer-key-secret"));
+    let fingerprint = auth_http::vendor::fingerprint(&Secret::new("consumer-key-secret"));
     assert!(
         key.as_str().ends_with(&format!("|key={fingerprint}")),
         "{key:?}"

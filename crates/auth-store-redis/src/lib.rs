@@ -117,7 +117,7 @@ impl RedisStore {
     /// The Redis key of `what` (`rec`, `lease`, `fence`) for `key`: the prefix, then the key's
     /// digest in braces (one hash slot per credential), never the key's text.
     fn redis_key(&self, key: &StoreKey, what: &str) -> String {
-        format!("{}:{{{}}}:{what}", self.prefix, key.digest())
+        format!("{}:{{{}}}:{what}", self.prefix, auth_store::digest(key))
     }
 
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {

@@ -46,7 +46,7 @@ async fn the_lease_is_exclusive_fenced_and_checked_at_every_step() {
     // The lease lapses (played by deleting it, as its expiry would) and another takes it: the
     // first owner can neither renew nor publish any more, and its release frees nothing.
     let mut redis = raw(&server).await;
-    let lease_key = format!("vendor-auth:{{{}}}:lease", key().digest());
+    let lease_key = format!("vendor-auth:{{{}}}:lease", auth_store::digest(&key()));
     let _: () = redis::cmd("DEL")
         .arg(&lease_key)
         .query_async(&mut redis)
@@ -111,7 +111,7 @@ async fn records_are_sealed_bound_to_their_key_and_never_name_the_credential() {
         assert!(k.starts_with("vendor-auth:{"), "{k}");
         assert!(!k.contains("client=a") && !k.contains("example.com"), "{k}");
     }
-    let rec_key = format!("vendor-auth:{{{}}}:rec", key().digest());
+    let rec_key = format!("vendor-auth:{{{}}}:rec", auth_store::digest(&key()));
     let raw_value: Vec<u8> = redis::cmd("HGET")
         .arg(&rec_key)
         .arg("v")
@@ -144,7 +144,7 @@ async fn records_are_sealed_bound_to_their_key_and_never_name_the_credential() {
 
     // A record moved to another credential's key does not open there.
     let other_key = StoreKey::new("test", "https://auth.example.com/token", "client=b");
-    let moved = format!("vendor-auth:{{{}}}:rec", other_key.digest());
+    let moved = format!("vendor-auth:{{{}}}:rec", auth_store::digest(&other_key));
     let _: () = redis::cmd("COPY")
         .arg(&rec_key)
         .arg(&moved)

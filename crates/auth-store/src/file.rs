@@ -129,13 +129,15 @@ impl FileStore {
     }
 
     fn path(&self, key: &StoreKey, ext: &str) -> PathBuf {
-        self.inner.dir.join(format!("{}.{ext}", key.digest()))
+        self.inner
+            .dir
+            .join(format!("{}.{ext}", crate::digest(key)))
     }
 
     /// Whether this process holds `lease` right now.
     fn holds(&self, lease: &Lease) -> bool {
         self.held()
-            .get(&lease.key.digest())
+            .get(&crate::digest(&lease.key))
             .is_some_and(|h| h.owner == lease.owner && h.fence == lease.fence)
     }
 
@@ -194,7 +196,7 @@ impl FileStore {
         let random = fastrand::u64(..);
         let temp = self.inner.dir.join(format!(
             "{}.{}-{random:x}.tmp",
-            key.digest(),
+            crate::digest(key),
             std::process::id()
         ));
         let written = (|| {
@@ -227,7 +229,7 @@ impl TokenStore for FileStore {
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
         let path = self.path(key, "lease");
-        if self.held().contains_key(&key.digest()) {
+        if self.held().contains_key(&crate::digest(key)) {
             // Held by another cache of this process.
             return Ok(None);
         }
@@ -255,13 +257,13 @@ impl TokenStore for FileStore {
         let fence = (last.max(stored) + 1).max(now_ms());
         write_lease(&mut file, fence, ttl).map_err(|e| io_error("write", &path, e))?;
         let mut held = self.held();
-        if held.contains_key(&key.digest()) {
+        if held.contains_key(&crate::digest(key)) {
             // Another cache of this process won the race meanwhile (the lock is per file
             // handle): dropping `file` gives the lock up.
             return Ok(None);
         }
         held.insert(
-            key.digest(),
+            crate::digest(key),
             Held {
                 owner: owner.to_owned(),
                 fence,
@@ -274,7 +276,7 @@ impl TokenStore for FileStore {
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
         let path = self.path(&lease.key, "lease");
         let mut held = self.held();
-        match held.get_mut(&lease.key.digest()) {
+        match held.get_mut(&crate::digest(&lease.key)) {
             Some(h) if h.owner == lease.owner && h.fence == lease.fence => {
                 write_lease(&mut h.file, h.fence, ttl).map_err(|e| io_error("write", &path, e))?;
                 Ok(true)
@@ -296,9 +298,9 @@ impl TokenStore for FileStore {
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
         let mut held = self.held();
-        if let Some(h) = held.get(&lease.key.digest()) {
+        if let Some(h) = held.get(&crate::digest(&lease.key)) {
             if h.owner == lease.owner && h.fence == lease.fence {
-                if let Some(mut h) = held.remove(&lease.key.digest()) {
+                if let Some(mut h) = held.remove(&crate::digest(&lease.key)) {
                     // The lease lapses now for whoever looks at its expiry.
                     let _ = write_lease(&mut h.file, h.fence, Duration::ZERO);
                     let _ = fs4::FileExt::unlock(&h.file);

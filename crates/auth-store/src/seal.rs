@@ -254,7 +254,7 @@ impl<S: TokenStore> TokenStore for SealedStore<S> {
         zeroize::Zeroize::zeroize(&mut record.value);
         if opened.is_none() {
             tracing::debug!(
-                key = %key.digest(),
+                key = %crate::digest(key),
                 "a stored record does not open with this store's sealing; treated as absent"
             );
         }

@@ -57,7 +57,7 @@ async fn publish_once(store: &FileStore, value: &[u8]) -> auth_core::store::Leas
 }
 
 fn token_file(dir: &Path) -> PathBuf {
-    dir.join(format!("{}.token", key().digest()))
+    dir.join(format!("{}.token", auth_store::digest(&key())))
 }
 
 #[tokio::test]
@@ -143,7 +143,9 @@ async fn symlinks_are_never_followed() {
     std::os::unix::fs::symlink(&elsewhere, token_file(dir.path())).expect("symlink");
     assert!(store.load(&key()).await.expect("load").is_none());
     // A symlinked lease file is refused, not written through.
-    let lease_file = dir.path().join(format!("{}.lease", key().digest()));
+    let lease_file = dir
+        .path()
+        .join(format!("{}.lease", auth_store::digest(&key())));
     std::os::unix::fs::symlink(&elsewhere, &lease_file).expect("symlink");
     assert!(store.try_lease(&key(), "a", TTL).await.is_err());
     assert_eq!(

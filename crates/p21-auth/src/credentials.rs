@@ -45,7 +45,7 @@ impl Credentials {
                 format!("user={username}")
             }
             Kind::ConsumerKey { key, username } => {
-                let fingerprint = auth_core::store::StoreKey::fingerprint(key);
+                let fingerprint = auth_http::vendor::fingerprint(key);
                 match username {
                     Some(user) => format!("key={fingerprint};user={user}"),
                     None => format!("key={fingerprint}"),
