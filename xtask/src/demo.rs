@@ -1,4 +1,5 @@
-//! `cargo xtask demo`: runs the sandbox demo (every vendor flow, no accounts, no network), with
+//! `cargo xtask demo`: runs the demo (`crates/auth-testkit/examples/demo.rs`: every vendor flow
+//! against the sandbox, no accounts, no network), with
 //! the `vendor-auth` tool built first for its last section.
 
 use crate::{cargo, exec};
@@ -14,7 +15,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "--quiet",
         "--locked",
         "-p",
-        "auth-sandbox",
+        "auth-testkit",
         "--example",
         "demo",
         "--",

@@ -37,25 +37,39 @@ fn cache() -> TokenCache {
     cache
 }
 
-/// A cache around a scripted source, shared through a store or not, its token already fetched.
+/// A source whose tokens live a day and are shared under one key: the two caches built on it
+/// differ only by the store.
+#[derive(Debug)]
+struct Shared;
+
+#[auth_core::async_trait]
+impl auth_core::TokenSource for Shared {
+    fn vendor(&self) -> &'static str {
+        "bench"
+    }
+
+    async fn fetch(&self, _previous: Option<&Token>) -> Result<Token, auth_core::Error> {
+        Ok(Token::builder(Secret::new("bench-token"))
+            .lifetime(Instant::now(), Some(Duration::from_secs(24 * 3600)))
+            .build())
+    }
+
+    fn store_key(&self) -> Option<auth_core::store::StoreKey> {
+        Some(auth_core::store::StoreKey::new(
+            "bench",
+            "https://auth.example.com",
+            "client=bench",
+        ))
+    }
+}
+
+/// A cache around [`Shared`], sharing through a store or not, its token already fetched.
 fn scripted_cache(with_store: bool) -> TokenCache {
-    use auth_core::store::{MemoryStore, StoreKey};
-    use auth_testkit::ScriptedSource;
-    // The real clock, for the source and the cache alike: the two caches differ only by the store.
-    let source = ScriptedSource::new(
-        Arc::new(auth_core::SystemClock),
-        Some(Duration::from_secs(24 * 3600)),
-    );
-    source.share_as(StoreKey::new(
-        "bench",
-        "https://auth.example.com",
-        "client=bench",
-    ));
     let mut options = auth_core::CacheOptions::default();
     if with_store {
-        options = options.store(MemoryStore::new());
+        options = options.store(auth_core::store::MemoryStore::new());
     }
-    let cache = TokenCache::builder(source).options(options).build();
+    let cache = TokenCache::builder(Shared).options(options).build();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

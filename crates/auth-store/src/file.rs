@@ -129,9 +129,7 @@ impl FileStore {
     }
 
     fn path(&self, key: &StoreKey, ext: &str) -> PathBuf {
-        self.inner
-            .dir
-            .join(format!("{}.{ext}", crate::digest(key)))
+        self.inner.dir.join(format!("{}.{ext}", crate::digest(key)))
     }
 
     /// Whether this process holds `lease` right now.

@@ -6,11 +6,11 @@ use clap::{ArgAction, Parser, Subcommand};
 
 use crate::vendor::Vendor;
 
-const ABOUT: &str = "Access tokens for P21, Personify, Apinizer and ByDesign, cached and shared with every process on this host";
+const ABOUT: &str = "Access tokens for the vendors of the vendor-auth crates (each command's --help lists them), cached and shared with every process on this host";
 
 const LONG_ABOUT: &str = "\
-Access tokens for P21, Personify, Apinizer and ByDesign, cached and shared with every process on
-this host.
+Access tokens for the vendors of the vendor-auth crates (each command's --help lists them),
+cached and shared with every process on this host.
 
 Settings are the vendor crates' environment variables (P21_BASE_URL, P21_USERNAME, ...), or a
 named profile. Secrets never go on the command line: they come from the environment, from a file

@@ -147,7 +147,7 @@ fn adding_a_vendor_names_exactly_the_lists() {
     let guide = read(&project_root().join("docs/adding-a-vendor.md"));
     for file in REGISTRATIONS
         .iter()
-        .chain(&["crates/auth-sandbox/examples/demo.rs"])
+        .chain(&["crates/auth-testkit/examples/demo.rs"])
     {
         assert!(guide.contains(file), "docs/adding-a-vendor.md omits {file}");
     }
