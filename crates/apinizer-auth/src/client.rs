@@ -2,8 +2,6 @@
 //! [`ClientBuilder`] that configures it. The shared skeleton is `auth_http::vendor`; what is
 //! here is what Apinizer adds (personal tokens, `verify` and `healthcheck`).
 
-use std::future::Future;
-
 use auth_core::clock::instant_from_system_time;
 use auth_core::error::ConfigProblem;
 use auth_core::source::StaticToken;
@@ -290,13 +288,6 @@ impl Vendor for Client {
 
     fn core(&self) -> &VendorClient {
         &self.core
-    }
-
-    fn authorize(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
-        Client::authorize(self, request)
     }
 
     fn token_url(_vars: &dyn EnvLookup, base: &Url) -> Url {

@@ -224,12 +224,14 @@ pub trait Vendor: Clone + std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The client skeleton: its cache, its HTTP client, its base URL.
     fn core(&self) -> &VendorClient;
 
-    /// `request` with the headers every API call carries (`Authorization`, and any the vendor
-    /// adds), unsent.
+    /// `request` with the headers every API call carries, unsent: `Authorization` (the
+    /// default), and any the vendor adds (a tenant).
     fn authorize(
         &self,
         request: reqwest::RequestBuilder,
-    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send;
+    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
+        self.core().authorize(request)
+    }
 
     /// What `token` says beyond the token (a session id, a user name), and what the client
     /// adds to every call (a tenant), without a secret.

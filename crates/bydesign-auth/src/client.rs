@@ -2,8 +2,6 @@
 //! configures it. The shared skeleton is `auth_http::vendor`; what is here is what ByDesign adds
 //! (single-use refresh tokens, with the password as the fallback).
 
-use std::future::Future;
-
 use auth_core::error::ConfigProblem;
 use auth_core::store::StoreKey;
 use auth_core::token::TokenBuilder;
@@ -301,13 +299,6 @@ impl Vendor for Client {
 
     fn core(&self) -> &VendorClient {
         &self.core
-    }
-
-    fn authorize(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
-        Client::authorize(self, request)
     }
 
     fn details(&self, token: &Token) -> Map<String, Value> {

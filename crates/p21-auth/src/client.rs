@@ -4,8 +4,6 @@
 use auth_core::error::ConfigProblem;
 use auth_core::store::StoreKey;
 use auth_core::token::TokenBuilder;
-use std::future::Future;
-
 use auth_core::{
     CacheOptions, Error, ErrorKind, Secret, Token, TokenCache, TokenSource, async_trait,
 };
@@ -468,13 +466,6 @@ impl Vendor for Client {
 
     fn core(&self) -> &VendorClient {
         &self.core
-    }
-
-    fn authorize(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> impl Future<Output = Result<reqwest::RequestBuilder, Error>> + Send {
-        self.core.authorize(request)
     }
 
     fn details(&self, token: &Token) -> Map<String, Value> {
