@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: the workspace's development commands.
 //!
-//! - `test-all`: the one gate (fmt, clippy, tests with snapshots locked, demo, docs, packaging,
-//!   semver).
+//! - `test-all`: the one gate (the system packages it needs, fmt, clippy, tests with snapshots
+//!   locked, demo, docs, packaging, semver).
+//! - `provision`: installs the system packages the gate needs, or says how (part of `test-all`).
 //! - `demo`: every vendor flow against the embedded local sandbox.
 //! - `cli <args>`: the `vendor-auth` tool against a sandbox started for it (`cli token p21`).
 //! - `snapshots [--accept | --reject]`: review and accept changed wire snapshots.
@@ -21,6 +22,7 @@ mod cli;
 mod demo;
 mod features;
 mod package;
+mod provision;
 mod semver;
 mod snapshots;
 mod test_all;
@@ -41,10 +43,11 @@ fn main() -> ExitCode {
         Some("budget") => budget::run(&args[1..]),
         Some("features") => features::run(),
         Some("package") => package::run(),
+        Some("provision") => provision::run(),
         Some("semver") => semver::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test-all | demo | cli <args> | snapshots [--accept|--reject] | bench | budget [rounds] | features | package | semver [--baseline-rev REV]>"
+                "usage: cargo xtask <test-all | demo | cli <args> | snapshots [--accept|--reject] | bench | budget [rounds] | features | package | provision | semver [--baseline-rev REV]>"
             );
             return ExitCode::from(2);
         }

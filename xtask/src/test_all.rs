@@ -13,6 +13,12 @@ struct Step {
 
 const STEPS: &[Step] = &[
     Step {
+        // What a fresh machine lacks (redis-server, OpenSSL headers...), before anything is built.
+        name: "provision",
+        args: &[],
+        env: &[],
+    },
+    Step {
         name: "fmt",
         args: &["fmt", "--all", "--check"],
         env: &[],
@@ -84,6 +90,7 @@ pub(crate) fn run_all() -> Result<Timings, (Timings, String)> {
             match step.name {
                 "demo" => crate::demo::run(&[]),
                 "package" => crate::package::run(),
+                "provision" => crate::provision::run(),
                 "semver" => crate::semver::gate(),
                 _ => crate::features::run(),
             }

@@ -104,7 +104,7 @@ impl RedisServer {
                 std::io::Error::new(
                     e.kind(),
                     format!(
-                        "cannot run redis-server ({e}); install it (Debian: apt-get install redis-server, as .ci/run does)"
+                        "cannot run redis-server ({e}); install it (cargo xtask provision does, or: apt-get install redis-server)"
                     ),
                 )
             })?;

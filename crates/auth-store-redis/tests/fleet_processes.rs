@@ -230,7 +230,8 @@ impl Shared {
 
     fn redis() -> Shared {
         Shared::Redis(
-            RedisServer::start().expect("the fleet tests need redis-server (.ci/run installs it)"),
+            RedisServer::start()
+                .expect("the fleet tests need redis-server (cargo xtask provision installs it)"),
         )
     }
 

@@ -14,7 +14,7 @@ const TTL: Duration = Duration::from_secs(10);
 const KEY_HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 fn server() -> RedisServer {
-    RedisServer::start().expect("this test needs redis-server (.ci/run installs it)")
+    RedisServer::start().expect("this test needs redis-server (cargo xtask provision installs it)")
 }
 
 fn key() -> StoreKey {
