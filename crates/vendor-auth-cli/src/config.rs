@@ -296,7 +296,7 @@ fn load_profile(
         ))
         .cause(&e)
     })?;
-    check_private(path, &meta)?;
+    crate::trust::check_config_file(path, &meta)?;
     let text =
         String::from_utf8(read_limited(path).map_err(|e| {
             Failure::config(format!("cannot read the config file {shown}")).cause(&e)
@@ -340,27 +340,6 @@ fn load_profile(
         .collect())
 }
 
-/// Refuses a file that users other than its owner may read or change.
-#[cfg(unix)]
-fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), Failure> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Failure::config(format!(
-            "the config file {} can be read or changed by other users (mode {mode:03o}); it may hold secrets, so it is not used",
-            path.display()
-        ))
-        .hint(format!("run: chmod 600 {}", path.display())));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), Failure> {
-    // Windows: the file inherits the ACL of the user's profile directory.
-    Ok(())
-}
-
 fn unknown_key(vendor: Vendor, key: &str, origin: &str, path: &Path) -> Failure {
     let mut known: Vec<String> = vendor.keys().map(|(k, _)| k.to_owned()).collect();
     known.extend(
@@ -379,8 +358,23 @@ fn unknown_key(vendor: Vendor, key: &str, origin: &str, path: &Path) -> Failure 
         ]
         .map(str::to_owned),
     );
+    // A name is echoed only if it looks like one: a secret pasted as a key, or a name full of
+    // escape sequences, is not shown.
+    let plausible = !key.is_empty()
+        && key.len() <= 40
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let named = if plausible {
+        format!("`{key}`")
+    } else {
+        format!(
+            "with a name of {} characters that no setting has (not shown: it may be a secret)",
+            key.chars().count()
+        )
+    };
     Failure::config(format!(
-        "unknown setting `{key}` in {origin} ({})",
+        "unknown setting {named} in {origin} ({})",
         path.display()
     ))
     .hint(format!("the settings are: {}", known.join(", ")))
@@ -397,6 +391,7 @@ fn read_limited(path: &Path) -> std::io::Result<Vec<u8>> {
 
 /// A secret kept in the file at `path` (one trailing line break dropped), for `what`.
 fn read_secret_file(path: &Path, what: &str) -> Result<String, Failure> {
+    crate::trust::check_secret_file(path, what)?;
     let bytes = read_limited(path).map_err(|e| {
         Failure::config(format!("cannot read {what} ({})", path.display())).cause(&e)
     })?;

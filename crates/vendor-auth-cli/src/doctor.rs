@@ -28,6 +28,7 @@ struct Report {
 
 impl Report {
     fn line(&self, mark: &str, step: &str, detail: &dyn Display) {
+        let detail = crate::output::printable(&detail.to_string()).into_owned();
         let _ = writeln!(std::io::stdout(), "{mark} {step:<15} {detail}");
     }
 
@@ -42,6 +43,7 @@ impl Report {
     fn fail(&mut self, step: &str, detail: impl Display, hint: Option<&str>, code: u8) {
         self.line("✘", step, &detail);
         if let Some(hint) = hint {
+            let hint = crate::output::printable(hint);
             let _ = writeln!(std::io::stdout(), "  {:<15} hint: {hint}", "");
         }
         self.status = self.status.max(code);

@@ -62,14 +62,16 @@ impl Failure {
     }
 
     /// The text for stderr: the sentence, the hint, and with `verbose` the causes.
+    /// Every part's characters that could reorder or hide text are escaped.
     pub(crate) fn render(&self, verbose: bool) -> String {
-        let mut out = format!("vendor-auth: {}", self.message);
+        use crate::output::printable;
+        let mut out = format!("vendor-auth: {}", printable(&self.message));
         if let Some(hint) = &self.hint {
-            out.push_str(&format!("\n  hint: {hint}"));
+            out.push_str(&format!("\n  hint: {}", printable(hint)));
         }
         if verbose {
             for cause in &self.causes {
-                out.push_str(&format!("\n  caused by: {cause}"));
+                out.push_str(&format!("\n  caused by: {}", printable(cause)));
             }
         }
         out

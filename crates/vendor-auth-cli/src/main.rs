@@ -9,6 +9,7 @@ mod doctor;
 mod failure;
 mod output;
 mod store;
+mod trust;
 mod vendor;
 
 use std::io::Write as _;
@@ -126,6 +127,12 @@ async fn run(args: Args) -> Result<u8, Failure> {
             let token = fetch(&client).await?;
             if header {
                 let headers = client.api_headers().await?;
+                if headers.is_empty() {
+                    return Err(Failure::refused(format!(
+                        "the {} token cannot be sent in an HTTP header: nothing to print",
+                        client.vendor()
+                    )));
+                }
                 for (name, value) in headers {
                     emit(&format!("{name}: {value}"));
                 }
@@ -264,9 +271,12 @@ fn token_json(client: &Client, token: &auth_core::Token) -> Value {
     })
 }
 
-/// A line on stdout; a reader that went away (`| head`) is not an error worth a panic.
-fn emit(line: &str) {
+/// Lines on stdout, in each every character that could reorder or hide text escaped; a reader
+/// that went away (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    for line in text.split('\n') {
+        let _ = writeln!(out, "{}", output::printable(line));
+    }
     let _ = out.flush();
 }

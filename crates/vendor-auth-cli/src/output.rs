@@ -1,7 +1,45 @@
-//! What goes to the terminal besides results: RFC 3339 times and the spinner.
+//! What goes to the terminal besides results: every line made printable, RFC 3339 times and the
+//! spinner.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Whether `c` can move the cursor, reorder text or hide it on a terminal: control characters
+/// (C0, DEL, C1), bidirectional embeddings, overrides, isolates and marks, line and paragraph
+/// separators, zero-width and other invisible format characters.
+fn hides(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// `text` as it can be shown on a terminal: each character that could reorder or hide text is
+/// written as `\uXXXX` (which inside a JSON string still means that character), the rest as it
+/// is.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(hides) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if hides(c) {
+            out.push_str(&format!("\\u{:04X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// `time` as RFC 3339 in UTC, to the second (`2026-11-23T08:00:00Z`).
 pub(crate) fn rfc3339(time: SystemTime) -> String {
@@ -64,6 +102,30 @@ impl Drop for Spinner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_character_that_reorders_or_hides_text_is_escaped() {
+        for c in [
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{061C}', '\u{2028}',
+            '\u{2029}', '\u{200B}', '\u{FEFF}', '\u{00AD}', '\u{1B}', '\u{7}', '\r', '\n',
+            '\u{85}', '\u{9B}',
+        ] {
+            let shown = printable(&format!("ok{c}ko")).into_owned();
+            assert!(!shown.contains(c), "{c:?} passed: {shown:?}");
+            assert!(
+                shown.starts_with("ok\\u") && shown.ends_with("ko"),
+                "{shown}"
+            );
+            assert_eq!(shown.len(), "ok".len() + 6 + "ko".len(), "{shown}");
+        }
+        assert_eq!(printable("Bearer eyJ.é-ü_漢"), "Bearer eyJ.é-ü_漢");
+        assert!(matches!(printable("plain"), Cow::Borrowed(_)));
+        // Inside JSON, the escape still means the character it stands for.
+        let json = serde_json::json!({ "d": "a\u{202E}b\u{7F}" }).to_string();
+        let shown = printable(&json);
+        let back: serde_json::Value = serde_json::from_str(&shown).expect("still JSON");
+        assert_eq!(back["d"], "a\u{202E}b\u{7F}");
+    }
 
     #[test]
     fn rfc3339_dates() {

@@ -232,9 +232,18 @@ impl Client {
             .map_err(|e| Error::transport(self.vendor()).with_source(e))?;
         let mut headers = Vec::new();
         for (name, value) in request.headers() {
-            if let Ok(value) = value.to_str() {
-                headers.push((canonical(name.as_str()), value.to_owned()));
-            }
+            // Printable ASCII only: anything else would reach `curl -H` mangled.
+            let Ok(value) = value.to_str() else {
+                return Err(Error::malformed(
+                    self.vendor(),
+                    format!(
+                        "the {} header holds characters that cannot be printed as a header",
+                        canonical(name.as_str())
+                    ),
+                    None,
+                ));
+            };
+            headers.push((canonical(name.as_str()), value.to_owned()));
         }
         // `Authorization` first, the vendor's own headers after it.
         headers.sort_by_key(|(name, _)| name != "Authorization");

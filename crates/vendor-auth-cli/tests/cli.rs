@@ -606,6 +606,7 @@ fn secrets_come_from_files_and_stdin_never_the_command_line() {
     let world = World::new("inputs");
     let file = world.home.join("p21-password");
     std::fs::write(&file, format!("{PASSWORD}\n")).expect("write");
+    set_mode(&file, 0o600);
     let mut cmd = world.vendor("p21");
     cmd.env_remove("P21_PASSWORD")
         .env("P21_PASSWORD_FILE", &file);
@@ -645,6 +646,136 @@ fn secrets_come_from_files_and_stdin_never_the_command_line() {
             .args(["token", "p21", "--password", PASSWORD]),
         2,
     );
+}
+
+/// Sets `path`'s permission bits (Unix).
+fn set_mode(path: &std::path::Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+}
+
+/// A secret file others may read is refused, however it is named, as ssh refuses a private key:
+/// the message names the file, the problem and the fix, and never the secret.
+#[cfg(unix)]
+#[test]
+fn secret_files_others_can_read_are_refused() {
+    let world = World::new("secret-files");
+    let file = world.home.join("p21-password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).expect("write");
+    set_mode(&file, 0o644);
+    let by_variable = |cmd: &mut Command| {
+        cmd.env_remove("P21_PASSWORD")
+            .env("P21_PASSWORD_FILE", &file)
+            .args(["token", "p21", "--no-store"]);
+    };
+    let by_flag = |cmd: &mut Command| {
+        cmd.env_remove("P21_PASSWORD")
+            .args(["token", "p21", "--no-store", "--password-file"])
+            .arg(&file);
+    };
+    let config = format!(
+        "[p21.files]\nbase_url = \"{}\"\nusername = \"api_user\"\npassword_file = \"{}\"\n",
+        world.sandbox.p21_base_url(),
+        file.display()
+    );
+    write_config(&world, &config, 0o600);
+    let by_profile = |cmd: &mut Command| {
+        cmd.env_remove("P21_PASSWORD")
+            .args(["token", "p21", "--no-store", "--profile", "files"]);
+    };
+    for (way, apply) in [
+        ("P21_PASSWORD_FILE", &by_variable as &dyn Fn(&mut Command)),
+        ("--password-file", &by_flag),
+        ("password_file", &by_profile),
+    ] {
+        for mode in [0o644, 0o640, 0o604] {
+            set_mode(&file, mode);
+            let mut cmd = world.vendor("p21");
+            apply(&mut cmd);
+            let (out, err) = run(&mut cmd, 2);
+            assert_eq!(out, "", "{way}");
+            assert!(
+                err.contains(&file.display().to_string())
+                    && err.contains("other users")
+                    && err.contains(&format!("chmod 600 {}", file.display())),
+                "{way} {mode:o}: {err}"
+            );
+            assert_no_secret(&[&err]);
+        }
+        set_mode(&file, 0o600);
+        let mut cmd = world.vendor("p21");
+        apply(&mut cmd);
+        run(&mut cmd, 0);
+    }
+    assert_eq!(world.token_requests(Endpoint::P21TokenV2), 3);
+}
+
+/// What the tool prints cannot be turned against the terminal: characters that reorder or hide
+/// text are escaped in every output, a token that cannot be a header fails `--header`, and a
+/// config key that is not a plausible name is not echoed.
+#[test]
+fn printed_text_cannot_reorder_or_hide_and_headers_are_checked() {
+    let world = World::new("printing");
+    // A user name with a right-to-left override and a line separator, as the server echoes it
+    // in the token's claims and session.
+    let odd = "ab\u{202E}cd\u{2028}ef";
+    world.sandbox.p21().add_user(odd, PASSWORD);
+    let (claims, _) = run(
+        world
+            .vendor("p21")
+            .env("P21_USERNAME", odd)
+            .args(["claims", "p21", "--no-store"]),
+        0,
+    );
+    assert!(
+        !claims.contains('\u{202E}') && !claims.contains('\u{2028}'),
+        "{claims:?}"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&claims).expect("still JSON");
+    assert_eq!(parsed["claims"]["sub"], odd);
+    let (json, _) = run(
+        world
+            .vendor("p21")
+            .env("P21_USERNAME", odd)
+            .args(["token", "p21", "--json", "--no-store"]),
+        0,
+    );
+    assert!(!json.contains('\u{202E}'), "{json:?}");
+
+    // A personal token that cannot travel as a header value prints nothing and fails.
+    let (out, err) = run(
+        world
+            .vendor("apinizer")
+            .env_remove("APINIZER_USERNAME")
+            .env_remove("APINIZER_PASSWORD")
+            .env("APINIZER_TOKEN", "personal-t\u{f6}ken")
+            .args(["token", "apinizer", "--header", "--no-store"]),
+        1,
+    );
+    assert_eq!(out, "");
+    assert!(err.contains("header"), "{err}");
+
+    // An unknown key that holds an escape sequence, or a secret pasted as a key, is not echoed.
+    for key in [
+        "\\u001b[31mred",
+        "Zq8sEcReT0000000000000000000000000000000000000000",
+    ] {
+        let config = format!("[p21.odd]\n\"{key}\" = \"x\"\n");
+        write_config(&world, &config, 0o600);
+        let (_, err) = run(world.cmd().args(["token", "p21", "--profile", "odd"]), 2);
+        assert!(err.contains("unknown setting"), "{err}");
+        assert!(!err.contains("red") && !err.contains("SecReT"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+    let config = "[p21.odd]\nbase_ulr = \"x\"\n";
+    write_config(&world, config, 0o600);
+    let (_, err) = run(world.cmd().args(["token", "p21", "--profile", "odd"]), 2);
+    assert!(err.contains("unknown setting `base_ulr`"), "{err}");
 }
 
 fn write_config(world: &World, text: &str, mode: u32) -> PathBuf {
