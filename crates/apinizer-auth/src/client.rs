@@ -69,11 +69,7 @@ impl TokenSource for Issued {
 
     /// The Apinizer host and the user.
     fn store_key(&self) -> Option<StoreKey> {
-        Some(StoreKey::new(
-            VENDOR,
-            self.base_url.as_str(),
-            &format!("user={}", self.username),
-        ))
+        Some(StoreKey::of(VENDOR, self.base_url.as_str()).part("user", &self.username))
     }
 }
 

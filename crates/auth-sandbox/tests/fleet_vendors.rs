@@ -62,7 +62,7 @@ async fn p21_clients_share_one_session() {
     let key = k2.cache().store_key().expect("shared").clone();
     let fingerprint = auth_http::vendor::fingerprint(&Secret::new("consumer-key-secret"));
     assert!(
-        key.as_str().ends_with(&format!("|key={fingerprint}")),
+        key.as_str().ends_with(&format!("3:key|32:{fingerprint}|")),
         "{key:?}"
     );
     assert!(!key.as_str().contains("consumer-key"));
@@ -73,11 +73,11 @@ async fn p21_clients_share_one_session() {
     );
     let user_key = a.cache().store_key().expect("shared").clone();
     assert!(
-        user_key.as_str().starts_with("p21|http://127.0.0.1:"),
+        user_key.as_str().starts_with("3:p21|26:http://127.0.0.1:"),
         "{user_key:?}"
     );
     assert!(
-        user_key.as_str().ends_with("|user=api_user"),
+        user_key.as_str().ends_with("|4:user|8:api_user|"),
         "{user_key:?}"
     );
     assert!(

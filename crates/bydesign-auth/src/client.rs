@@ -108,15 +108,11 @@ impl TokenSource for Source {
 
     /// The token URL, the OAuth client and the rep or customer.
     fn store_key(&self) -> Option<StoreKey> {
-        Some(StoreKey::new(
-            VENDOR,
-            self.token_url.as_str(),
-            &format!(
-                "client={};user={}",
-                self.client_id,
-                self.credentials.username()
-            ),
-        ))
+        Some(
+            StoreKey::of(VENDOR, self.token_url.as_str())
+                .part("client", &self.client_id)
+                .part("user", &self.credentials.username()),
+        )
     }
 
     fn encode_details(&self, token: &Token) -> Option<serde_json::Value> {

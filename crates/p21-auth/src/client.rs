@@ -67,11 +67,10 @@ impl TokenSource for Source {
 
     /// The API host and the user (or the consumer key's fingerprint, and its user).
     fn store_key(&self) -> Option<StoreKey> {
-        Some(StoreKey::new(
-            VENDOR,
-            self.base_url.as_str(),
-            &self.credentials.principal(),
-        ))
+        Some(
+            self.credentials
+                .identify(StoreKey::of(VENDOR, self.base_url.as_str())),
+        )
     }
 
     fn encode_details(&self, token: &Token) -> Option<serde_json::Value> {

@@ -37,18 +37,21 @@ pub(crate) enum Kind {
 }
 
 impl Credentials {
-    /// Who the credentials act for, without a secret: the user name, or the consumer key's
-    /// fingerprint and its user (the principal of a shared store's key).
-    pub(crate) fn principal(&self) -> String {
+    /// `key` naming this credential: the user, or the consumer key's fingerprint and its user
+    /// (the principal of a shared store's key; never a password).
+    pub(crate) fn identify(&self, key: auth_core::store::StoreKey) -> auth_core::store::StoreKey {
         match &self.kind {
             Kind::User { username, .. } | Kind::UserV1 { username, .. } => {
-                format!("user={username}")
+                key.part("user", username)
             }
-            Kind::ConsumerKey { key, username } => {
-                let fingerprint = auth_http::vendor::fingerprint(key);
+            Kind::ConsumerKey {
+                key: secret,
+                username,
+            } => {
+                let key = key.part("key", &auth_http::vendor::fingerprint(secret));
                 match username {
-                    Some(user) => format!("key={fingerprint};user={user}"),
-                    None => format!("key={fingerprint}"),
+                    Some(user) => key.part("user", user),
+                    None => key,
                 }
             }
         }

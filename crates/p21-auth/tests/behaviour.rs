@@ -295,3 +295,29 @@ async fn the_example_prints_the_token_alone() {
     assert!(out.is_empty());
     assert!(String::from_utf8_lossy(&err).contains("P21_USERNAME is not set"));
 }
+
+/// One credential, one store key: a base URL and a user name cannot shift a delimiter between
+/// them and land on another credential's key.
+#[test]
+fn credentials_that_differ_never_share_a_store_key() {
+    let key = |base: &str, user: &str| {
+        Client::builder()
+            .base_url(base)
+            .credentials(Credentials::user(user, Secret::new("pw")))
+            .cache(p21_auth::CacheOptions::default().store(auth_core::store::MemoryStore::new()))
+            .build()
+            .expect("client")
+            .cache()
+            .store_key()
+            .cloned()
+            .expect("a key with a store")
+    };
+    assert_ne!(
+        key("https://h.example.com/", "z/|user=alice"),
+        key("https://h.example.com/|user=z/", "alice")
+    );
+    assert_eq!(
+        key("https://h.example.com/", "alice"),
+        key("https://h.example.com/", "alice")
+    );
+}

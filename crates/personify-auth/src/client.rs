@@ -69,12 +69,13 @@ impl TokenSource for Source {
 
     /// The token URL, the OAuth client and the scope asked for.
     fn store_key(&self) -> Option<StoreKey> {
-        let scope = self.scope.as_deref().unwrap_or("");
-        Some(StoreKey::new(
-            VENDOR,
-            self.token_url.as_str(),
-            &format!("client={};scope={scope}", self.credentials.client_id),
-        ))
+        let key = StoreKey::of(VENDOR, self.token_url.as_str())
+            .part("client", &self.credentials.client_id);
+        // No scope and an empty scope are different requests, so different keys.
+        Some(match self.scope.as_deref() {
+            Some(scope) => key.part("scope", scope),
+            None => key,
+        })
     }
 }
 

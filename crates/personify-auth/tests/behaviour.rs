@@ -215,3 +215,30 @@ async fn the_example_prints_the_token_alone() {
     assert!(out.is_empty());
     assert!(String::from_utf8_lossy(&err).contains("invalid_client"));
 }
+
+/// One credential, one store key: a client id that holds what a scope would be is not the
+/// client with that scope.
+#[test]
+fn credentials_that_differ_never_share_a_store_key() {
+    let key = |client: &str, scope: Option<&str>| {
+        let mut builder = Client::builder()
+            .credentials(personify_auth::Credentials::new(client, Secret::new("s")))
+            .token_url("https://id.example.org/connect/token")
+            .cache(
+                personify_auth::CacheOptions::default().store(auth_core::store::MemoryStore::new()),
+            );
+        if let Some(scope) = scope {
+            builder = builder.scope(scope);
+        }
+        builder
+            .build()
+            .expect("client")
+            .cache()
+            .store_key()
+            .cloned()
+            .expect("a key with a store")
+    };
+    assert_ne!(key("a;scope=x", None), key("a", Some("x;scope=")));
+    assert_ne!(key("a", None), key("a", Some("")));
+    assert_eq!(key("a", Some("x")), key("a", Some("x")));
+}
