@@ -9,8 +9,10 @@
 //! - `<digest>.lock`: held for the few microseconds of a publication or a compare-and-delete, so
 //!   that the two cannot interleave.
 //!
-//! Files are created 0600 in a 0700 directory and opened without following symlinks; a record
-//! that is corrupt, foreign or too large reads as absent.
+//! Files are created 0600 in a 0700 directory and opened without following symlinks and without
+//! waiting; a record that is corrupt, foreign or too large reads as absent. A file that this
+//! store did not write (not a regular file, more than one link, another user's, open to others)
+//! is refused, and so is a directory of another user or one others can write to.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -251,8 +253,16 @@ impl TokenStore for FileStore {
         }
         let last = read_lease(&mut file).map_or(0, |(fence, _)| fence);
         let stored = self.read_record(key).ok().flatten().map_or(0, |r| r.fence);
-        // Past the wall clock too, so that fences keep growing if the directory is emptied.
-        let fence = (last.max(stored) + 1).max(now_ms());
+        // Past the wall clock too, so that fences keep growing if the directory is emptied. A
+        // fence no clock can have reached (a forged one) is not continued: it would stop
+        // fences from growing.
+        let fence = [last, stored]
+            .into_iter()
+            .filter(|&f| f <= plausible_fence())
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1)
+            .max(now_ms());
         write_lease(&mut file, fence, ttl).map_err(|e| io_error("write", &path, e))?;
         let mut held = self.held();
         if held.contains_key(&crate::digest(key)) {
@@ -326,6 +336,12 @@ fn io_error(what: &str, path: &Path, e: io::Error) -> StoreError {
     StoreError::new(format!("cannot {what} {}", path.display())).with_source(e)
 }
 
+/// The largest fence a store can have handed out: fences start from the wall clock in
+/// milliseconds and grow by one per lease, so anything past a century from now was forged.
+fn plausible_fence() -> u64 {
+    now_ms().saturating_add(100 * 365 * 24 * 3_600_000)
+}
+
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, ms)
 }
@@ -360,7 +376,8 @@ fn parse_record(bytes: &[u8]) -> Option<Record> {
         .strip_prefix(HEADER)?
         .strip_prefix(' ')?
         .parse()
-        .ok()?;
+        .ok()
+        .filter(|&f| f <= plausible_fence())?;
     Some(Record::new(fence, bytes[newline + 1..].to_vec()))
 }
 
@@ -385,8 +402,25 @@ fn prepare_dir(dir: &Path) -> io::Result<()> {
     }
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        // As ssh does with ~/.ssh: a directory of another user, or one others can write to
+        // (and so plant files in), is refused, not repaired; one others may only read is closed.
+        if let Some(me) = current_uid() {
+            if meta.uid() != me {
+                return Err(io::Error::other(format!(
+                    "it belongs to uid {} (mode {:03o}), not to this user; use a directory of your own",
+                    meta.uid(),
+                    meta.permissions().mode() & 0o777
+                )));
+            }
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o022 != 0 {
+            return Err(io::Error::other(format!(
+                "other users can write to it (mode {mode:03o}), so any file in it may have been planted; remove it (or run chmod 700 on it after checking its files)"
+            )));
+        }
+        if mode & 0o077 != 0 {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
         }
     }
@@ -404,20 +438,88 @@ fn open_private(path: &Path, new: bool) -> io::Result<File> {
         options.create(true);
     }
     nofollow(&mut options);
-    options.open(path)
+    let file = options.open(path)?;
+    check_own_file(&file, path)?;
+    Ok(file)
 }
 
 fn open_existing(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.read(true);
     nofollow(&mut options);
-    options.open(path)
+    let file = options.open(path)?;
+    check_own_file(&file, path)?;
+    Ok(file)
+}
+
+/// Refuses an opened store file that is not what this store writes: a regular file with one
+/// link, this user's, closed to everyone else. Something else at the path was planted (a FIFO,
+/// a hard link to a file elsewhere, a file another user wrote), and is neither read nor written.
+fn check_own_file(file: &File, path: &Path) -> io::Result<()> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(planted(path, "it is not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        if meta.nlink() != 1 {
+            return Err(planted(
+                path,
+                &format!("it has {} hard links (a store file has one)", meta.nlink()),
+            ));
+        }
+        if let Some(me) = current_uid() {
+            if meta.uid() != me {
+                return Err(planted(path, &format!("it belongs to uid {}", meta.uid())));
+            }
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(planted(
+                path,
+                &format!("other users can read or change it (mode {mode:03o})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn planted(path: &Path, why: &str) -> io::Error {
+    io::Error::other(format!(
+        "{} is not a file this store wrote: {why}; it is left alone (remove it, or use another store directory)",
+        path.display()
+    ))
+}
+
+/// The user this process runs as: the owner of `/proc/self` where there is one, else of a file
+/// it creates for the purpose.
+#[cfg(unix)]
+fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt as _;
+    static UID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UID.get_or_init(|| {
+        if let Ok(meta) = fs::metadata("/proc/self") {
+            return Some(meta.uid());
+        }
+        let probe = std::env::temp_dir().join(format!(".auth-store-uid-{}", std::process::id()));
+        let uid = File::create(&probe)
+            .and_then(|f| f.metadata())
+            .map(|m| m.uid())
+            .ok();
+        let _ = fs::remove_file(&probe);
+        uid
+    })
 }
 
 #[cfg(unix)]
 fn nofollow(options: &mut OpenOptions) {
     use std::os::unix::fs::OpenOptionsExt;
-    options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    // Not through a symlink, and never waiting: a FIFO planted at the path opens at once (and is
+    // then refused as not a regular file) instead of blocking the process.
+    options
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
 }
 
 #[cfg(not(unix))]

@@ -109,7 +109,7 @@ async fn compare_and_delete_removes_only_the_rejected_publication() {
 
 #[cfg(unix)]
 #[tokio::test]
-async fn files_are_private_and_a_wide_directory_is_tightened() {
+async fn files_are_private_and_a_directory_others_may_read_is_closed() {
     use std::os::unix::fs::PermissionsExt;
     let dir = TempDir::new("modes");
     std::fs::create_dir_all(dir.path()).expect("mkdir");
@@ -178,6 +178,16 @@ async fn corrupt_foreign_and_oversized_records_read_as_absent() {
         &huge[..],
     ] {
         std::fs::write(token_file(dir.path()), bytes).expect("write");
+        #[cfg(unix)]
+        {
+            // Written as this store writes, so that only the content is at fault.
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(
+                token_file(dir.path()),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .expect("chmod");
+        }
         assert!(store.load(&key()).await.expect("load").is_none());
     }
     // A corrupt record does not stop the store from working.
@@ -320,4 +330,169 @@ async fn a_sealed_file_store_keeps_the_lease_and_no_token_in_the_clear() {
     let plain = FileStore::open(dir.path()).expect("open");
     let raw = plain.load(&key()).await.expect("load").expect("raw record");
     assert_ne!(raw.value, b"access-token-in-the-clear");
+}
+
+/// A store directory is not a trap: what an attacker who can write there plants is refused,
+/// never obeyed, and never blocks the process.
+#[cfg(unix)]
+mod planted {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    fn lease_file(dir: &Path) -> PathBuf {
+        dir.join(format!("{}.lease", auth_store::digest(&key())))
+    }
+
+    fn mkfifo(path: &Path) -> bool {
+        std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    #[tokio::test]
+    async fn a_fifo_at_a_record_path_neither_blocks_nor_is_read() {
+        let dir = TempDir::new("fifo");
+        let store = FileStore::open(dir.path()).expect("open");
+        if !mkfifo(&token_file(dir.path())) || !mkfifo(&lease_file(dir.path())) {
+            return; // no mkfifo on this machine
+        }
+        // Both return at once (a blocking open would hang here, and the test with it).
+        let load = tokio::time::timeout(Duration::from_secs(5), store.load(&key())).await;
+        let err = load.expect("load returned").expect_err("refused");
+        assert!(err.to_string().contains(".token"), "{err}");
+        assert!(
+            std::error::Error::source(&err)
+                .is_some_and(|s| s.to_string().contains("not a regular file")),
+            "{err:?}"
+        );
+        let lease =
+            tokio::time::timeout(Duration::from_secs(5), store.try_lease(&key(), "a", TTL)).await;
+        assert!(lease.expect("try_lease returned").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_hard_link_planted_as_the_lease_file_is_not_written_through() {
+        let dir = TempDir::new("hardlink");
+        let store = FileStore::open(dir.path()).expect("open");
+        let victim = dir.path().parent().expect("parent").join("victim");
+        std::fs::write(&victim, "precious\n").expect("write");
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::hard_link(&victim, lease_file(dir.path())).expect("link");
+        let err = store
+            .try_lease(&key(), "a", TTL)
+            .await
+            .expect_err("refused");
+        let why = format!("{err:?}");
+        assert!(why.contains("hard links"), "{why}");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("read"),
+            "precious\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_record_others_can_write_is_not_adopted() {
+        let dir = TempDir::new("wide-record");
+        let store = FileStore::open(dir.path()).expect("open");
+        publish_once(&store, b"record").await;
+        let file = token_file(dir.path());
+        for mode in [0o666, 0o644, 0o620] {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let err = store.load(&key()).await.expect_err("refused");
+            assert!(format!("{err:?}").contains("other users"), "{err:?}");
+        }
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(store.load(&key()).await.expect("load").is_some());
+    }
+
+    #[tokio::test]
+    async fn a_directory_others_can_write_to_is_refused_not_repaired() {
+        let dir = TempDir::new("wide-dir");
+        std::fs::create_dir_all(dir.path()).expect("mkdir");
+        for mode in [0o777, 0o1777, 0o770, 0o722] {
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(mode))
+                .expect("chmod");
+            let err = FileStore::open(dir.path()).expect_err("refused");
+            let why = format!("{err:?}");
+            assert!(why.contains("write") && why.contains("chmod 700"), "{why}");
+            let left = std::fs::metadata(dir.path())
+                .expect("stat")
+                .permissions()
+                .mode()
+                & 0o7777;
+            assert_eq!(left, mode, "left as it was");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_directory_or_record_of_another_user_is_refused() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = TempDir::new("foreign");
+        let store = FileStore::open(dir.path()).expect("open");
+        publish_once(&store, b"record").await;
+        let mine = std::fs::metadata(dir.path()).expect("stat").uid();
+        if mine != 0 {
+            return; // only root can give a file away; CI runs as root
+        }
+        let chown = |path: &Path| {
+            std::process::Command::new("chown")
+                .arg("65534")
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !chown(&token_file(dir.path())) {
+            return;
+        }
+        let err = store.load(&key()).await.expect_err("refused");
+        assert!(format!("{err:?}").contains("uid 65534"), "{err:?}");
+        assert!(chown(dir.path()));
+        let err = FileStore::open(dir.path()).expect_err("refused");
+        assert!(format!("{err:?}").contains("uid 65534"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn forged_fences_neither_panic_nor_stop_fences_from_growing() {
+        let dir = TempDir::new("fences");
+        let store = FileStore::open(dir.path()).expect("open");
+        let first = publish_once(&store, b"record").await;
+        // A lease file and a record claiming the largest fence there is.
+        let lease = lease_file(dir.path());
+        std::fs::write(&lease, format!("{:020} {:020}\n", u64::MAX, 0)).expect("write");
+        let record = token_file(dir.path());
+        std::fs::write(&record, format!("vendor-auth-store/1 {}\nforged", u64::MAX))
+            .expect("write");
+        for path in [&lease, &record] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        // The forged record is not obeyed (nothing claims a fence no store could give).
+        assert!(store.load(&key()).await.expect("load").is_none());
+        let next = store
+            .try_lease(&key(), "a", TTL)
+            .await
+            .expect("lease")
+            .expect("free");
+        assert!(
+            next.fence > first.fence && next.fence < u64::MAX / 2,
+            "{next:?}"
+        );
+        assert!(store.publish(&next, b"fresh").await.expect("publish"));
+        store.release(&next).await.expect("release");
+        let after = store
+            .try_lease(&key(), "a", TTL)
+            .await
+            .expect("lease")
+            .expect("free");
+        assert!(after.fence > next.fence, "fences still grow");
+        assert_eq!(
+            store
+                .load(&key())
+                .await
+                .expect("load")
+                .expect("record")
+                .fence,
+            next.fence
+        );
+    }
 }
