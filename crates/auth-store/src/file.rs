@@ -67,6 +67,8 @@ struct Held {
     owner: String,
     fence: u64,
     file: File,
+    /// The fence of the last publication on the key, kept in the lease file.
+    published: u64,
 }
 
 impl fmt::Debug for FileStore {
@@ -218,8 +220,20 @@ impl FileStore {
 #[auth_core::async_trait]
 impl TokenStore for FileStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        self.read_record(key)
-            .map_err(|e| io_error("read", &self.path(key, "token"), e))
+        let record = self
+            .read_record(key)
+            .map_err(|e| io_error("read", &self.path(key, "token"), e))?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        // A record older than the last publication was put back (a replay): not adopted.
+        let lease = self.path(key, "lease");
+        let published = match open_existing(&lease) {
+            Ok(mut file) => read_lease(&mut file).map_or(0, |l| l.published),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(io_error("read", &lease, e)),
+        };
+        Ok((record.fence >= published).then_some(record))
     }
 
     async fn try_lease(
@@ -239,7 +253,7 @@ impl TokenStore for FileStore {
             Err(fs4::TryLockError::WouldBlock) => {
                 // Held by a live process; if it stopped renewing, it is stuck, and waiting for
                 // it would only stall this one: say so, and the cache fetches on its own.
-                let (_, expires) = read_lease(&mut file).unwrap_or((0, u64::MAX));
+                let expires = read_lease(&mut file).map_or(u64::MAX, |l| l.expires);
                 return if expires.saturating_add(ms(ttl)) <= now_ms() {
                     Err(StoreError::new(format!(
                         "the lease in {} is held by a process that stopped renewing it",
@@ -251,7 +265,12 @@ impl TokenStore for FileStore {
             }
             Err(fs4::TryLockError::Error(e)) => return Err(io_error("lock", &path, e)),
         }
-        let last = read_lease(&mut file).map_or(0, |(fence, _)| fence);
+        let (last, published) = read_lease(&mut file).map_or((0, 0), |l| (l.fence, l.published));
+        let published = if published <= plausible_fence() {
+            published
+        } else {
+            0
+        };
         let stored = self.read_record(key).ok().flatten().map_or(0, |r| r.fence);
         // Past the wall clock too, so that fences keep growing if the directory is emptied. A
         // fence no clock can have reached (a forged one) is not continued: it would stop
@@ -263,7 +282,8 @@ impl TokenStore for FileStore {
             .unwrap_or(0)
             .saturating_add(1)
             .max(now_ms());
-        write_lease(&mut file, fence, ttl).map_err(|e| io_error("write", &path, e))?;
+        write_lease(&mut file, fence, expiry(ttl), published)
+            .map_err(|e| io_error("write", &path, e))?;
         let mut held = self.held();
         if held.contains_key(&crate::digest(key)) {
             // Another cache of this process won the race meanwhile (the lock is per file
@@ -276,6 +296,7 @@ impl TokenStore for FileStore {
                 owner: owner.to_owned(),
                 fence,
                 file,
+                published,
             },
         );
         Ok(Some(Lease::new(key.clone(), owner, fence)))
@@ -286,7 +307,8 @@ impl TokenStore for FileStore {
         let mut held = self.held();
         match held.get_mut(&crate::digest(&lease.key)) {
             Some(h) if h.owner == lease.owner && h.fence == lease.fence => {
-                write_lease(&mut h.file, h.fence, ttl).map_err(|e| io_error("write", &path, e))?;
+                write_lease(&mut h.file, h.fence, expiry(ttl), h.published)
+                    .map_err(|e| io_error("write", &path, e))?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -301,6 +323,17 @@ impl TokenStore for FileStore {
             self.write_record(&lease.key, lease.fence, value)
         })
         .await?;
+        // The lease file remembers this publication, so that an older record put back is known.
+        let path = self.path(&lease.key, "lease");
+        let mut held = self.held();
+        if let Some(h) = held.get_mut(&crate::digest(&lease.key)) {
+            if h.owner == lease.owner && h.fence == lease.fence {
+                h.published = lease.fence;
+                let expires = read_lease(&mut h.file).map_or_else(now_ms, |l| l.expires);
+                write_lease(&mut h.file, h.fence, expires, h.published)
+                    .map_err(|e| io_error("write", &path, e))?;
+            }
+        }
         Ok(true)
     }
 
@@ -310,7 +343,7 @@ impl TokenStore for FileStore {
             if h.owner == lease.owner && h.fence == lease.fence {
                 if let Some(mut h) = held.remove(&crate::digest(&lease.key)) {
                     // The lease lapses now for whoever looks at its expiry.
-                    let _ = write_lease(&mut h.file, h.fence, Duration::ZERO);
+                    let _ = write_lease(&mut h.file, h.fence, now_ms(), h.published);
                     let _ = fs4::FileExt::unlock(&h.file);
                 }
             }
@@ -350,20 +383,37 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The lease file: `<last fence> <expiry, Unix ms>`.
-fn read_lease(file: &mut File) -> Option<(u64, u64)> {
+/// What the lease file holds: `<last fence> <expiry, Unix ms> <fence of the last publication>`
+/// (files written before the third field read it as 0).
+struct LeaseFile {
+    fence: u64,
+    expires: u64,
+    published: u64,
+}
+
+fn read_lease(file: &mut File) -> Option<LeaseFile> {
     let mut text = String::new();
     file.seek(SeekFrom::Start(0)).ok()?;
-    file.take(64).read_to_string(&mut text).ok()?;
+    file.take(96).read_to_string(&mut text).ok()?;
     let mut parts = text.split_whitespace();
     let fence = parts.next()?.parse().ok()?;
     let expires = parts.next()?.parse().ok()?;
-    Some((fence, expires))
+    let published = parts.next().map_or(Some(0), |p| p.parse().ok())?;
+    Some(LeaseFile {
+        fence,
+        expires,
+        published,
+    })
 }
 
-fn write_lease(file: &mut File, fence: u64, ttl: Duration) -> io::Result<()> {
+/// The expiry of a lease taken or renewed now for `ttl`, in Unix ms.
+fn expiry(ttl: Duration) -> u64 {
+    now_ms().saturating_add(ms(ttl))
+}
+
+fn write_lease(file: &mut File, fence: u64, expires: u64, published: u64) -> io::Result<()> {
     // Fixed width, so that a rewrite never leaves a longer old tail behind.
-    let text = format!("{fence:020} {:020}\n", now_ms().saturating_add(ms(ttl)));
+    let text = format!("{fence:020} {expires:020} {published:020}\n");
     file.seek(SeekFrom::Start(0))?;
     file.write_all(text.as_bytes())?;
     file.set_len(text.len() as u64)
