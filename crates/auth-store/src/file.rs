@@ -143,8 +143,8 @@ impl FileStore {
             .is_some_and(|h| h.owner == lease.owner && h.fence == lease.fence)
     }
 
-    /// Runs `f` under the key's short write lock.
-    async fn exclusive<T>(
+    /// Runs `f` under the key's short write lock (on a thread of the blocking pool).
+    fn exclusive<T>(
         &self,
         key: &StoreKey,
         f: impl FnOnce() -> io::Result<T>,
@@ -156,7 +156,7 @@ impl FileStore {
             match fs4::FileExt::try_lock(&file) {
                 Ok(()) => break,
                 Err(fs4::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    std::thread::sleep(Duration::from_millis(1));
                 }
                 Err(fs4::TryLockError::WouldBlock) => {
                     return Err(StoreError::new(format!(
@@ -220,6 +220,63 @@ impl FileStore {
 #[auth_core::async_trait]
 impl TokenStore for FileStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        let key = key.clone();
+        self.blocking(move |store| store.load_now(&key)).await
+    }
+
+    async fn try_lease(
+        &self,
+        key: &StoreKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let (key, owner) = (key.clone(), owner.to_owned());
+        self.blocking(move |store| store.try_lease_now(&key, &owner, ttl))
+            .await
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        let lease = lease.clone();
+        self.blocking(move |store| store.renew_now(&lease, ttl))
+            .await
+    }
+
+    async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
+        let (lease, value) = (lease.clone(), zeroize::Zeroizing::new(value.to_vec()));
+        self.blocking(move |store| store.publish_now(&lease, &value))
+            .await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        self.blocking(move |store| store.release_now(&lease)).await
+    }
+
+    async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
+        let key = key.clone();
+        self.blocking(move |store| store.remove_if_now(&key, fence))
+            .await
+    }
+}
+
+impl FileStore {
+    /// Runs `op` on a thread of tokio's blocking pool, never on an async worker: a filesystem
+    /// that hangs (a stalled network mount) holds that thread alone, and the cache's store
+    /// timeout still ends the call that waits for it.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&FileStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || op(&store))
+            .await
+            .map_err(|e| StoreError::new("a file store operation did not finish").with_source(e))?
+    }
+}
+
+/// The store's operations, run on a thread of the blocking pool (see [`FileStore::blocking`]).
+impl FileStore {
+    fn load_now(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
         let record = self
             .read_record(key)
             .map_err(|e| io_error("read", &self.path(key, "token"), e))?;
@@ -236,7 +293,7 @@ impl TokenStore for FileStore {
         Ok((record.fence >= published).then_some(record))
     }
 
-    async fn try_lease(
+    fn try_lease_now(
         &self,
         key: &StoreKey,
         owner: &str,
@@ -302,7 +359,7 @@ impl TokenStore for FileStore {
         Ok(Some(Lease::new(key.clone(), owner, fence)))
     }
 
-    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+    fn renew_now(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
         let path = self.path(&lease.key, "lease");
         let mut held = self.held();
         match held.get_mut(&crate::digest(&lease.key)) {
@@ -315,14 +372,13 @@ impl TokenStore for FileStore {
         }
     }
 
-    async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
+    fn publish_now(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
         if !self.holds(lease) {
             return Ok(false);
         }
         self.exclusive(&lease.key, || {
             self.write_record(&lease.key, lease.fence, value)
-        })
-        .await?;
+        })?;
         // The lease file remembers this publication, so that an older record put back is known.
         let path = self.path(&lease.key, "lease");
         let mut held = self.held();
@@ -337,7 +393,7 @@ impl TokenStore for FileStore {
         Ok(true)
     }
 
-    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+    fn release_now(&self, lease: &Lease) -> Result<(), StoreError> {
         let mut held = self.held();
         if let Some(h) = held.get(&crate::digest(&lease.key)) {
             if h.owner == lease.owner && h.fence == lease.fence {
@@ -351,7 +407,7 @@ impl TokenStore for FileStore {
         Ok(())
     }
 
-    async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
+    fn remove_if_now(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
         self.exclusive(key, || {
             let current = self.read_record(key)?;
             if current.is_some_and(|r| r.fence == fence) {
@@ -361,7 +417,6 @@ impl TokenStore for FileStore {
                 Ok(false)
             }
         })
-        .await
     }
 }
 
