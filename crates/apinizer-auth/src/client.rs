@@ -71,6 +71,11 @@ impl TokenSource for Issued {
     fn store_key(&self) -> Option<StoreKey> {
         Some(StoreKey::of(VENDOR, self.base_url.as_str()).part("user", &self.username))
     }
+
+    /// The password: only processes holding it adopt this one's tokens.
+    fn store_secret(&self) -> Option<Secret> {
+        Some(self.password.clone())
+    }
 }
 
 impl Client {

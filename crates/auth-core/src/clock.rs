@@ -5,11 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The longest lifetime a token is given, whatever the server says: 100 years.
+/// The longest lifetime a token is given, whatever the server says: 20 years (7 300 days).
 ///
-/// Servers send "never expires" as 630 720 000 s (20 years), as a JWT `exp` of 2 147 483 647, or
-/// as values that do not fit in 64 bits; all are clamped here so that no arithmetic overflows.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+/// Servers send "never expires" as 630 720 000 s (exactly this), as a JWT `exp` of 2 147 483 647
+/// (2038), or as values that do not fit in 64 bits; all are clamped here so that no arithmetic
+/// overflows, and a stored record claiming more is held to it.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(7_300 * 24 * 60 * 60);
 
 /// A boxed sleep future, as returned by [`Clock::sleep`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -75,7 +76,7 @@ pub(crate) fn system_time_from_instant(clock: &dyn Clock, at: Instant) -> Option
     }
 }
 
-/// `now + wait`, saturating: a wait too long for the platform's `Instant` ends 100 years from
+/// `now + wait`, saturating: a wait too long for the platform's `Instant` ends [`MAX_LIFETIME`] from
 /// now (or as far as the platform allows), never panics.
 #[must_use]
 pub fn later(now: Instant, wait: Duration) -> Instant {
@@ -85,21 +86,5 @@ pub fn later(now: Instant, wait: Duration) -> Instant {
             return at;
         }
         wait /= 2;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn later_saturates() {
-        let now = Instant::now();
-        assert_eq!(later(now, Duration::ZERO), now);
-        assert_eq!(
-            later(now, Duration::from_secs(5)),
-            now + Duration::from_secs(5)
-        );
-        assert!(later(now, Duration::MAX) >= now + Duration::from_secs(365 * 24 * 3600));
     }
 }

@@ -53,6 +53,14 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The secret this source signs in with (a password, a client secret; several joined into
+    /// one), for a shared store's verifier: a stored token is adopted, and a stored rejection
+    /// obeyed, only by sources with the same secret. `None` (the default): only records without
+    /// a verifier are shared with it.
+    fn store_secret(&self) -> Option<Secret> {
+        None
+    }
+
     /// The vendor details of `token` (see [`TokenBuilder::details`]) in a form that can be
     /// stored, for sources whose tokens carry some. `None` (the default): nothing to store.
     fn encode_details(&self, _token: &Token) -> Option<serde_json::Value> {

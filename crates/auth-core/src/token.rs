@@ -301,73 +301,44 @@ pub fn is_sendable(token: &str) -> bool {
             || !token.chars().any(|c| c.is_control() || c.is_whitespace()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The payload of a JWT as a JSON object, **without verifying** its signature: for showing what
+/// a token says (its user, expiry, scope), never for trusting it. `Err` says, without quoting the
+/// token, why it is not a JWT.
+///
+/// ```
+/// use auth_core::token::jwt_claims_unverified;
+///
+/// // {"alg":"none"} . {"sub":"alice","exp":2000000000} . (no signature checked)
+/// let claims = jwt_claims_unverified("eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6MjAwMDAwMDAwMH0.c2ln")?;
+/// assert_eq!(claims["sub"], "alice");
+/// assert!(jwt_claims_unverified("opaque-token").is_err());
+/// # Ok::<(), String>(())
+/// ```
+///
+/// # Errors
+/// Why `jwt` is not a JWT with a JSON payload (never quoting it).
+pub fn jwt_claims_unverified(
+    jwt: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let mut parts = jwt.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the access token is not a JWT (expected three dot-separated parts)".into());
+    };
+    let bytes = base64url_decode(payload).ok_or("the JWT payload is not base64url")?;
+    serde_json::from_slice(&bytes).map_err(|_| "the JWT payload is not a JSON object".into())
+}
 
-    #[test]
-    fn expiry_is_measured_from_the_send_time_and_never_overflows() {
-        let sent = Instant::now();
-        let t = Token::builder(Secret::new("x"))
-            .lifetime(sent, Some(Duration::from_secs(60)))
-            .build();
-        assert_eq!(t.expires_at(), Some(sent + Duration::from_secs(60)));
-        assert_eq!(t.lifetime(), Some(Duration::from_secs(60)));
-        assert!(!t.is_expired_at(sent + Duration::from_secs(59)));
-        assert!(t.is_expired_at(sent + Duration::from_secs(60)));
-
-        let huge = Token::builder(Secret::new("x"))
-            .lifetime(sent, Some(Duration::MAX))
-            .build();
-        assert_eq!(huge.lifetime(), Some(MAX_LIFETIME));
-
-        let never = Token::builder(Secret::new("x"))
-            .lifetime(sent, None)
-            .build();
-        assert_eq!(never.expires_at(), None);
-        assert!(!never.is_expired_at(sent + MAX_LIFETIME));
-    }
-
-    #[test]
-    fn empty_refresh_token_and_scope_are_none() {
-        let t = Token::builder(Secret::new("x"))
-            .refresh_token(Some(Secret::new("")))
-            .scope("")
-            .build();
-        assert!(t.refresh_token().is_none());
-        assert!(t.scope().is_none());
-    }
-
-    #[test]
-    fn details_are_typed() {
-        #[derive(Debug, PartialEq)]
-        struct Session(&'static str);
-        let t = Token::builder(Secret::new("x"))
-            .details(Session("s-1"))
-            .build();
-        assert_eq!(t.details::<Session>(), Some(&Session("s-1")));
-        assert_eq!(t.details::<String>(), None);
-        assert!(format!("{t:?}").contains("Session"));
-    }
-
-    #[test]
-    fn bearer_header_is_sensitive_and_normalised() {
-        let t = Token::builder(Secret::new("tok"))
-            .token_type("bearer")
-            .build();
-        let v = t.authorization_value().expect("valid header");
-        assert!(v.is_sensitive());
-        assert_eq!(v.to_str().ok(), Some("Bearer tok"));
-        let bad = Token::builder(Secret::new("a\nb")).build();
-        assert!(bad.authorization_value().is_err());
-    }
-
-    #[test]
-    fn same_as_compares_issuance() {
-        let a = Token::builder(Secret::new("one")).build();
-        let b = a.clone();
-        let c = Token::builder(Secret::new("two")).build();
-        assert!(a.same_as(&b));
-        assert!(!a.same_as(&c));
-    }
+/// Decodes base64url (or, from servers that use it, standard base64), padded or not.
+fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::alphabet::{STANDARD, URL_SAFE};
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&URL_SAFE, config)
+        .decode(input)
+        .or_else(|_| GeneralPurpose::new(&STANDARD, config).decode(input))
+        .ok()
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use auth_core::store::{Lease, MemoryStore, Record, StoreError, StoreKey, TokenStore};
-use auth_core::{CacheOptions, Error, ErrorKind, Token, TokenCache};
+use auth_core::{CacheOptions, Error, ErrorKind, Secret, Token, TokenCache};
 use auth_testkit::{ManualClock, ScriptedSource};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -468,6 +468,10 @@ impl TokenStore for PublishedJustBeforeTheLease {
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
         self.store.release(lease).await
+    }
+
+    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
+        self.store.verifier(key, secret).await
     }
 
     async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {

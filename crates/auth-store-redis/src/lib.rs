@@ -2,17 +2,20 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod connection;
 mod scripts;
 #[cfg(feature = "test-server")]
 mod server;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::fmt;
 use std::time::Duration;
 
+use auth_core::Secret;
 use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
-use auth_store::Sealing;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
+use auth_store::{Sealing, Verifier};
+use connection::Link;
 
 pub use auth_store::{KeyError, SealingKey};
 #[cfg(feature = "test-server")]
@@ -59,19 +62,18 @@ pub const DEFAULT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 /// # Ok(()) }
 /// ```
 pub struct RedisStore {
-    client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
+    link: Link,
     prefix: String,
     sealing: Sealing,
+    verifier: Verifier,
     call_timeout: Duration,
     record_ttl: Duration,
 }
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let info = self.client.get_connection_info();
         f.debug_struct("RedisStore")
-            .field("addr", &info.addr().to_string())
+            .field("addr", &self.link.addr())
             .field("prefix", &self.prefix)
             .field("sealed", &self.sealing.is_sealed())
             .field("call_timeout", &self.call_timeout)
@@ -114,57 +116,49 @@ impl RedisStore {
         }
     }
 
-    /// The Redis key of `what` (`rec`, `lease`, `fence`) for `key`: the prefix, then the key's
+    /// The Redis key of `what` (`rec`, `lease`, `fence`, `pub`) for `key`: the prefix, then the key's
     /// digest in braces (one hash slot per credential), never the key's text.
     fn redis_key(&self, key: &StoreKey, what: &str) -> String {
         format!("{}:{{{}}}:{what}", self.prefix, auth_store::digest(key))
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| async {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.call_timeout))
-                    .set_response_timeout(Some(self.call_timeout))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_secs(1));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-            })
-            .await
-            .map_err(|e| store_error("cannot set up the Redis connection", &e))?;
-        Ok(connection.clone())
-    }
-
     /// Runs `script` on the keys and arguments, bounded by the call timeout. A call that fails
     /// on a dropped connection (Redis restarted, say) is sent once more on a new one: every
-    /// script is idempotent for its caller.
+    /// script is idempotent for its caller. A connection whose call failed or timed out is
+    /// dropped, so that nothing keeps reading from it.
     async fn run<T: redis::FromRedisValue>(
         &self,
         what: &'static str,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let attempts = async {
-            let mut connection = self.connection().await?;
+            let (mut connection, generation) = self.link.get().await?;
             match invocation.invoke_async(&mut connection).await {
                 Err(e) if e.is_io_error() || e.is_connection_dropped() => {
                     tracing::debug!(error = %store_error(what, &e), "Redis connection dropped; trying once more");
-                    let mut connection = self.connection().await?;
-                    invocation
-                        .invoke_async(&mut connection)
-                        .await
-                        .map_err(|e| store_error(what, &e))
+                    self.link.drop_connection(Some(generation)).await;
+                    let (mut connection, generation) = self.link.get().await?;
+                    let result = invocation.invoke_async(&mut connection).await;
+                    if result
+                        .as_ref()
+                        .is_err_and(|e| e.is_io_error() || e.is_connection_dropped())
+                    {
+                        self.link.drop_connection(Some(generation)).await;
+                    }
+                    result.map_err(|e| store_error(what, &e))
                 }
                 other => other.map_err(|e| store_error(what, &e)),
             }
         };
         match tokio::time::timeout(self.call_timeout, attempts).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::new(format!(
-                "{what}: Redis did not answer within {} ms",
-                self.call_timeout.as_millis()
-            ))),
+            Err(_) => {
+                self.link.drop_connection(None).await;
+                Err(StoreError::new(format!(
+                    "{what}: Redis did not answer within {} ms",
+                    self.call_timeout.as_millis()
+                )))
+            }
         }
     }
 
@@ -176,6 +170,19 @@ impl RedisStore {
 /// A Redis error, without the URL (which may hold a password).
 fn store_error(what: &str, e: &redis::RedisError) -> StoreError {
     StoreError::new(format!("{what}: {:?} ({})", e.kind(), e.category()))
+}
+
+/// A lease lasting longer than this (or forever) was not taken by a cache, and is taken over.
+const MAX_LEASE: Duration = Duration::from_secs(3600);
+
+/// `text` as a fence a lease can have handed out: a whole number from 1 to a century past now.
+fn fence_of(text: &str) -> Option<u64> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, millis);
+    text.parse::<u64>()
+        .ok()
+        .filter(|&f| f >= 1 && f <= now.saturating_add(3_153_600_000_000))
 }
 
 fn millis(d: Duration) -> u64 {
@@ -237,12 +244,13 @@ impl RedisStoreBuilder {
     /// [`danger_store_unsealed`](Self::danger_store_unsealed) was chosen. The error never
     /// quotes the URL (it may hold a password).
     pub fn build(self) -> Result<RedisStore, StoreError> {
-        let client = redis::Client::open(self.url.as_str()).map_err(|e| {
-            StoreError::new(format!(
-                "the Redis URL is not valid ({:?}); expected redis://host[:port][/db]",
-                e.kind()
-            ))
-        })?;
+        let info =
+            redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
+                StoreError::new(format!(
+                    "the Redis URL is not valid ({:?}); expected redis://host[:port][/db]",
+                    e.kind()
+                ))
+            })?;
         let sealing = self.sealing.ok_or_else(|| {
             StoreError::new(
                 "choose how tokens are kept in Redis: sealing_key(...) (recommended), or danger_store_unsealed()",
@@ -254,6 +262,9 @@ impl RedisStoreBuilder {
                 "tokens will be stored in Redis UNSEALED (danger_store_unsealed): anyone who can read the Redis server can use them"
             );
         }
+        // Keyed by the sealing key, which Redis's readers do not hold; unsealed, nothing is
+        // secret from them, so the verifier is a slow KDF (computed once per cache).
+        let verifier = sealing.verifier().cloned().unwrap_or_else(Verifier::slow);
         let sealing = self
             .older
             .into_iter()
@@ -264,10 +275,10 @@ impl RedisStoreBuilder {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         Ok(RedisStore {
-            client,
-            connection: OnceCell::new(),
+            link: Link::new(info, self.call_timeout),
             prefix: self.prefix,
             sealing,
+            verifier,
             call_timeout: self.call_timeout,
             record_ttl: self.record_ttl,
         })
@@ -279,11 +290,18 @@ impl TokenStore for RedisStore {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
         let rec = self.redis_key(key, "rec");
         let mut invocation = scripts::LOAD.prepare_invoke();
-        invocation.key(&rec);
-        let (fence, value): (Option<u64>, Option<Vec<u8>>) = self.run("load", &invocation).await?;
-        let (Some(fence), Some(mut value)) = (fence, value) else {
+        invocation.key(&rec).key(self.redis_key(key, "pub"));
+        let (fence, value, published): (Option<String>, Option<Vec<u8>>, Option<String>) =
+            self.run("load", &invocation).await?;
+        let (Some(fence), Some(mut value)) = (fence.as_deref().and_then(fence_of), value) else {
+            // Absent, or a fence no lease handed out (forged): the next publication replaces it.
             return Ok(None);
         };
+        if fence < published.as_deref().and_then(fence_of).unwrap_or(0) {
+            // Older than the last publication: put back after it was replaced (a replay).
+            zeroize::Zeroize::zeroize(&mut value);
+            return Ok(None);
+        }
         let opened = self.sealing.open(&rec, fence, &value);
         zeroize::Zeroize::zeroize(&mut value);
         if opened.is_none() {
@@ -306,8 +324,10 @@ impl TokenStore for RedisStore {
             .key(self.redis_key(key, "lease"))
             .key(self.redis_key(key, "fence"))
             .key(self.redis_key(key, "rec"))
+            .key(self.redis_key(key, "pub"))
             .arg(owner)
-            .arg(millis(ttl));
+            .arg(millis(ttl))
+            .arg(millis(MAX_LEASE.max(ttl)));
         let fence: u64 = self.run("take the lease", &invocation).await?;
         Ok((fence > 0).then(|| Lease::new(key.clone(), owner, fence)))
     }
@@ -332,6 +352,7 @@ impl TokenStore for RedisStore {
         invocation
             .key(self.redis_key(&lease.key, "lease"))
             .key(&rec)
+            .key(self.redis_key(&lease.key, "pub"))
             .arg(Self::owner_value(lease))
             .arg(lease.fence)
             .arg(&sealed[..])
@@ -356,5 +377,9 @@ impl TokenStore for RedisStore {
         invocation.key(self.redis_key(key, "rec")).arg(fence);
         let removed: u8 = self.run("compare and delete", &invocation).await?;
         Ok(removed == 1)
+    }
+
+    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
+        self.verifier.of_blocking(key, secret).await
     }
 }

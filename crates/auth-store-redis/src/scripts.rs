@@ -5,38 +5,65 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// `KEYS[1]` record → `[fence, value]` (nil, nil when absent).
-pub(crate) static LOAD: LazyLock<Script> =
-    LazyLock::new(|| Script::new("return redis.call('HMGET', KEYS[1], 'f', 'v')"));
+/// The server's clock in ms, and `fence_of(v)`: `v` as a fence this store can have handed out
+/// (a whole number from 1 to a century past the clock), else nil. Values that fail it were
+/// forged or corrupted: they are replaced, never continued or obeyed.
+macro_rules! prelude {
+    () => {
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function fence_of(v)
+  local n = tonumber(v)
+  if n and n >= 1 and n <= now + 3153600000000 and n == math.floor(n) then return n end
+  return nil
+end
+"
+    };
+}
 
-/// `KEYS` lease, fence counter, record; `ARGV` owner, ttl ms → the new fence, or 0 when
-/// another owner holds the lease. The fence grows past the last one, the stored record's, and
-/// the server's clock in milliseconds, so that it keeps growing even after Redis lost its data.
-/// Taking a lease the owner already holds returns its fence (and extends it), so that a call
-/// retried after a dropped connection is harmless.
-pub(crate) static TRY_LEASE: LazyLock<Script> = LazyLock::new(|| {
+/// `KEYS` record, published fence → `[fence, value, published]` (nils when absent).
+pub(crate) static LOAD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
+        "local r = redis.call('HMGET', KEYS[1], 'f', 'v')
+return {r[1], r[2], redis.call('GET', KEYS[2])}",
+    )
+});
+
+/// `KEYS` lease, fence counter, record, published fence; `ARGV` owner, ttl ms, the longest
+/// lease a cache takes (ms) → the new fence, or 0 when another owner holds the lease. The fence
+/// grows past the last one, the stored record's, the last publication's and the server's clock
+/// in milliseconds, so that it keeps growing even after Redis lost its data. Taking a lease the
+/// owner already holds returns its fence (and extends it), so that a call retried after a
+/// dropped connection is harmless. A lease that never expires or outlasts any cache's is forged,
+/// and taken over.
+pub(crate) static TRY_LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        prelude!(),
         r"
 local held = redis.call('GET', KEYS[1])
 if held then
   local prefix = ARGV[1] .. ':'
-  if string.sub(held, 1, string.len(prefix)) == prefix then
+  local mine = string.sub(held, 1, string.len(prefix)) == prefix
+  local fence = mine and fence_of(string.sub(held, string.len(prefix) + 1))
+  if fence then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(string.sub(held, string.len(prefix) + 1))
+    return fence
   end
-  return 0
+  local ttl = redis.call('PTTL', KEYS[1])
+  if not mine and ttl >= 0 and ttl <= tonumber(ARGV[3]) then return 0 end
 end
-local fence = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
-local stored = tonumber(redis.call('HGET', KEYS[3], 'f') or '0')
-if fence <= stored then fence = stored + 1 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fence = math.max(
+  fence_of(redis.call('GET', KEYS[2])) or 0,
+  fence_of(redis.call('HGET', KEYS[3], 'f')) or 0,
+  fence_of(redis.call('GET', KEYS[4])) or 0) + 1
 if fence < now then fence = now end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. fence, 'PX', ARGV[2])
-redis.call('SET', KEYS[2], fence)
+local text = string.format('%d', fence)
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. text, 'PX', ARGV[2])
+redis.call('SET', KEYS[2], text)
 return fence
-",
-    )
+"
+    ))
 });
 
 /// `KEYS[1]` lease; `ARGV` owner:fence, ttl ms → 1 if still held (and extended).
@@ -52,7 +79,9 @@ return 0
     )
 });
 
-/// `KEYS` lease, record; `ARGV` owner:fence, fence, value, record ttl ms → 1 if written.
+/// `KEYS` lease, record, published fence; `ARGV` owner:fence, fence, value, record ttl ms → 1
+/// if written. The published fence outlives a replaced record's, so that the old one put back
+/// (a replay) is known.
 pub(crate) static PUBLISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -60,6 +89,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'f', ARGV[2], 'v', ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
 return 1
 ",
     )

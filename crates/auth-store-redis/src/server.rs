@@ -41,12 +41,22 @@ impl RedisServer {
     /// # Errors
     /// `redis-server` is not installed, or does not start listening.
     pub fn start() -> std::io::Result<Self> {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
-        let mut server = Self { port, child: None };
-        server.restart()?;
-        Ok(server)
+        // A port found free can be taken by another test's server before ours binds it: then
+        // another port is tried.
+        let mut attempts = 0;
+        loop {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+                .local_addr()?
+                .port();
+            let mut server = Self { port, child: None };
+            match server.restart() {
+                Ok(()) => return Ok(server),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 5 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// `redis://127.0.0.1:<port>`.
@@ -110,9 +120,14 @@ impl RedisServer {
             })?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
+        let pid = self.pid();
         while Instant::now() < deadline {
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
-                return Ok(());
+            // Ours answers with its own pid; another server on the port (ours lost the race to
+            // bind it) does not.
+            if let Ok(answer) = server_pid(self.port) {
+                if Some(answer) == pid {
+                    return Ok(());
+                }
             }
             if let Some(status) = self
                 .child
@@ -120,10 +135,13 @@ impl RedisServer {
                 .and_then(|c| c.try_wait().ok().flatten())
             {
                 self.child = None;
-                return Err(std::io::Error::other(format!(
-                    "redis-server exited at once ({status}); is port {} taken?",
-                    self.port
-                )));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!(
+                        "redis-server exited at once ({status}); is port {} taken?",
+                        self.port
+                    ),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -138,4 +156,28 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The pid of the Redis server listening on `port` (from `INFO server`).
+fn server_pid(port: u16) -> std::io::Result<u32> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    stream.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")?;
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while reply.len() < 64 * 1024 {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&reply);
+        if let Some(line) = text.lines().find_map(|l| l.strip_prefix("process_id:")) {
+            if let Ok(pid) = line.trim().parse() {
+                return Ok(pid);
+            }
+        }
+    }
+    Err(std::io::Error::other("no process_id in INFO server"))
 }

@@ -57,6 +57,13 @@ enum Vendor {
 }
 
 impl Vendor {
+    fn stats(&self) -> auth_core::CacheStats {
+        match self {
+            Vendor::P21(c) => c.cache().stats(),
+            Vendor::ByDesign(c) => c.cache().stats(),
+        }
+    }
+
     async fn token(&self) -> Result<(), String> {
         match self {
             Vendor::P21(c) => c.token().await.map(drop).map_err(|e| e.to_string()),
@@ -136,7 +143,11 @@ async fn fleet_worker() {
         }
         tokio::time::sleep(pace).await;
     }
-    println!("RESULT ok={ok} failed={failed} first_error={first_error:?}");
+    let stats = vendor.stats();
+    println!(
+        "RESULT ok={ok} failed={failed} fetches={} adopted={} published={} store_errors={} first_error={first_error:?}",
+        stats.fetches, stats.store_adopted, stats.store_published, stats.store_errors
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,7 +304,7 @@ async fn p21_run(store: Shared, processes: usize, lifetime: Duration, seconds: u
     let stats = sandbox.stats();
     let failed: Vec<_> = results
         .iter()
-        .filter(|r| r.1 > 0)
+        .filter(|r| r.1 > 0 || !r.2.contains("store_errors=0 "))
         .map(|r| r.2.clone())
         .collect();
     drop(store);
@@ -302,7 +313,7 @@ async fn p21_run(store: Shared, processes: usize, lifetime: Duration, seconds: u
         sessions_replaced: stats.gauge("p21", "sessions_replaced"),
         calls_ok: results.iter().map(|r| r.0).sum(),
         calls_failed: results.iter().map(|r| r.1).sum(),
-        first_failure: failed.first().cloned().unwrap_or_default(),
+        first_failure: failed.join("\n"),
     }
 }
 
@@ -334,9 +345,10 @@ async fn p21_eight_processes_rotate_like_one_with_either_store() {
     for (name, fleet) in [("file", &file), ("redis", &redis)] {
         assert!(
             fleet.token_requests.abs_diff(solo.token_requests) <= 1,
-            "{name}: the fleet made {} token requests, one process {}",
+            "{name}: the fleet made {} token requests, one process {}; {}",
             fleet.token_requests,
-            solo.token_requests
+            solo.token_requests,
+            fleet.first_failure
         );
         assert_eq!(
             fleet.calls_failed,

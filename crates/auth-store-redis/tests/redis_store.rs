@@ -280,3 +280,113 @@ async fn taking_a_lease_again_as_its_owner_returns_the_same_fence() {
             .is_none()
     );
 }
+
+fn redis_key(what: &str) -> String {
+    format!("vendor-auth:{{{}}}:{what}", auth_store::digest(&key()))
+}
+
+async fn set(redis: &mut redis::aio::MultiplexedConnection, args: &[&str]) {
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    let _: redis::Value = cmd.query_async(redis).await.expect("command");
+}
+
+/// Forged or corrupt fences (not a number, `u64::MAX`, a century away) are neither obeyed nor
+/// continued: leases keep working, fences keep growing from the clock, and the record they
+/// carried reads as absent until it is replaced.
+#[tokio::test]
+async fn forged_fences_neither_block_leases_nor_stop_fences_from_growing() {
+    let server = server();
+    let store = store(&server);
+    let mut redis = raw(&server).await;
+    let before = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(store.publish(&before, b"genuine").await.expect("publish"));
+    store.release(&before).await.expect("release");
+
+    for forged in [
+        "not-a-number",
+        "18446744073709551615",
+        "1e300",
+        "-5",
+        "99999999999999999",
+    ] {
+        set(&mut redis, &["SET", &redis_key("fence"), forged]).await;
+        set(&mut redis, &["HSET", &redis_key("rec"), "f", forged]).await;
+        set(&mut redis, &["SET", &redis_key("pub"), forged]).await;
+        assert_eq!(store.load(&key()).await.expect("load"), None, "{forged}");
+        let lease = store
+            .try_lease(&key(), "a", TTL)
+            .await
+            .unwrap_or_else(|e| panic!("a lease despite {forged}: {e}"))
+            .expect("free");
+        // Every value it could continue from was forged: it starts again from the clock.
+        assert!(lease.fence >= before.fence, "{forged}: {}", lease.fence);
+        assert!(
+            lease.fence < before.fence + 60_000,
+            "{forged}: not continued"
+        );
+        assert!(store.publish(&lease, b"replaced").await.expect("publish"));
+        store.release(&lease).await.expect("release");
+        let record = store.load(&key()).await.expect("load").expect("replaced");
+        assert_eq!(record.value, b"replaced");
+    }
+}
+
+/// A lease planted without expiry (or longer than any cache takes) is taken over, not waited on.
+#[tokio::test]
+async fn a_planted_lease_that_never_expires_is_taken_over() {
+    let server = server();
+    let store = store(&server);
+    let mut redis = raw(&server).await;
+    set(&mut redis, &["SET", &redis_key("lease"), "intruder:5"]).await;
+    let lease = store.try_lease(&key(), "a", TTL).await.expect("lease");
+    assert!(lease.is_some(), "a lease that never expires is taken over");
+    set(
+        &mut redis,
+        &["SET", &redis_key("lease"), "other:5", "PX", "5000"],
+    )
+    .await;
+    let waits = store.try_lease(&key(), "b", TTL).await.expect("lease");
+    assert!(waits.is_none(), "a lease a cache could hold is respected");
+}
+
+/// An older sealed record put back after it was replaced (a replay) is not adopted.
+#[tokio::test]
+async fn a_replayed_record_is_not_adopted() {
+    let server = server();
+    let store = store(&server);
+    let mut redis = raw(&server).await;
+    let first = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(store.publish(&first, b"old token").await.expect("publish"));
+    store.release(&first).await.expect("release");
+    let saved: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+        .arg(redis_key("rec"))
+        .query_async(&mut redis)
+        .await
+        .expect("hgetall");
+    let second = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(store.publish(&second, b"new token").await.expect("publish"));
+    store.release(&second).await.expect("release");
+    // Put the old record back, whole and genuinely sealed.
+    let mut hset = redis::cmd("HSET");
+    hset.arg(redis_key("rec"));
+    for (field, value) in &saved {
+        hset.arg(field).arg(value.as_slice());
+    }
+    let _: redis::Value = hset.query_async(&mut redis).await.expect("hset");
+    assert_eq!(store.load(&key()).await.expect("load"), None);
+}

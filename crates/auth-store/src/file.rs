@@ -9,6 +9,9 @@
 //! - `<digest>.lock`: held for the few microseconds of a publication or a compare-and-delete, so
 //!   that the two cannot interleave.
 //!
+//! and one for the directory, `verifier.key`: 32 random bytes, written once, that key the
+//! verifiers of secrets its records carry (see [`Verifier`]).
+//!
 //! Files are created 0600 in a 0700 directory and opened without following symlinks and without
 //! waiting; a record that is corrupt, foreign or too large reads as absent. A file that this
 //! store did not write (not a regular file, more than one link, another user's, open to others)
@@ -22,7 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use auth_core::Secret;
 use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
+
+use crate::Verifier;
 
 const HEADER: &str = "vendor-auth-store/1";
 /// A record larger than this is not a record of ours.
@@ -59,6 +65,8 @@ pub struct FileStore {
 
 struct Inner {
     dir: PathBuf,
+    /// Keyed by the directory's `verifier.key`, read (or created) on first use.
+    verifier: Mutex<Option<Verifier>>,
     /// The leases this process holds, by key digest: the open, locked lease file.
     held: Mutex<HashMap<String, Held>>,
 }
@@ -70,6 +78,10 @@ struct Held {
     /// The fence of the last publication on the key, kept in the lease file.
     published: u64,
 }
+
+/// The directory's verifier key file and its length.
+const VERIFIER_KEY: &str = "verifier.key";
+const VERIFIER_KEY_LEN: usize = 32;
 
 impl fmt::Debug for FileStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,6 +107,7 @@ impl FileStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 dir,
+                verifier: Mutex::new(None),
                 held: Mutex::new(HashMap::new()),
             }),
         })
@@ -257,6 +270,12 @@ impl TokenStore for FileStore {
         self.blocking(move |store| store.remove_if_now(&key, fence))
             .await
     }
+
+    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
+        let (key, secret) = (key.clone(), secret.clone());
+        self.blocking(move |store| Ok(store.verifier_now()?.of(&key, &secret)))
+            .await
+    }
 }
 
 impl FileStore {
@@ -405,6 +424,50 @@ impl FileStore {
             }
         }
         Ok(())
+    }
+
+    /// The directory's verifier, from its key file: read, or created if there is none (a
+    /// concurrent creator's file is read once it is whole).
+    fn verifier_now(&self) -> Result<Verifier, StoreError> {
+        let mut cached = self
+            .inner
+            .verifier
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(verifier) = cached.as_ref() {
+            return Ok(verifier.clone());
+        }
+        let path = self.inner.dir.join(VERIFIER_KEY);
+        let fail = |e| io_error("use the verifier key", &path, e);
+        let mut key = zeroize::Zeroizing::new(Vec::with_capacity(VERIFIER_KEY_LEN));
+        match open_private(&path, true) {
+            Ok(mut file) => {
+                key.resize(VERIFIER_KEY_LEN, 0);
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
+                    .map_err(|_| StoreError::new("the system's random source failed"))?;
+                file.write_all(&key).map_err(fail)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let started = std::time::Instant::now();
+                while key.len() < VERIFIER_KEY_LEN && started.elapsed() < LOCK_WAIT {
+                    key.clear();
+                    let file = open_existing(&path).map_err(fail)?;
+                    file.take(VERIFIER_KEY_LEN as u64 + 1)
+                        .read_to_end(&mut key)
+                        .map_err(fail)?;
+                    if key.len() < VERIFIER_KEY_LEN {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                if key.len() != VERIFIER_KEY_LEN {
+                    return Err(fail(io::Error::other("it is not 32 bytes long")));
+                }
+            }
+            Err(e) => return Err(fail(e)),
+        }
+        let verifier = Verifier::keyed(&key);
+        *cached = Some(verifier.clone());
+        Ok(verifier)
     }
 
     fn remove_if_now(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {

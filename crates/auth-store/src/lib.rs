@@ -2,12 +2,14 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// One host's shared store (`file`) and sealing records at rest (`seal`), each a leaf on top of
-// the kernel's store trait; the Redis store seals with `seal` too.
+// One host's shared store (`file`), sealing records at rest (`seal`) and the verifiers of
+// secrets records carry (`verifier`), on top of the kernel's store trait; the Redis store seals
+// and verifies with them too.
 
 mod file;
 #[cfg(feature = "sealing")]
 mod seal;
+mod verifier;
 
 use auth_core::store::StoreKey;
 
@@ -15,6 +17,7 @@ pub use file::FileStore;
 #[cfg(feature = "sealing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sealing")))]
 pub use seal::{KeyError, SealedStore, Sealing, SealingKey};
+pub use verifier::{SLOW_ITERATIONS, Verifier};
 
 /// A short stable digest of `key` (the first 128 bits of its SHA-256, as 32 hex digits), for
 /// file names, Redis keys and other places where the key's text should not appear.

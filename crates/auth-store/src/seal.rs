@@ -6,8 +6,10 @@
 use std::fmt;
 use std::time::Duration;
 
+use auth_core::Secret;
 use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
 
+use crate::Verifier;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
@@ -30,6 +32,8 @@ const PLAIN_V1: u8 = 0;
 /// ```
 pub struct SealingKey {
     key: LessSafeKey,
+    /// Keyed by material derived from the same bytes (see [`Verifier::keyed`]).
+    verifier: Verifier,
 }
 
 /// A sealing key that is not 32 bytes (64 hex digits).
@@ -62,6 +66,7 @@ impl SealingKey {
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KeyError(()))?;
         Ok(Self {
             key: LessSafeKey::new(key),
+            verifier: Verifier::keyed(bytes),
         })
     }
 
@@ -143,6 +148,13 @@ impl Sealing {
             keys.older.push(key);
         }
         self
+    }
+
+    /// The verifier of a sealed store: keyed by the current sealing key, which the store's
+    /// readers do not hold. `None` for plain sealing.
+    #[must_use]
+    pub fn verifier(&self) -> Option<&Verifier> {
+        self.keys.as_ref().map(|k| &k.current.verifier)
     }
 
     /// Whether records are sealed (not plain).
@@ -290,6 +302,13 @@ impl<S: TokenStore> TokenStore for SealedStore<S> {
 
     async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
         self.inner.remove_if(key, fence).await
+    }
+
+    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
+        match self.sealing.verifier() {
+            Some(verifier) => Ok(verifier.of(key, secret)),
+            None => self.inner.verifier(key, secret).await,
+        }
     }
 }
 

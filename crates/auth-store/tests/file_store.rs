@@ -392,6 +392,40 @@ mod planted {
     }
 
     #[tokio::test]
+    async fn the_verifier_key_is_private_shared_by_stores_and_checked_like_any_store_file() {
+        let dir = TempDir::new("verifier");
+        let (a, b) = (
+            FileStore::open(dir.path()).expect("open"),
+            FileStore::open(dir.path()).expect("open"),
+        );
+        let secret = auth_core::Secret::new("hunter2-hunter2");
+        let verifier = a.verifier(&key(), &secret).await.expect("verifier");
+        assert_eq!(
+            verifier,
+            b.verifier(&key(), &secret).await.expect("verifier")
+        );
+        let file = dir.path().join("verifier.key");
+        let meta = std::fs::metadata(&file).expect("the key file");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.len(), 32);
+        // Another directory, another key: the same secret has another verifier there.
+        let other = TempDir::new("verifier-other");
+        let c = FileStore::open(other.path()).expect("open");
+        assert_ne!(
+            verifier,
+            c.verifier(&key(), &secret).await.expect("verifier")
+        );
+        // A key file others can read is refused, not used.
+        let planted = TempDir::new("verifier-planted");
+        let d = FileStore::open(planted.path()).expect("open");
+        let key_file = planted.path().join("verifier.key");
+        std::fs::write(&key_file, [7u8; 32]).expect("write");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = d.verifier(&key(), &secret).await.expect_err("refused");
+        assert!(format!("{err:?}").contains("other users"), "{err:?}");
+    }
+
+    #[tokio::test]
     async fn a_record_others_can_write_is_not_adopted() {
         let dir = TempDir::new("wide-record");
         let store = FileStore::open(dir.path()).expect("open");

@@ -29,6 +29,7 @@ struct SourceInner {
     previous_seen: Mutex<Vec<Option<String>>>,
     gate: Option<tokio::sync::Semaphore>,
     store_key: Mutex<Option<StoreKey>>,
+    secret: Mutex<Option<Secret>>,
     session_exclusive: std::sync::atomic::AtomicBool,
 }
 
@@ -66,6 +67,7 @@ impl ScriptedSource {
                 previous_seen: Mutex::new(Vec::new()),
                 gate,
                 store_key: Mutex::new(None),
+                secret: Mutex::new(None),
                 session_exclusive: std::sync::atomic::AtomicBool::new(false),
             }),
         }
@@ -86,6 +88,11 @@ impl ScriptedSource {
     /// stand for two processes with one credential.
     pub fn share_as(&self, key: StoreKey) {
         *lock(&self.inner.store_key) = Some(key);
+    }
+
+    /// Makes the source sign in with `secret` (what a store's verifier is made of).
+    pub fn set_secret(&self, secret: Option<Secret>) {
+        *lock(&self.inner.secret) = secret;
     }
 
     /// Makes the source say that a new token ends the previous session (as P21 does).
@@ -130,6 +137,10 @@ impl TokenSource for ScriptedSource {
 
     fn store_key(&self) -> Option<StoreKey> {
         lock(&self.inner.store_key).clone()
+    }
+
+    fn store_secret(&self) -> Option<Secret> {
+        lock(&self.inner.secret).clone()
     }
 
     fn session_exclusive(&self) -> bool {

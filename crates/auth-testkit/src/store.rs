@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use auth_core::Secret;
 use auth_core::store::{Lease, StoreKey, TokenStore};
 
 /// Runs the lease contract on `a` and `b`, two handles on the same store, and returns the two
@@ -10,7 +11,9 @@ use auth_core::store::{Lease, StoreKey, TokenStore};
 ///
 /// - a lease is exclusive: while `a` holds it, neither `b` nor another owner gets it;
 /// - its holder can renew it and publish under it, until it releases it;
-/// - the next lease has a greater fence, and the record carries the fence it was published with.
+/// - the next lease has a greater fence, and the record carries the fence it was published with;
+/// - both handles make the same verifier of a secret, another of another secret or another key,
+///   and a verifier does not show its secret.
 ///
 /// # Panics
 /// When the store breaks a rule (this is a test helper).
@@ -45,6 +48,17 @@ pub async fn check_lease_contract(
     assert_eq!(
         (record.fence, record.value.as_slice()),
         (first.fence, &b"one"[..])
+    );
+    let secret = Secret::new("correct horse battery staple");
+    let verifier = a.verifier(key, &secret).await.expect("verifier");
+    assert_eq!(verifier, b.verifier(key, &secret).await.expect("verifier"));
+    assert!(!verifier.contains("horse") && !verifier.is_empty());
+    let other = Secret::new("correct horse battery stapler");
+    assert_ne!(verifier, a.verifier(key, &other).await.expect("verifier"));
+    let elsewhere = key.clone().part("scope", "other");
+    assert_ne!(
+        verifier,
+        b.verifier(&elsewhere, &secret).await.expect("verifier")
     );
     (first, second)
 }

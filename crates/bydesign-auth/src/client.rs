@@ -115,6 +115,11 @@ impl TokenSource for Source {
         )
     }
 
+    /// The password: only processes holding it adopt this one's tokens (and refresh tokens).
+    fn store_secret(&self) -> Option<Secret> {
+        Some(self.credentials.password.clone())
+    }
+
     fn encode_details(&self, token: &Token) -> Option<serde_json::Value> {
         wire::Session::of(token).map(wire::Session::to_stored)
     }

@@ -73,6 +73,11 @@ impl TokenSource for Source {
         )
     }
 
+    /// The password (or consumer key): only processes holding it adopt this one's tokens.
+    fn store_secret(&self) -> Option<Secret> {
+        Some(self.credentials.secret().clone())
+    }
+
     fn encode_details(&self, token: &Token) -> Option<serde_json::Value> {
         wire::Session::of(token).map(wire::Session::to_stored)
     }

@@ -57,6 +57,14 @@ impl Credentials {
         }
     }
 
+    /// The secret a shared store's verifier is made of: the password, or the consumer key.
+    pub(crate) fn secret(&self) -> &Secret {
+        match &self.kind {
+            Kind::User { password, .. } | Kind::UserV1 { password, .. } => password,
+            Kind::ConsumerKey { key, .. } => key,
+        }
+    }
+
     /// A P21 user name and password, sent in the body of `POST /api/security/token/v2` (the
     /// recommended flow). The user must be a valid P21 user tied to a Windows, AAD or SQL user,
     /// and needs API permissions (see the crate docs).

@@ -77,6 +77,11 @@ impl TokenSource for Source {
             None => key,
         })
     }
+
+    /// The client secret: only processes holding it adopt this one's tokens.
+    fn store_secret(&self) -> Option<Secret> {
+        Some(self.credentials.client_secret.clone())
+    }
 }
 
 impl Client {

@@ -335,7 +335,7 @@ fn the_doctor_names_the_failing_step_and_what_to_do() {
     let (out, err) = run(
         world
             .vendor("p21")
-            .env("P21_PASSWORD", "not-the-password")
+            .env("P21_PASSWORD", "n0t-Th3-pw!")
             .args(["doctor", "p21", "--no-store"]),
         1,
     );
@@ -346,7 +346,7 @@ fn the_doctor_names_the_failing_step_and_what_to_do() {
         "{out}"
     );
     assert!(!hint.is_empty(), "{out}");
-    assert!(!out.contains("not-the-password") && !err.contains("not-the-password"));
+    assert!(!out.contains("n0t-Th3-pw!") && !err.contains("n0t-Th3-pw!"));
 
     // Valid credentials of a user without API permissions: the OData step, with the checklist.
     let (out, _) = run(
@@ -829,28 +829,25 @@ fn exit_statuses_and_help() {
     run(world.vendor("personify").args(["ui-url", "personify"]), 2);
     let (_, err) = run(world.vendor("p21").args(["verify", "p21"]), 2);
     assert!(err.contains("doctor p21"), "{err}");
-    // The vendor said no: 1. The refusal is remembered in the store (no storm of requests
-    // from a loop), says so, and --refresh asks again once the password is fixed.
-    run(
-        world
-            .vendor("apinizer")
-            .env("APINIZER_PASSWORD", "nope")
-            .args(["verify", "apinizer"]),
-        1,
-    );
-    let (_, err) = run(world.vendor("apinizer").args(["verify", "apinizer"]), 1);
+    // The vendor said no: 1. The refusal is remembered in the store for that password (no
+    // storm of requests from a loop), says so, and --refresh asks again anyway.
+    let wrong = |world: &World| {
+        let mut cmd = world.vendor("apinizer");
+        cmd.env("APINIZER_PASSWORD", "n0pe-Wr0ng");
+        cmd
+    };
+    run(wrong(&world).args(["verify", "apinizer"]), 1);
+    let (_, err) = run(wrong(&world).args(["verify", "apinizer"]), 1);
     assert!(
         err.contains("remembered") && err.contains("--refresh"),
         "{err}"
     );
     assert_eq!(world.token_requests(Endpoint::ApinizerToken), 1);
-    run(
-        world
-            .vendor("apinizer")
-            .args(["verify", "apinizer", "--refresh"]),
-        0,
-    );
+    run(wrong(&world).args(["verify", "apinizer", "--refresh"]), 1);
     assert_eq!(world.token_requests(Endpoint::ApinizerToken), 2);
+    // The right password is not refused on the wrong one's word: it asks, and works.
+    run(world.vendor("apinizer").args(["verify", "apinizer"]), 0);
+    assert_eq!(world.token_requests(Endpoint::ApinizerToken), 3);
     let (url, _) = run(world.vendor("p21").args(["ui-url", "p21"]), 0);
     assert!(
         url.starts_with("http://127.0.0.1:") && url.trim_end().ends_with("/uiserver0"),

@@ -24,6 +24,8 @@ pub(super) struct Fleet {
     /// This cache's lease owner id, random per cache.
     owner: String,
     degraded: AtomicBool,
+    /// The store's verifier of the source's secret, asked once (`None`: the source has none).
+    verifier: tokio::sync::OnceCell<Option<String>>,
 }
 
 impl Fleet {
@@ -34,7 +36,13 @@ impl Fleet {
             key,
             owner: format!("{}-{random:016x}", std::process::id()),
             degraded: AtomicBool::new(false),
+            verifier: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The verifier records of this cache carry (asked by `acquire` before any look).
+    fn verifier(&self) -> Option<&str> {
+        self.verifier.get().and_then(Option::as_deref)
     }
 
     pub(super) fn key(&self) -> &StoreKey {
@@ -73,10 +81,21 @@ impl Shared {
                 .and_then(|token| self.usable(token));
         };
         let adopt_only = self.lock_state().adopt_only.take();
+        let verified = self.verify(fleet).await;
         if let Some((rejected, fence)) = adopt_only {
-            return Ok(self.adopt_or_keep(fleet, rejected, fence).await);
+            return Ok(match verified {
+                Ok(()) => self.adopt_or_keep(fleet, rejected, fence).await,
+                Err(err) => {
+                    self.degrade(fleet, &err);
+                    rejected
+                }
+            });
         }
-        match self.acquire_shared(fleet, previous.clone()).await {
+        let shared = async {
+            verified?;
+            self.acquire_shared(fleet, previous.clone()).await
+        };
+        match shared.await {
             Ok(outcome) => outcome,
             Err(err) => {
                 self.degrade(fleet, &err);
@@ -106,6 +125,25 @@ impl Shared {
         );
         self.lock_state().stored_fence = fence;
         rejected
+    }
+
+    /// Asks the store, once, for the verifier of the source's secret (a slow KDF may take a
+    /// while: bounded by the fetch deadline, not the store timeout).
+    async fn verify(&self, fleet: &Fleet) -> Result<(), StoreError> {
+        let ask = async {
+            let Some(secret) = self.source.store_secret() else {
+                return Ok(None);
+            };
+            let op = fleet.store.verifier(&fleet.key, &secret);
+            let limit = self.options.fetch_deadline;
+            super::flight::within(limit, op)
+                .await
+                .unwrap_or_else(|()| {
+                    Err(StoreError::new("the token store made no verifier in time"))
+                })
+                .map(Some)
+        };
+        fleet.verifier.get_or_try_init(|| ask).await.map(drop)
     }
 
     /// One store call, bounded by the store timeout; the transitions of degraded mode logged.
@@ -210,7 +248,16 @@ impl Shared {
             return Ok(Found::Nothing(None));
         }
         let now = self.clock.now();
-        match codec::decode(&fleet.key, &record.value, &*self.source, &*self.clock) {
+        let (source, clock) = (&*self.source, &*self.clock);
+        let ttl = self.options.rejection_ttl;
+        match codec::decode(
+            &fleet.key,
+            fleet.verifier(),
+            &record.value,
+            source,
+            clock,
+            ttl,
+        ) {
             Some(Stored::Token(token)) => {
                 let fresh = self
                     .entry_for(token.clone())
@@ -250,13 +297,14 @@ impl Shared {
         let record = match &result {
             Ok(token) => Some(codec::encode_token(
                 &fleet.key,
+                fleet.verifier(),
                 token,
                 &*self.source,
                 &*self.clock,
             )),
             Err(err) if matches!(err.kind(), ErrorKind::Rejected { .. }) => {
                 let until = crate::clock::later(self.clock.now(), self.options.rejection_ttl);
-                codec::encode_rejection(&fleet.key, err, until, &*self.clock)
+                codec::encode_rejection(&fleet.key, fleet.verifier(), err, until, &*self.clock)
             }
             Err(_) => None,
         };

@@ -1,8 +1,11 @@
 //! The stored form of a record: a versioned JSON object holding a token (with its wall-clock
 //! times and the vendor's details, through the source's codec) or a remembered rejection.
 //! Secrets are written from [`Secret::expose_secret`] and read back into [`Secret`]s; nothing
-//! goes through `Debug`. A record of another key, another format or that does not parse is
-//! treated as absent.
+//! goes through `Debug`. A record of another key, another format, another verifier (a cache
+//! holding another secret) or that does not parse is treated as absent, and what a record claims
+//! is held to what a genuine one can: expiry within the token's own JWT `exp` and
+//! [`MAX_LIFETIME`](crate::clock::MAX_LIFETIME) from now; a rejection claiming to last longer than
+//! the rejection memory is not obeyed.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +13,9 @@ use serde_json::{Map, Value, json};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::StoreKey;
-use crate::clock::{Clock, instant_from_system_time, system_time_from_instant};
+use crate::clock::{
+    Clock, MAX_LIFETIME, instant_from_system_time, later, system_time_from_instant,
+};
 use crate::error::{Error, ErrorKind};
 use crate::secret::Secret;
 use crate::source::TokenSource;
@@ -55,9 +60,10 @@ fn finish(mut value: Value) -> Zeroizing<Vec<u8>> {
     bytes
 }
 
-/// The stored form of `token` under `key`.
+/// The stored form of `token` under `key`, with the verifier of the secret that obtained it.
 pub(crate) fn encode_token(
     key: &StoreKey,
+    verifier: Option<&str>,
     token: &Token,
     source: &dyn TokenSource,
     clock: &dyn Clock,
@@ -68,6 +74,7 @@ pub(crate) fn encode_token(
     let value = json!({
         "format": FORMAT,
         "key": key.as_str(),
+        "verifier": verifier,
         "access_token": token.access_token().expose_secret(),
         "token_type": token.token_type(),
         "obtained_at_ms": system_time_from_instant(clock, token.obtained_at()).map(unix_ms),
@@ -83,6 +90,7 @@ pub(crate) fn encode_token(
 /// other error (only rejections are shared).
 pub(crate) fn encode_rejection(
     key: &StoreKey,
+    verifier: Option<&str>,
     err: &Error,
     until: Instant,
     clock: &dyn Clock,
@@ -98,6 +106,7 @@ pub(crate) fn encode_rejection(
     Some(finish(json!({
         "format": FORMAT,
         "key": key.as_str(),
+        "verifier": verifier,
         "rejected_until_ms": system_time_from_instant(clock, until).map(unix_ms),
         "status": status,
         "code": code,
@@ -105,28 +114,34 @@ pub(crate) fn encode_rejection(
     })))
 }
 
-/// Reads a record written by [`encode_token`] or [`encode_rejection`] under `key`.
+/// Reads a record written by [`encode_token`] or [`encode_rejection`] under `key` and
+/// `verifier`; a rejection is remembered for `rejection_ttl` at most.
 pub(crate) fn decode(
     key: &StoreKey,
+    verifier: Option<&str>,
     bytes: &[u8],
     source: &dyn TokenSource,
     clock: &dyn Clock,
+    rejection_ttl: Duration,
 ) -> Option<Stored> {
     let mut value: Value = serde_json::from_slice(bytes).ok()?;
-    let stored = decode_map(key, value.as_object()?, source, clock);
+    let map = value.as_object()?;
+    let ours = map.get("format")?.as_u64()? == FORMAT
+        && map.get("key")?.as_str()? == key.as_str()
+        && map.get("verifier").and_then(Value::as_str) == verifier;
+    let stored = ours
+        .then(|| decode_map(map, source, clock, rejection_ttl))
+        .flatten();
     wipe(&mut value);
     stored
 }
 
 fn decode_map(
-    key: &StoreKey,
     map: &Map<String, Value>,
     source: &dyn TokenSource,
     clock: &dyn Clock,
+    rejection_ttl: Duration,
 ) -> Option<Stored> {
-    if map.get("format")?.as_u64()? != FORMAT || map.get("key")?.as_str()? != key.as_str() {
-        return None;
-    }
     let text = |name: &str| map.get(name).and_then(Value::as_str);
     let time = |name: &str| -> Option<Option<Instant>> {
         match map.get(name) {
@@ -149,15 +164,35 @@ fn decode_map(
             text("code").map(str::to_owned),
             text("description").map(str::to_owned),
         );
-        return Some(Stored::Rejected { error, until });
+        // Written at most `rejection_ttl` ago: a rejection lasting longer was not written by a
+        // cache (or by one remembering longer than this one would), and is not obeyed.
+        return (until <= later(clock.now(), rejection_ttl))
+            .then_some(Stored::Rejected { error, until });
     }
     let access = text("access_token").filter(|t| crate::token::is_sendable(t))?;
-    let obtained = time("obtained_at_ms")?.unwrap_or_else(|| clock.now());
-    let expires_ms = map.get("expires_at_ms").and_then(Value::as_u64);
+    let now = clock.now();
+    let obtained = time("obtained_at_ms")?.map_or(now, |at| at.min(now));
+    // Never past the token's own `exp`, nor further than any token lives.
+    let exp = crate::token::jwt_claims_unverified(access)
+        .ok()
+        .and_then(|claims| claims.get("exp")?.as_u64())
+        .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs)));
+    let cap = [exp, clock.system_now().checked_add(MAX_LIFETIME)];
+    let expires = match map.get("expires_at_ms") {
+        None | Some(Value::Null) => exp,
+        Some(v) => Some(from_unix_ms(v.as_u64()?)?),
+    }
+    .map(|at| cap.into_iter().flatten().fold(at, SystemTime::min));
     let mut token = Token::builder(Secret::new(access))
         .token_type(text("token_type").unwrap_or("Bearer"))
-        .expires_at(obtained, time("expires_at_ms")?)
-        .expires_at_system(expires_ms.and_then(from_unix_ms))
+        .expires_at(
+            obtained,
+            match expires {
+                Some(at) => Some(instant_from_system_time(clock, at)?),
+                None => None,
+            },
+        )
+        .expires_at_system(expires)
         .refresh_token(text("refresh_token").map(Secret::new));
     if let Some(scope) = text("scope") {
         token = token.scope(scope);

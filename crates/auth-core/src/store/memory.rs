@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{Lease, Record, StoreError, StoreKey, TokenStore};
+use super::{Lease, Record, Secret, StoreError, StoreKey, TokenStore};
 use crate::clock::{Clock, SystemClock, later};
 
 /// A [`TokenStore`] in memory. Clones share the same records.
@@ -33,6 +33,8 @@ pub struct MemoryStore {
 
 struct Inner {
     clock: Arc<dyn Clock>,
+    /// Random per store: verifiers are keyed SipHash, meaningless outside this store.
+    verifier_key: std::hash::RandomState,
     keys: Mutex<HashMap<String, Slot>>,
     down: AtomicBool,
 }
@@ -72,6 +74,7 @@ impl MemoryStore {
         Self {
             inner: Arc::new(Inner {
                 clock,
+                verifier_key: std::hash::RandomState::new(),
                 keys: Mutex::new(HashMap::new()),
                 down: AtomicBool::new(false),
             }),
@@ -185,5 +188,13 @@ impl TokenStore for MemoryStore {
             }
             same
         })
+    }
+    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
+        use std::hash::BuildHasher as _;
+        let hash = self
+            .inner
+            .verifier_key
+            .hash_one((key.as_str(), secret.expose_secret()));
+        Ok(format!("{hash:016x}"))
     }
 }

@@ -16,6 +16,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use crate::key::StoreKey;
+use crate::secret::Secret;
 pub use memory::MemoryStore;
 
 /// A stored record: the bytes the cache wrote and the fence of the lease it was written under.
@@ -158,4 +159,11 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// Deletes the record under `key` if it is still the publication with `fence`
     /// (compare-and-delete). Returns whether it was deleted.
     async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError>;
+
+    /// The verifier of `secret` for records under `key`: equal for equal secrets in every
+    /// process of the store, and no cheaper to guess a secret from than asking the vendor (keyed
+    /// with a secret the store's readers do not hold, or a slow KDF). A record is adopted, and
+    /// a stored rejection obeyed, only by a cache whose secret has the record's verifier. The
+    /// cache asks once, bounded by its fetch deadline.
+    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError>;
 }
