@@ -1,6 +1,6 @@
 //! [`ErrorBody`]: an error body read in every shape the vendors use, scrubbed of secrets.
 
-use crate::scrub::{scrub, scrub_bytes};
+use crate::scrub::{echoes, scrub, scrub_bytes, unless_echoing};
 use auth_core::secret::Secret;
 
 /// How many characters of an unexpected body an error keeps.
@@ -24,7 +24,10 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// Reads an error body. `secrets` are replaced by `[redacted]` wherever they appear.
+    /// Reads an error body. `secrets` are replaced by `[redacted]` wherever they appear, and a
+    /// field that still shows part of one in some form is withheld (see
+    /// [`echoes`](crate::scrub::echoes)): a code is dropped, a description or excerpt replaced
+    /// by [`WITHHELD`](crate::scrub::WITHHELD).
     #[must_use]
     pub fn parse(content_type: Option<&str>, body: &[u8], secrets: &[Secret]) -> Self {
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
@@ -95,6 +98,10 @@ impl ErrorBody {
             .description
             .map(|d| truncate(&scrub(&d, secrets), EXCERPT_CHARS));
         out.excerpt = scrub(&out.excerpt, secrets);
+        // What still shows a part of a secret in some form is withheld whole.
+        out.code = out.code.filter(|code| !echoes(code, secrets));
+        out.description = out.description.map(|d| unless_echoing(d, secrets));
+        out.excerpt = unless_echoing(out.excerpt, secrets);
         out
     }
 }

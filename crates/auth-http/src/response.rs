@@ -134,7 +134,8 @@ impl HttpResponse {
         let content_type = self
             .headers
             .get(header::CONTENT_TYPE)
-            .map(|v| scrub_bytes(v.as_bytes(), &self.secrets));
+            .map(|v| scrub_bytes(v.as_bytes(), &self.secrets))
+            .map(|v| crate::scrub::unless_echoing(v, &self.secrets));
         Error::malformed(vendor, what, content_type.as_deref())
     }
 

@@ -9,8 +9,16 @@
 //! character there (the raw UTF-8 character, a Latin-1 byte, `+` as a space, one escape) is an
 //! edge. A secret is found wherever some path spells it, so a secret whose characters are each
 //! encoded differently is found too.
+//!
+//! Under the scrubber, a structural rule ([`echoes`]): server text that still shows a run of
+//! [`ECHO_RUN`] characters of a secret, read in any reversible form, is withheld whole
+//! ([`WITHHELD`]) rather than shown.
+
+mod echo;
 
 use auth_core::secret::{REDACTED, Secret};
+
+pub use echo::{ECHO_RUN, WITHHELD, echoes, unless_echoing};
 
 /// Replaces every occurrence of each secret, in any of the forms above, with `[redacted]`.
 ///
