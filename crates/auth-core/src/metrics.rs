@@ -15,6 +15,7 @@
 //! | [`STORE_ADOPTED`] | counter | `vendor` | tokens taken from the shared store instead of fetched |
 //! | [`STORE_PUBLISHED`] | counter | `vendor` | tokens fetched and published to the shared store |
 //! | [`STORE_ERRORS`] | counter | `vendor` | store calls that failed (the cache then fetched on its own) |
+//! | [`REFRESH_FALLBACKS`] | counter | `vendor` | refresh tokens refused, each followed by a password sign-in |
 //!
 //! ```
 //! use auth_core::metrics::{FETCH_FAILURES, TOKEN_FETCHES};
@@ -43,3 +44,5 @@ pub const STORE_ADOPTED: &str = "vendor_auth_store_adopted_total";
 pub const STORE_PUBLISHED: &str = "vendor_auth_store_published_total";
 /// Counter: failed store calls.
 pub const STORE_ERRORS: &str = "vendor_auth_store_errors_total";
+/// Counter: refused refresh tokens (each followed by a password sign-in).
+pub const REFRESH_FALLBACKS: &str = "vendor_auth_refresh_fallbacks_total";

@@ -78,6 +78,13 @@ pub trait TokenSource: Send + Sync + fmt::Debug + 'static {
         details.is_none().then_some(token)
     }
 
+    /// How many refresh tokens the vendor refused so far (a token spent elsewhere, expired or
+    /// revoked), each followed by a sign-in with the password. The cache counts the new ones
+    /// after each fetch (`CacheStats::refresh_fallbacks`) and warns once per run of them.
+    fn refused_refreshes(&self) -> u64 {
+        0
+    }
+
     /// Whether a new token ends the credential's previous session (one live session per
     /// credential). With a shared store in degraded mode, such a source's tokens are not
     /// refreshed early, so that processes cannot take turns logging each other out.

@@ -25,6 +25,7 @@ struct SourceInner {
     lifetime: Mutex<Option<Duration>>,
     script: Mutex<VecDeque<Error>>,
     calls: AtomicUsize,
+    refused: std::sync::atomic::AtomicU64,
     minted: AtomicUsize,
     previous_seen: Mutex<Vec<Option<String>>>,
     gate: Option<tokio::sync::Semaphore>,
@@ -59,6 +60,7 @@ impl ScriptedSource {
     ) -> Self {
         Self {
             inner: Arc::new(SourceInner {
+                refused: std::sync::atomic::AtomicU64::new(0),
                 clock,
                 lifetime: Mutex::new(lifetime),
                 script: Mutex::new(VecDeque::new()),
@@ -88,6 +90,12 @@ impl ScriptedSource {
     /// stand for two processes with one credential.
     pub fn share_as(&self, key: StoreKey) {
         *lock(&self.inner.store_key) = Some(key);
+    }
+
+    /// Counts one more refresh token refused by the vendor (as a source does before signing in
+    /// with the password instead).
+    pub fn refuse_refresh(&self) {
+        self.inner.refused.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Makes the source sign in with `secret` (what a store's verifier is made of).
@@ -137,6 +145,10 @@ impl TokenSource for ScriptedSource {
 
     fn store_key(&self) -> Option<StoreKey> {
         lock(&self.inner.store_key).clone()
+    }
+
+    fn refused_refreshes(&self) -> u64 {
+        self.inner.refused.load(Ordering::SeqCst)
     }
 
     fn store_secret(&self) -> Option<Secret> {

@@ -49,6 +49,8 @@ struct Source {
     credentials: Credentials,
     /// The saved refresh token the credentials started from, until it is spent.
     saved: std::sync::Mutex<Option<Secret>>,
+    /// Refresh tokens ByDesign refused (each followed by a password sign-in).
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl Source {
@@ -94,6 +96,8 @@ impl TokenSource for Source {
             match outcome {
                 Ok(token) => return Ok(token),
                 Err(e) if e.is_rejected() => {
+                    self.refused
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(
                         vendor = VENDOR,
                         code = e.code(),
@@ -113,6 +117,10 @@ impl TokenSource for Source {
                 .part("client", &self.client_id)
                 .part("user", &self.credentials.username()),
         )
+    }
+
+    fn refused_refreshes(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The password: only processes holding it adopt this one's tokens (and refresh tokens).
@@ -591,6 +599,7 @@ impl ClientBuilder {
                 token_url,
                 client_id,
                 saved: std::sync::Mutex::new(credentials.refresh_token.clone()),
+                refused: std::sync::atomic::AtomicU64::new(0),
                 credentials,
             };
             let core = VendorClient::new(source, http, &options)

@@ -140,6 +140,10 @@ async fn a_refused_refresh_falls_back_to_the_password_once() {
         })
         .collect();
     assert_eq!(grants, ["password", "refresh_token", "password"]);
+    // The refusal is counted (the password sign-in that followed it is no failure).
+    let stats = bydesign.cache().stats();
+    assert_eq!(stats.refresh_fallbacks, 1);
+    assert_eq!(stats.refresh_failures, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,7 @@ use crate::token::Token;
 /// The cache's link to its shared store.
 pub(super) struct Fleet {
     store: Arc<dyn TokenStore>,
-    key: StoreKey,
+    pub(super) key: StoreKey,
     /// This cache's lease owner id, random per cache.
     owner: String,
     degraded: AtomicBool,
@@ -30,11 +30,10 @@ pub(super) struct Fleet {
 
 impl Fleet {
     pub(super) fn new(store: Arc<dyn TokenStore>, key: StoreKey) -> Self {
-        let random = (fastrand::f64() * 9_007_199_254_740_992.0) as u64;
         Self {
             store,
             key,
-            owner: format!("{}-{random:016x}", std::process::id()),
+            owner: format!("{}-{:016x}", std::process::id(), fastrand::u64(..)),
             degraded: AtomicBool::new(false),
             verifier: tokio::sync::OnceCell::new(),
         }
@@ -43,10 +42,6 @@ impl Fleet {
     /// The verifier records of this cache carry (asked by `acquire` before any look).
     fn verifier(&self) -> Option<&str> {
         self.verifier.get().and_then(Option::as_deref)
-    }
-
-    pub(super) fn key(&self) -> &StoreKey {
-        &self.key
     }
 
     pub(super) fn is_degraded(&self) -> bool {
@@ -82,14 +77,14 @@ impl Shared {
         };
         let adopt_only = self.lock_state().adopt_only.take();
         let verified = self.verify(fleet).await;
-        if let Some((rejected, fence)) = adopt_only {
-            return Ok(match verified {
-                Ok(()) => self.adopt_or_keep(fleet, rejected, fence).await,
+        if let Some(kept) = adopt_only {
+            return match verified {
+                Ok(()) => self.adopt_or_keep(fleet, kept).await,
                 Err(err) => {
                     self.degrade(fleet, &err);
-                    rejected
+                    Ok(kept.0)
                 }
-            });
+            };
         }
         let shared = async {
             verified?;
@@ -107,41 +102,47 @@ impl Shared {
         }
     }
 
-    /// After an invalidation too soon for a forced refresh: a newer stored token if there is
-    /// one, or the one another process is fetching right now (it holds the lease: its
-    /// publication is waited for, within the fetch deadline), else the rejected token back. No
-    /// vendor request either way.
-    async fn adopt_or_keep(&self, fleet: &Fleet, rejected: Token, fence: Option<u64>) -> Token {
-        match self.look_or_lease(fleet, fence).await {
-            Ok(Turn::Outcome(Ok(token))) => return token,
-            Ok(Turn::Outcome(Err(_))) => {}
-            // Nobody is fetching: the lease goes back, and the token is kept.
-            Ok(Turn::Leased(lease, _)) => self.release(fleet, &lease).await,
-            Err(err) => self.degrade(fleet, &err),
+    /// After an invalidation too soon for this cache's forced refresh: a newer stored token, or
+    /// the one another process is fetching now (its publication waited for); else, if it may,
+    /// one fetched under the lease; else the rejected token back.
+    async fn adopt_or_keep(&self, fleet: &Fleet, kept: super::Kept) -> Result<Token, Error> {
+        let (rejected, fence, may_fetch) = kept;
+        if let Some(fence) = fence {
+            // It was rejected: no process adopts it from now on.
+            let _ = self
+                .call(fleet, fleet.store.remove_if(&fleet.key, fence))
+                .await;
         }
-        tracing::warn!(
-            vendor = self.vendor,
-            "forced refresh refused: the previous one was too recent, and the store has no newer token"
-        );
+        // Nobody fetching yet: another process may be about to (its 401 came a moment later).
+        for _ in 0..10 {
+            match self.look_or_lease(fleet, fence).await {
+                Ok(Turn::Outcome(Ok(token))) => return Ok(token),
+                Ok(Turn::Leased(lease, stored)) if may_fetch => {
+                    let previous = stored.or(Some(rejected));
+                    return self.fetch_under(fleet, &lease, previous).await;
+                }
+                Ok(Turn::Leased(lease, _)) => self.release(fleet, &lease).await,
+                Ok(Turn::Outcome(Err(_))) => break,
+                Err(err) => {
+                    self.degrade(fleet, &err);
+                    break;
+                }
+            }
+            self.clock.sleep(self.options.store_poll).await;
+        }
+        tracing::warn!(vendor = self.vendor, "forced refresh refused: too soon");
         self.lock_state().stored_fence = fence;
-        rejected
+        Ok(rejected)
     }
 
-    /// Asks the store, once, for the verifier of the source's secret (a slow KDF may take a
-    /// while: bounded by the fetch deadline, not the store timeout).
+    /// Asks the store, once, for the verifier of the source's secret (not bounded by the store
+    /// timeout: a slow KDF takes a while; the fetch deadline bounds it).
     async fn verify(&self, fleet: &Fleet) -> Result<(), StoreError> {
         let ask = async {
-            let Some(secret) = self.source.store_secret() else {
-                return Ok(None);
-            };
-            let op = fleet.store.verifier(&fleet.key, &secret);
-            let limit = self.options.fetch_deadline;
-            super::flight::within(limit, op)
-                .await
-                .unwrap_or_else(|()| {
-                    Err(StoreError::new("the token store made no verifier in time"))
-                })
-                .map(Some)
+            match self.source.store_secret() {
+                Some(secret) => fleet.store.verifier(&fleet.key, &secret).await.map(Some),
+                None => Ok(None),
+            }
         };
         fleet.verifier.get_or_try_init(|| ask).await.map(drop)
     }

@@ -112,6 +112,7 @@ impl Shared {
     /// Stores the outcome of fetch `id` and retires it, returning the channel of its waiters (if
     /// any); runs before they are woken.
     fn finish_flight(&self, id: u64, result: &Result<Token, Error>) -> Option<Waiters> {
+        self.count_refused_refreshes();
         match result {
             Ok(token) => self.finish_success(id, token),
             Err(err) => self.finish_failure(id, err),
@@ -126,6 +127,75 @@ impl Shared {
         } else {
             None
         }
+    }
+
+    pub(super) fn invalidate(&self, rejected: &Token) -> bool {
+        let now = self.clock.now();
+        let mut state = self.lock_state();
+        let is_current = |e: &Entry| e.token.same_as(rejected);
+        if !self.current.load().as_deref().is_some_and(is_current) {
+            return false;
+        }
+        let interval = self.options.min_forced_refresh_interval;
+        // A session-exclusive vendor rejecting young tokens in a row answers another client's
+        // sign-ins (another host, the store out of reach). From the second, only a newer stored
+        // token is taken until the token is old enough (doubling, with jitter, per young one).
+        let issued = rejected.obtained_at();
+        let twice = interval.saturating_mul(2);
+        let base = twice.min(rejected.lifetime().map_or(twice, |l| l / 4));
+        let young = self.source.session_exclusive()
+            && now.saturating_duration_since(issued) < base.max(state.damped_age);
+        if !young {
+            (state.young_rejections, state.damped_age) = (0, base);
+        } else if state.young_counted.replace(issued) != Some(issued) {
+            state.young_rejections = (state.young_rejections + 1).min(6);
+            let doubled = base.saturating_mul(1 << (state.young_rejections - 1));
+            state.damped_age = doubled.saturating_add(doubled.mul_f64(0.2 * fastrand::f64()));
+        }
+        let damped = young && state.young_rejections > 1;
+        let too_soon = damped
+            || state
+                .last_forced_refresh
+                .is_some_and(|last| now.saturating_duration_since(last) < interval);
+        if too_soon {
+            if self.fleet.as_ref().is_some_and(|f| !f.is_degraded()) {
+                // Another process may have fetched since: looking costs the vendor nothing.
+                if let Some(entry) = self.current.swap(None) {
+                    // The token's own age says whether the fleet replaced it lately.
+                    let old = now.saturating_duration_since(issued) >= interval && !damped;
+                    state.adopt_only = Some((entry.token.clone(), state.stored_fence.take(), old));
+                }
+                bump(&self.stats.invalidations);
+                report(crate::metrics::INVALIDATIONS, self.vendor);
+                return true;
+            }
+            tracing::warn!(vendor = self.vendor, "forced refresh refused: too soon");
+            return false;
+        }
+        self.current.store(None);
+        state.adopt_only = None;
+        state.rejected_fence = state.stored_fence.take();
+        state.last_forced_refresh = Some(now);
+        state.next_attempt_at = None;
+        bump(&self.stats.invalidations);
+        report(crate::metrics::INVALIDATIONS, self.vendor);
+        tracing::info!(vendor = self.vendor, "token invalidated");
+        true
+    }
+
+    /// Counts the refresh tokens the source refused since the last fetch (one warning per run).
+    fn count_refused_refreshes(&self) {
+        let mut state = self.lock_state();
+        let refused = self.source.refused_refreshes();
+        let new = refused > std::mem::replace(&mut state.refused_refreshes, refused);
+        if new {
+            bump(&self.stats.refresh_fallbacks);
+            report(crate::metrics::REFRESH_FALLBACKS, self.vendor);
+        }
+        if new && !std::mem::replace(&mut state.refusing, true) {
+            tracing::warn!(vendor = self.vendor, "refresh token refused");
+        }
+        state.refusing &= new;
     }
 
     /// A new token: cached with its windows, every failure memory cleared, the hook called.

@@ -14,7 +14,7 @@ mod stats;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
@@ -99,6 +99,10 @@ impl Entry {
     }
 }
 
+/// A rejected token, its store fence, and whether the fleet has not replaced it lately: the next
+/// flight takes a newer stored token (free), else fetches under the lease if it may, else keeps it.
+type Kept = (Token, Option<u64>, bool);
+
 #[derive(Default)]
 struct State {
     flight: Option<Flight>,
@@ -111,15 +115,21 @@ struct State {
     /// The newest token ever fetched, for sources that spend refresh tokens.
     last_token: Option<Token>,
     last_forced_refresh: Option<Instant>,
+    /// The source's count of refused refresh tokens at the last fetch; whether it grew then.
+    refused_refreshes: u64,
+    refusing: bool,
+    /// Young tokens rejected in a row, the age below which one is young, the last one counted.
+    young_rejections: u32,
+    young_counted: Option<Instant>,
+    damped_age: Duration,
     last_error: Option<Error>,
     /// The store fence of the current token (the publication it was adopted from or published
     /// as); a stored record is adopted only if newer.
     stored_fence: Option<u64>,
     /// The fence of a stored token that was invalidated, to compare-and-delete at the next fetch.
     rejected_fence: Option<u64>,
-    /// A token invalidated sooner than a forced refresh may run, with its store fence: the next
-    /// flight only looks for a newer stored token (free), and gives this one back if there is none.
-    adopt_only: Option<(Token, Option<u64>)>,
+    /// A token invalidated sooner than this cache may force a refresh (see `Kept`).
+    adopt_only: Option<Kept>,
 }
 
 struct HandleGuard {
@@ -189,7 +199,7 @@ impl TokenCacheBuilder {
             options: self.options,
             current: ArcSwapOption::empty(),
             state: Mutex::new(State::default()),
-            stats: Counters::new(),
+            stats: Counters::default(),
         });
         TokenCache {
             _handles: Arc::new(HandleGuard {
@@ -283,7 +293,7 @@ impl TokenCache {
     /// key (see [`TokenSource::store_key`]); `None` when its tokens are its own.
     #[must_use]
     pub fn store_key(&self) -> Option<&crate::store::StoreKey> {
-        self.shared.fleet.as_ref().map(fleet::Fleet::key)
+        self.shared.fleet.as_ref().map(|f| &f.key)
     }
 
     /// What the cache has done so far.
@@ -414,10 +424,11 @@ impl Shared {
             }
             if in_hard {
                 // Soft window: one background refresh, the cached token meanwhile.
-                // A session-exclusive vendor is not refreshed early while the store is down, so
-                // that processes cannot take turns ending each other's sessions.
+                // A session-exclusive vendor is not refreshed early while the store is down or
+                // young tokens are being rejected: nobody takes turns ending others' sessions.
                 let hold_back = self.source.session_exclusive()
-                    && self.fleet.as_ref().is_some_and(fleet::Fleet::is_degraded);
+                    && (self.fleet.as_ref().is_some_and(fleet::Fleet::is_degraded)
+                        || state.young_rejections > 0);
                 if state.flight.is_none() && !backing_off && negative.is_none() && !hold_back {
                     tracing::debug!(vendor = self.vendor, "soft window: background refresh");
                     if let Ok(lead) = self.start_flight(state, handles) {
@@ -449,46 +460,5 @@ impl Shared {
             Ok(lead) => Next::Lead(lead),
             Err(err) => Next::Fail(err),
         }
-    }
-
-    fn invalidate(&self, rejected: &Token) -> bool {
-        let now = self.clock.now();
-        let mut state = self.lock_state();
-        let is_current = self
-            .current
-            .load()
-            .as_deref()
-            .is_some_and(|entry| entry.token.same_as(rejected));
-        if !is_current {
-            return false;
-        }
-        let too_soon = state.last_forced_refresh.is_some_and(|last| {
-            now.saturating_duration_since(last) < self.options.min_forced_refresh_interval
-        });
-        if too_soon {
-            if self.fleet.as_ref().is_some_and(|f| !f.is_degraded()) {
-                // Another process may have fetched since: looking costs the vendor nothing.
-                if let Some(entry) = self.current.swap(None) {
-                    state.adopt_only = Some((entry.token.clone(), state.stored_fence.take()));
-                }
-                bump(&self.stats.invalidations);
-                report(crate::metrics::INVALIDATIONS, self.vendor);
-                return true;
-            }
-            tracing::warn!(
-                vendor = self.vendor,
-                "forced refresh refused: the previous one was too recent"
-            );
-            return false;
-        }
-        self.current.store(None);
-        state.adopt_only = None;
-        state.rejected_fence = state.stored_fence.take();
-        state.last_forced_refresh = Some(now);
-        state.next_attempt_at = None;
-        bump(&self.stats.invalidations);
-        report(crate::metrics::INVALIDATIONS, self.vendor);
-        tracing::info!(vendor = self.vendor, "token invalidated");
-        true
     }
 }

@@ -33,8 +33,9 @@ pub const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(30);
 /// malformed response, never cached, and the failure backoff applies.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(5);
 /// How long a lease on a shared token lasts unless renewed (renewed every third of it while a
-/// fetch runs; a dead holder's lease passes to another process after it).
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+/// fetch runs, so a fetch may take longer; a dead holder's lease passes to another process
+/// after it).
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(3);
 /// The longest one call to a token store may take before the cache fetches without it.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often a process waiting for another's fetch looks at the store.

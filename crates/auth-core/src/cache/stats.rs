@@ -30,10 +30,13 @@ pub struct CacheStats {
     pub store_published: u64,
     /// Store calls that failed or timed out (each one made the cache fetch on its own).
     pub store_errors: u64,
+    /// Refresh tokens the vendor refused, each followed by a sign-in with the password.
+    pub refresh_fallbacks: u64,
 }
 
 /// A counter striped over cache lines, so that tasks on different cores counting cache hits do
 /// not contend on one line.
+#[derive(Default)]
 pub(crate) struct StripedCounter([Padded; STRIPES]);
 
 const STRIPES: usize = 8;
@@ -43,10 +46,6 @@ const STRIPES: usize = 8;
 struct Padded(AtomicU64);
 
 impl StripedCounter {
-    fn new() -> Self {
-        Self(Default::default())
-    }
-
     pub(crate) fn incr(&self) {
         thread_local! {
             static STRIPE: usize = {
@@ -63,6 +62,7 @@ impl StripedCounter {
     }
 }
 
+#[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) hits: StripedCounter,
     pub(crate) fetches: AtomicU64,
@@ -75,6 +75,7 @@ pub(crate) struct Counters {
     pub(crate) store_adopted: AtomicU64,
     pub(crate) store_published: AtomicU64,
     pub(crate) store_errors: AtomicU64,
+    pub(crate) refresh_fallbacks: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -158,22 +159,6 @@ fn kind_label(kind: &crate::error::ErrorKind) -> &'static str {
 }
 
 impl Counters {
-    pub(crate) fn new() -> Self {
-        Self {
-            hits: StripedCounter::new(),
-            fetches: AtomicU64::new(0),
-            tokens_fetched: AtomicU64::new(0),
-            waits: AtomicU64::new(0),
-            refresh_failures: AtomicU64::new(0),
-            grace_served: AtomicU64::new(0),
-            rejections_served: AtomicU64::new(0),
-            invalidations: AtomicU64::new(0),
-            store_adopted: AtomicU64::new(0),
-            store_published: AtomicU64::new(0),
-            store_errors: AtomicU64::new(0),
-        }
-    }
-
     /// A snapshot of the counters.
     pub(crate) fn snapshot(&self) -> CacheStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -189,6 +174,7 @@ impl Counters {
             store_adopted: load(&self.store_adopted),
             store_published: load(&self.store_published),
             store_errors: load(&self.store_errors),
+            refresh_fallbacks: load(&self.refresh_fallbacks),
         }
     }
 }

@@ -183,15 +183,10 @@ fn decode_map(
         Some(v) => Some(from_unix_ms(v.as_u64()?)?),
     }
     .map(|at| cap.into_iter().flatten().fold(at, SystemTime::min));
+    let on_clock = |at| instant_from_system_time(clock, at).ok_or(());
     let mut token = Token::builder(Secret::new(access))
         .token_type(text("token_type").unwrap_or("Bearer"))
-        .expires_at(
-            obtained,
-            match expires {
-                Some(at) => Some(instant_from_system_time(clock, at)?),
-                None => None,
-            },
-        )
+        .expires_at(obtained, expires.map(on_clock).transpose().ok()?)
         .expires_at_system(expires)
         .refresh_token(text("refresh_token").map(Secret::new));
     if let Some(scope) = text("scope") {
