@@ -2,10 +2,11 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// One host's shared store (`file`), sealing records at rest (`seal`) and the verifiers of
-// secrets records carry (`verifier`), on top of the kernel's store trait; the Redis store seals
-// and verifies with them too.
+// One host's shared store (`file`), sealing records at rest (`seal`), the verifiers of secrets
+// records carry (`verifier`) and a shared store with a host-local one under it (`fallback`),
+// on top of the kernel's store trait; the Redis store seals and verifies with them too.
 
+mod fallback;
 mod file;
 #[cfg(feature = "sealing")]
 mod seal;
@@ -13,6 +14,7 @@ mod verifier;
 
 use auth_core::store::StoreKey;
 
+pub use fallback::Fallback;
 pub use file::FileStore;
 #[cfg(feature = "sealing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sealing")))]

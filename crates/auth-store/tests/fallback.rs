@@ -1,0 +1,301 @@
+//! `Fallback`: a shared store with a host-local one under it. Leases stay with the store that
+//! granted them, the shared store is tried again after it failed, and the local record of the
+//! outage is handed to it once it answers, only if newer. Time is tokio's paused clock.
+
+use std::time::Duration;
+
+use auth_core::store::{MemoryStore, StoreKey, TokenStore};
+use auth_store::{Fallback, FileStore};
+
+const TTL: Duration = Duration::from_secs(3);
+
+fn key() -> StoreKey {
+    StoreKey::of("test", "https://auth.example.com").part("user", "alice")
+}
+
+struct Dir(std::path::PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Lets the shared store answer probes for more than a second, as a recovered one does.
+async fn settle<P: TokenStore, L: TokenStore>(store: &Fallback<P, L>) {
+    for _ in 0..6 {
+        tokio::time::advance(Duration::from_millis(250)).await;
+        store
+            .load(&StoreKey::of("probe", "x"))
+            .await
+            .expect("probe");
+    }
+}
+
+fn stores(name: &str) -> (MemoryStore, Fallback<MemoryStore, FileStore>, Dir) {
+    let dir = std::env::temp_dir().join(format!("fallback-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let shared = MemoryStore::new();
+    let store = Fallback::new(shared.clone(), FileStore::open(&dir).expect("open"));
+    (shared, store, Dir(dir))
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_the_shared_store_is_down_the_local_one_serves_and_keeps_its_leases() {
+    let (shared, store, _dir) = stores("down");
+    shared.set_down(true);
+    let lease = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    // Back meanwhile: the local lease is still renewed, published and released locally.
+    shared.set_down(false);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(store.renew(&lease, TTL).await.expect("renew"));
+    assert!(
+        store
+            .publish(&lease, b"kept locally")
+            .await
+            .expect("publish")
+    );
+    store.release(&lease).await.expect("release");
+    assert_eq!(
+        shared.load(&key()).await.expect("load"),
+        None,
+        "nothing written to the shared one"
+    );
+    assert!(store.local().load(&key()).await.expect("load").is_some());
+    // Once the shared store has answered for a while, the first load hands the newer local
+    // record over.
+    settle(&store).await;
+    let record = store.load(&key()).await.expect("load").expect("record");
+    assert_eq!(record.value, b"kept locally");
+    let handed = shared
+        .load(&key())
+        .await
+        .expect("load")
+        .expect("handed over");
+    assert_eq!((handed.fence, handed.value), (record.fence, record.value));
+    assert_eq!(
+        store.local().load(&key()).await.expect("load"),
+        None,
+        "handed over once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_older_local_record_is_not_handed_over() {
+    // Two file stores, the shared one switchable, so that fences come from one clock.
+    let shared_dir =
+        Dir(std::env::temp_dir().join(format!("fallback-older-shared-{}", std::process::id())));
+    let local_dir =
+        Dir(std::env::temp_dir().join(format!("fallback-older-local-{}", std::process::id())));
+    let shared = Switchable::new(FileStore::open(&shared_dir.0).expect("open"));
+    let store = Fallback::new(shared.clone(), FileStore::open(&local_dir.0).expect("open"));
+    shared.set_down(true);
+    let lease = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(
+        store
+            .publish(&lease, b"this host's")
+            .await
+            .expect("publish")
+    );
+    store.release(&lease).await.expect("release");
+    // Another host published a newer token to the shared store meanwhile.
+    shared.set_down(false);
+    let newer = shared
+        .try_lease(&key(), "b", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(shared.publish(&newer, b"newer").await.expect("publish"));
+    shared.release(&newer).await.expect("release");
+    settle(&store).await;
+    let record = store.load(&key()).await.expect("load").expect("record");
+    assert_eq!(record.value, b"newer");
+    assert_eq!(
+        shared
+            .load(&key())
+            .await
+            .expect("load")
+            .expect("kept")
+            .value,
+        b"newer"
+    );
+}
+
+/// A store that can be switched off, as a Redis server can go down.
+#[derive(Debug, Clone)]
+struct Switchable {
+    inner: FileStore,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Switchable {
+    fn new(inner: FileStore) -> Self {
+        Self {
+            inner,
+            down: Default::default(),
+        }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn up(&self) -> Result<(), auth_core::store::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(auth_core::store::StoreError::new("down"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[auth_core::async_trait]
+impl TokenStore for Switchable {
+    async fn load(
+        &self,
+        key: &StoreKey,
+    ) -> Result<Option<auth_core::store::Record>, auth_core::store::StoreError> {
+        self.up()?;
+        self.inner.load(key).await
+    }
+    async fn try_lease(
+        &self,
+        key: &StoreKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<auth_core::store::Lease>, auth_core::store::StoreError> {
+        self.up()?;
+        self.inner.try_lease(key, owner, ttl).await
+    }
+    async fn renew(
+        &self,
+        lease: &auth_core::store::Lease,
+        ttl: Duration,
+    ) -> Result<bool, auth_core::store::StoreError> {
+        self.up()?;
+        self.inner.renew(lease, ttl).await
+    }
+    async fn publish(
+        &self,
+        lease: &auth_core::store::Lease,
+        value: &[u8],
+    ) -> Result<bool, auth_core::store::StoreError> {
+        self.up()?;
+        self.inner.publish(lease, value).await
+    }
+    async fn release(
+        &self,
+        lease: &auth_core::store::Lease,
+    ) -> Result<(), auth_core::store::StoreError> {
+        self.up()?;
+        self.inner.release(lease).await
+    }
+    async fn remove_if(
+        &self,
+        key: &StoreKey,
+        fence: u64,
+    ) -> Result<bool, auth_core::store::StoreError> {
+        self.up()?;
+        self.inner.remove_if(key, fence).await
+    }
+    async fn verifier(
+        &self,
+        key: &StoreKey,
+        secret: &auth_core::Secret,
+    ) -> Result<String, auth_core::store::StoreError> {
+        self.inner.verifier(key, secret).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_shared_store_is_used_again_only_once_it_has_answered_for_a_while() {
+    let (shared, store, _dir) = stores("probe");
+    shared.set_down(true);
+    store.load(&key()).await.expect("served locally");
+    shared.set_down(false);
+    // Answering again, but not for a second yet: leases still come from the local store.
+    for _ in 0..3 {
+        tokio::time::advance(Duration::from_millis(250)).await;
+        let lease = store
+            .try_lease(&key(), "a", TTL)
+            .await
+            .expect("lease")
+            .expect("free");
+        assert!(
+            !shared.renew(&lease, TTL).await.expect("renew"),
+            "a local lease"
+        );
+        store.release(&lease).await.expect("release");
+    }
+    // Down again meanwhile (flapping): the second of answering starts over.
+    shared.set_down(true);
+    tokio::time::advance(Duration::from_millis(600)).await;
+    store.load(&key()).await.expect("served locally");
+    shared.set_down(false);
+    settle(&store).await;
+    let lease = store
+        .try_lease(&key(), "b", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(
+        shared.renew(&lease, TTL).await.expect("renew"),
+        "from the shared store"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_is_the_hosts_then_the_fleets_and_a_publication_goes_to_both() {
+    let (shared, store, _dir) = stores("both");
+    let lease = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    // Another process of this host waits for this one, whatever store it sees.
+    assert!(
+        store
+            .local()
+            .try_lease(&key(), "b", TTL)
+            .await
+            .expect("lease")
+            .is_none()
+    );
+    assert!(
+        shared
+            .try_lease(&key(), "b", TTL)
+            .await
+            .expect("lease")
+            .is_none()
+    );
+    assert!(store.publish(&lease, b"token").await.expect("publish"));
+    store.release(&lease).await.expect("release");
+    let local = store
+        .local()
+        .load(&key())
+        .await
+        .expect("load")
+        .expect("copy");
+    assert_eq!(local.value, b"token");
+    assert_eq!(
+        shared
+            .load(&key())
+            .await
+            .expect("load")
+            .expect("record")
+            .fence,
+        lease.fence
+    );
+    // The token rejected: both its publication and the host's copy go.
+    assert!(store.remove_if(&key(), lease.fence).await.expect("remove"));
+    assert_eq!(shared.load(&key()).await.expect("load"), None);
+    assert_eq!(store.local().load(&key()).await.expect("load"), None);
+}
