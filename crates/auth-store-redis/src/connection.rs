@@ -30,18 +30,28 @@ impl Drop for Live {
     }
 }
 
+/// Where the connection goes: one server, or the primary a Sentinel set names (asked again
+/// for every new connection, so a failover is followed).
+pub(crate) enum Target {
+    Direct(ConnectionInfo),
+    Sentinel {
+        client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
+        master: String,
+    },
+}
+
 /// The connection slot: empty until first use and after a failure.
 pub(crate) struct Link {
-    info: ConnectionInfo,
+    target: Target,
     timeout: Duration,
     live: tokio::sync::Mutex<Option<Live>>,
     generations: std::sync::atomic::AtomicU64,
 }
 
 impl Link {
-    pub(crate) fn new(info: ConnectionInfo, timeout: Duration) -> Self {
+    pub(crate) fn new(target: Target, timeout: Duration) -> Self {
         Self {
-            info,
+            target,
             timeout,
             live: tokio::sync::Mutex::new(None),
             generations: std::sync::atomic::AtomicU64::new(0),
@@ -55,12 +65,21 @@ impl Link {
             return Ok((l.connection.clone(), l.generation));
         }
         *live = None;
-        let stream = connect(self.info.addr())
+        let info = match &self.target {
+            Target::Direct(info) => info.clone(),
+            Target::Sentinel { client, .. } => {
+                let primary = client.lock().await.async_get_client().await;
+                let primary = primary
+                    .map_err(|e| crate::store_error("ask the sentinels for the primary", &e))?;
+                primary.get_connection_info().clone()
+            }
+        };
+        let stream = connect(info.addr())
             .await
             .map_err(|e| StoreError::new(format!("cannot connect to Redis ({})", e.kind())))?;
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.timeout));
         let (connection, reader) = MultiplexedConnection::new_with_config(
-            self.info.redis_settings(),
+            info.redis_settings(),
             Bounded::new(stream),
             config,
         )
@@ -92,7 +111,10 @@ impl Link {
 
     /// The server's address, for `Debug` (never the password).
     pub(crate) fn addr(&self) -> String {
-        self.info.addr().to_string()
+        match &self.target {
+            Target::Direct(info) => info.addr().to_string(),
+            Target::Sentinel { master, .. } => format!("sentinel:{master}"),
+        }
     }
 }
 

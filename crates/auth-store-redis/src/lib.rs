@@ -15,12 +15,12 @@ use std::time::Duration;
 use auth_core::Secret;
 use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
 use auth_store::{Sealing, Verifier};
-use connection::Link;
+use connection::{Link, Target};
 
 pub use auth_store::{KeyError, SealingKey};
 #[cfg(feature = "test-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
-pub use server::RedisServer;
+pub use server::{RedisServer, SentinelSet};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "vendor-auth";
@@ -42,8 +42,12 @@ pub const DEFAULT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 /// - Every call is bounded by a timeout (300 ms by default); the connection is made on first use
 ///   and remade after a failure, so a store built while Redis is down starts working when it
 ///   comes back (the cache meanwhile runs in degraded mode).
-/// - One primary: no Redlock, no cluster. A failover can lose a lease or a record; the fence
-///   makes a stale publication lose, and the worst case is one extra token request.
+/// - One primary, given by URL or named by a Sentinel set ([`RedisStore::sentinel`]); no
+///   Redlock, no cluster yet. A failover can lose a lease or a record (replication is
+///   asynchronous); the fence makes a stale publication lose, and the worst case is one extra
+///   token request.
+/// - Every reply is bounded (1 MiB), and a connection whose call failed or timed out is dropped
+///   with its reader: a hostile server costs bounded memory. Use `rediss://` between hosts.
 ///
 /// ```no_run
 /// use auth_store_redis::{RedisStore, SealingKey};
@@ -81,9 +85,12 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-/// Configures a [`RedisStore`]; see [`RedisStore::builder`].
+/// Configures a [`RedisStore`]; see [`RedisStore::builder`] and [`RedisStore::sentinel`].
 pub struct RedisStoreBuilder {
     url: String,
+    /// With Sentinel: the sentinels' URLs, the primary's name, and how to sign in to it.
+    sentinel: Option<(Vec<String>, String)>,
+    primary_auth: Option<(Option<String>, auth_core::Secret)>,
     prefix: String,
     sealing: Option<Sealing>,
     older: Vec<SealingKey>,
@@ -108,12 +115,46 @@ impl RedisStore {
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: url.into(),
+            sentinel: None,
+            primary_auth: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             sealing: None,
             older: Vec::new(),
             call_timeout: DEFAULT_CALL_TIMEOUT,
             record_ttl: DEFAULT_RECORD_TTL,
         }
+    }
+
+    /// Starts configuring a store on the primary that a Redis Sentinel set names `master`:
+    /// `sentinels` are their URLs (`redis://[:password@]host:port`, a sentinel password in
+    /// them; `rediss://` with the `tls` feature). The sentinels are asked for the primary on
+    /// every new connection, and a connection that fails (or finds a replica) is dropped, so a
+    /// failover is followed within the sentinels' failover time. Sign in to the primary with
+    /// [`primary_auth`](RedisStoreBuilder::primary_auth) if it needs it.
+    ///
+    /// ```no_run
+    /// use auth_store_redis::{RedisStore, SealingKey};
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = RedisStore::sentinel(
+    ///     ["redis://sentinel-1:26379", "redis://sentinel-2:26379", "redis://sentinel-3:26379"],
+    ///     "tokens",
+    /// )
+    /// .sealing_key(SealingKey::from_hex(&std::env::var("TOKEN_SEALING_KEY")?)?)
+    /// .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sentinel<I, S>(sentinels: I, master: impl Into<String>) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut builder = Self::builder(String::new());
+        builder.sentinel = Some((
+            sentinels.into_iter().map(Into::into).collect(),
+            master.into(),
+        ));
+        builder
     }
 
     /// The Redis key of `what` (`rec`, `lease`, `fence`, `pub`) for `key`: the prefix, then the key's
@@ -134,7 +175,7 @@ impl RedisStore {
         let attempts = async {
             let (mut connection, generation) = self.link.get().await?;
             match invocation.invoke_async(&mut connection).await {
-                Err(e) if e.is_io_error() || e.is_connection_dropped() => {
+                Err(e) if e.is_io_error() || e.is_connection_dropped() || on_replica(&e) => {
                     tracing::debug!(error = %store_error(what, &e), "Redis connection dropped; trying once more");
                     self.link.drop_connection(Some(generation)).await;
                     let (mut connection, generation) = self.link.get().await?;
@@ -170,6 +211,11 @@ impl RedisStore {
 /// A Redis error, without the URL (which may hold a password).
 fn store_error(what: &str, e: &redis::RedisError) -> StoreError {
     StoreError::new(format!("{what}: {:?} ({})", e.kind(), e.category()))
+}
+
+/// Whether `e` says the server is a replica (a former primary, after a failover).
+fn on_replica(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly)
 }
 
 /// A lease lasting longer than this (or forever) was not taken by a cache, and is taken over.
@@ -215,6 +261,14 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// With [`RedisStore::sentinel`]: the ACL user (if any) and password the primary wants (as
+    /// managed services require). Never printed.
+    #[must_use]
+    pub fn primary_auth(mut self, user: Option<String>, password: auth_core::Secret) -> Self {
+        self.primary_auth = Some((user, password));
+        self
+    }
+
     /// The prefix of every Redis key (default `vendor-auth`); give each environment its own.
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -237,6 +291,39 @@ impl RedisStoreBuilder {
         self
     }
 
+    fn target(&self) -> Result<Target, StoreError> {
+        let invalid = |e: redis::RedisError| {
+            StoreError::new(format!(
+                "the Redis URL is not valid ({:?}); expected redis://host[:port][/db]",
+                e.kind()
+            ))
+        };
+        let Some((sentinels, master)) = &self.sentinel else {
+            let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str());
+            return Ok(Target::Direct(info.map_err(invalid)?));
+        };
+        let mut redis = redis::RedisConnectionInfo::default();
+        if let Some((user, password)) = &self.primary_auth {
+            redis = redis.set_password(password.expose_secret());
+            if let Some(user) = user {
+                redis = redis.set_username(user);
+            }
+        }
+        let node =
+            redis::sentinel::SentinelNodeConnectionInfo::default().set_redis_connection_info(redis);
+        let client = redis::sentinel::SentinelClient::build(
+            sentinels.iter().map(String::as_str).collect(),
+            master.clone(),
+            Some(node),
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map_err(invalid)?;
+        Ok(Target::Sentinel {
+            client: tokio::sync::Mutex::new(client),
+            master: master.clone(),
+        })
+    }
+
     /// Builds the store. Nothing is connected yet: the first call connects.
     ///
     /// # Errors
@@ -244,13 +331,7 @@ impl RedisStoreBuilder {
     /// [`danger_store_unsealed`](Self::danger_store_unsealed) was chosen. The error never
     /// quotes the URL (it may hold a password).
     pub fn build(self) -> Result<RedisStore, StoreError> {
-        let info =
-            redis::IntoConnectionInfo::into_connection_info(self.url.as_str()).map_err(|e| {
-                StoreError::new(format!(
-                    "the Redis URL is not valid ({:?}); expected redis://host[:port][/db]",
-                    e.kind()
-                ))
-            })?;
+        let target = self.target()?;
         let sealing = self.sealing.ok_or_else(|| {
             StoreError::new(
                 "choose how tokens are kept in Redis: sealing_key(...) (recommended), or danger_store_unsealed()",
@@ -275,7 +356,7 @@ impl RedisStoreBuilder {
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
         Ok(RedisStore {
-            link: Link::new(info, self.call_timeout),
+            link: Link::new(target, self.call_timeout),
             prefix: self.prefix,
             sealing,
             verifier,

@@ -1,5 +1,5 @@
 //! [`RedisServer`]: a private `redis-server` for tests, on a free loopback port, with no
-//! persistence, stopped by its pid.
+//! persistence, stopped by its pid; [`SentinelSet`]: a primary, its replica and three sentinels.
 
 use std::fmt;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     port: u16,
     child: Option<Child>,
+    /// The program and its arguments (without the port).
+    program: &'static str,
+    args: Vec<String>,
 }
 
 impl fmt::Debug for RedisServer {
@@ -41,6 +44,22 @@ impl RedisServer {
     /// # Errors
     /// `redis-server` is not installed, or does not start listening.
     pub fn start() -> std::io::Result<Self> {
+        Self::start_with("redis-server", &[], &[])
+    }
+
+    /// Starts `program` (`redis-server` or `redis-sentinel`) with `leading` arguments (a
+    /// configuration file), the port, the loopback address, no persistence, then `extra`.
+    fn start_with(
+        program: &'static str,
+        leading: &[&str],
+        extra: &[&str],
+    ) -> std::io::Result<Self> {
+        let mut args: Vec<String> = leading.iter().map(|a| (*a).to_owned()).collect();
+        args.extend(["--bind", "127.0.0.1", "--daemonize", "no"].map(String::from));
+        if program == "redis-server" {
+            args.extend(["--save", "", "--appendonly", "no"].map(String::from));
+        }
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         // A port found free can be taken by another test's server before ours binds it: then
         // another port is tried.
         let mut attempts = 0;
@@ -48,7 +67,12 @@ impl RedisServer {
             let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
                 .local_addr()?
                 .port();
-            let mut server = Self { port, child: None };
+            let mut server = Self {
+                port,
+                child: None,
+                program,
+                args: args.clone(),
+            };
             match server.restart() {
                 Ok(()) => return Ok(server),
                 Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempts < 5 => {
@@ -91,21 +115,14 @@ impl RedisServer {
     /// As for [`start`](Self::start).
     pub fn restart(&mut self) -> std::io::Result<()> {
         self.stop();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-                "--daemonize",
-                "no",
-            ])
+        let (leading, rest) = match self.args.first() {
+            Some(conf) if self.program == "redis-sentinel" => (vec![conf.clone()], &self.args[1..]),
+            _ => (Vec::new(), &self.args[..]),
+        };
+        let child = Command::new(self.program)
+            .args(leading)
+            .args(["--port", &self.port.to_string()])
+            .args(rest)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -114,7 +131,8 @@ impl RedisServer {
                 std::io::Error::new(
                     e.kind(),
                     format!(
-                        "cannot run redis-server ({e}); install it (cargo xtask provision does, or: apt-get install redis-server)"
+                        "cannot run {} ({e}); install it (cargo xtask provision does, or: apt-get install redis-server redis-sentinel)",
+                        self.program
                     ),
                 )
             })?;
@@ -180,4 +198,153 @@ fn server_pid(port: u16) -> std::io::Result<u32> {
         }
     }
     Err(std::io::Error::other("no process_id in INFO server"))
+}
+
+/// A Redis Sentinel set for tests: a primary, a replica of it and three sentinels that watch
+/// them as [`MASTER`](Self::MASTER) (quorum 2), each a child process on a free loopback port,
+/// killed by its pid when dropped. A primary is judged down after 1 s, so a failover takes a
+/// few seconds.
+///
+/// ```no_run
+/// use auth_store_redis::{RedisStore, SentinelSet};
+///
+/// let set = SentinelSet::start()?;
+/// let store = RedisStore::sentinel(set.sentinel_urls(), SentinelSet::MASTER)
+///     .danger_store_unsealed()
+///     .build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SentinelSet {
+    primary: RedisServer,
+    replica: RedisServer,
+    sentinels: Vec<RedisServer>,
+    dir: std::path::PathBuf,
+}
+
+impl fmt::Debug for SentinelSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SentinelSet")
+            .field("primary", &self.primary)
+            .field("replica", &self.replica)
+            .field("sentinels", &self.sentinels)
+            .finish()
+    }
+}
+
+impl SentinelSet {
+    /// The name the sentinels know the primary by.
+    pub const MASTER: &'static str = "mymaster";
+
+    /// Starts the primary, its replica and three sentinels, and waits (up to 30 s) until every
+    /// sentinel knows the primary, the replica and the other two.
+    ///
+    /// # Errors
+    /// `redis-server` or `redis-sentinel` is not installed, or the set does not come up.
+    pub fn start() -> std::io::Result<Self> {
+        static SETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("sentinel-set-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let primary = RedisServer::start()?;
+        let port = primary.port().to_string();
+        let replica =
+            RedisServer::start_with("redis-server", &[], &["--replicaof", "127.0.0.1", &port])?;
+        let mut sentinels = Vec::new();
+        for i in 0..3 {
+            let conf = dir.join(format!("sentinel-{i}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "sentinel monitor {m} 127.0.0.1 {port} 2\n\
+                     sentinel down-after-milliseconds {m} 1000\n\
+                     sentinel failover-timeout {m} 5000\n\
+                     sentinel parallel-syncs {m} 1\n",
+                    m = Self::MASTER
+                ),
+            )?;
+            let conf = conf.to_string_lossy().into_owned();
+            sentinels.push(RedisServer::start_with("redis-sentinel", &[&conf], &[])?);
+        }
+        let set = Self {
+            primary,
+            replica,
+            sentinels,
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !set.is_ready() {
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::other(
+                    "the sentinel set did not come up within 30 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(set)
+    }
+
+    /// Whether every sentinel knows the primary with its replica and the other sentinels.
+    fn is_ready(&self) -> bool {
+        self.sentinels.iter().all(|s| {
+            let master: Option<std::collections::HashMap<String, String>> =
+                redis::Client::open(s.url())
+                    .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                    .and_then(|mut c| {
+                        redis::cmd("SENTINEL")
+                            .arg("MASTER")
+                            .arg(Self::MASTER)
+                            .query(&mut c)
+                    })
+                    .ok();
+            master.is_some_and(|m| {
+                m.get("num-slaves").is_some_and(|v| v != "0")
+                    && m.get("num-other-sentinels").is_some_and(|v| v == "2")
+            })
+        })
+    }
+
+    /// The sentinels' URLs (`redis://127.0.0.1:<port>`).
+    #[must_use]
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        self.sentinels.iter().map(RedisServer::url).collect()
+    }
+
+    /// The server that was the primary when the set started.
+    #[must_use]
+    pub fn first_primary(&self) -> &RedisServer {
+        &self.primary
+    }
+
+    /// Kills the first primary with SIGKILL (its data goes with it), as a crashed host would.
+    pub fn kill_primary(&mut self) {
+        self.primary.stop();
+    }
+
+    /// The port of the primary the sentinels name now (after a failover, the former replica's).
+    #[must_use]
+    pub fn current_primary_port(&self) -> Option<u16> {
+        self.sentinels.iter().find_map(|s| {
+            let addr: (String, u16) = redis::Client::open(s.url())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+                .and_then(|mut c| {
+                    redis::cmd("SENTINEL")
+                        .arg("GET-MASTER-ADDR-BY-NAME")
+                        .arg(Self::MASTER)
+                        .query(&mut c)
+                })
+                .ok()?;
+            Some(addr.1)
+        })
+    }
+}
+
+impl Drop for SentinelSet {
+    fn drop(&mut self) {
+        for sentinel in &mut self.sentinels {
+            sentinel.stop();
+        }
+        self.replica.stop();
+        self.primary.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

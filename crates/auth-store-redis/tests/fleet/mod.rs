@@ -31,7 +31,14 @@ fn var(name: &str) -> String {
 }
 
 pub fn redis_store(url: &str) -> RedisStore {
-    RedisStore::builder(url)
+    let builder = match url
+        .strip_prefix("sentinel:")
+        .and_then(|s| s.split_once('|'))
+    {
+        Some((master, sentinels)) => RedisStore::sentinel(sentinels.split(','), master),
+        None => RedisStore::builder(url),
+    };
+    builder
         .sealing_key(SealingKey::from_hex(SEALING_KEY).expect("key"))
         .build()
         .expect("redis store")
@@ -46,7 +53,7 @@ pub fn store_from(spec: &str) -> Option<Arc<dyn TokenStore>> {
         Some(Arc::new(auth_store::Fallback::new(redis_store(url), local)))
     } else if let Some(dir) = spec.strip_prefix("file:") {
         Some(Arc::new(FileStore::open(dir).expect("file store")))
-    } else if spec.starts_with("redis://") {
+    } else if spec.starts_with("redis://") || spec.starts_with("sentinel:") {
         Some(Arc::new(redis_store(spec)))
     } else {
         None
