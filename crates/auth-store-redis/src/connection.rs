@@ -1,7 +1,8 @@
-//! The store's one connection to Redis, which a hostile or broken server cannot make costly: every
-//! reply is bounded ([`MAX_REPLY`] bytes read per command sent, more ends the connection), and a
-//! connection whose call failed or timed out is dropped with its reader, so nothing keeps
-//! parsing in the background. Made on first use, remade after a failure.
+//! The store's connection to Redis (one server, a Sentinel set's primary, or a cluster's nodes),
+//! which a hostile or broken server cannot make costly: every reply is bounded ([`MAX_REPLY`]
+//! bytes read per command sent, more ends the connection), and a connection whose call failed or
+//! timed out is dropped with its readers, so nothing keeps parsing in the background. Made on
+//! first use, remade after a failure.
 
 use std::io;
 use std::pin::Pin;
@@ -17,27 +18,128 @@ use tokio::task::AbortHandle;
 /// The most a reply may hold: far more than any record (a sealed token is a few KiB).
 pub(crate) const MAX_REPLY: usize = 1 << 20;
 
-/// A live connection and the task that reads its replies.
-struct Live {
+/// A connection to one server over a [`Bounded`] stream, and the task that reads its replies
+/// (aborted when the last clone goes).
+#[derive(Clone)]
+pub(crate) struct Node {
     connection: MultiplexedConnection,
-    reader: AbortHandle,
-    generation: u64,
+    reader: std::sync::Arc<Reader>,
 }
 
-impl Drop for Live {
+struct Reader(AbortHandle);
+
+impl Drop for Reader {
     fn drop(&mut self) {
-        self.reader.abort();
+        self.0.abort();
     }
 }
 
-/// Where the connection goes: one server, or the primary a Sentinel set names (asked again
-/// for every new connection, so a failover is followed).
+impl Node {
+    async fn open(
+        info: &ConnectionInfo,
+        config: AsyncConnectionConfig,
+    ) -> redis::RedisResult<Self> {
+        let stream = connect(info.addr()).await?;
+        let (connection, reader) = MultiplexedConnection::new_with_config(
+            info.redis_settings(),
+            Bounded::new(stream),
+            config,
+        )
+        .await?;
+        let reader = std::sync::Arc::new(Reader(tokio::spawn(reader).abort_handle()));
+        Ok(Self { connection, reader })
+    }
+}
+
+impl redis::aio::ConnectionLike for Node {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        self.connection.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        self.connection.req_packed_commands(cmd, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.connection.get_db()
+    }
+}
+
+/// How redis-rs's cluster client opens its connections to the nodes: bounded, as ours.
+impl redis::cluster_async::Connect for Node {
+    fn connect_with_config<'a, T>(
+        info: T,
+        config: AsyncConnectionConfig,
+    ) -> redis::RedisFuture<'a, Self>
+    where
+        T: redis::IntoConnectionInfo + Send + 'a,
+    {
+        Box::pin(async move { Self::open(&info.into_connection_info()?, config).await })
+    }
+}
+
+/// A connection: to one server, or to a cluster (redis-rs routes each script by the slot of its
+/// keys, which the hash tag makes one per credential).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    One(Node),
+    Cluster(redis::cluster_async::ClusterConnection<Node>),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Conn::One(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Conn::One(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::One(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The live connection and its generation.
+struct Live {
+    connection: Conn,
+    generation: u64,
+}
+
+/// Where the connection goes: one server, the primary a Sentinel set names (asked again for
+/// every new connection, so a failover is followed), or a cluster.
 pub(crate) enum Target {
     Direct(ConnectionInfo),
     Sentinel {
         client: tokio::sync::Mutex<redis::sentinel::SentinelClient>,
         master: String,
     },
+    Cluster(redis::cluster::ClusterClient),
 }
 
 /// The connection slot: empty until first use and after a failure.
@@ -59,39 +161,38 @@ impl Link {
     }
 
     /// The live connection (made now if there is none) and its generation.
-    pub(crate) async fn get(&self) -> Result<(MultiplexedConnection, u64), StoreError> {
+    pub(crate) async fn get(&self) -> Result<(Conn, u64), StoreError> {
         let mut live = self.live.lock().await;
-        if let Some(l) = live.as_ref().filter(|l| !l.reader.is_finished()) {
+        let alive = |l: &&Live| match &l.connection {
+            Conn::One(node) => !node.reader.0.is_finished(),
+            Conn::Cluster(_) => true,
+        };
+        if let Some(l) = live.as_ref().filter(alive) {
             return Ok((l.connection.clone(), l.generation));
         }
         *live = None;
-        let info = match &self.target {
-            Target::Direct(info) => info.clone(),
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.timeout));
+        let connection = match &self.target {
+            Target::Direct(info) => Conn::One(Node::open(info, config).await.map_err(unreachable)?),
             Target::Sentinel { client, .. } => {
                 let primary = client.lock().await.async_get_client().await;
                 let primary = primary
                     .map_err(|e| crate::store_error("ask the sentinels for the primary", &e))?;
-                primary.get_connection_info().clone()
+                let node = Node::open(primary.get_connection_info(), config).await;
+                Conn::One(node.map_err(unreachable)?)
             }
+            Target::Cluster(client) => Conn::Cluster(
+                client
+                    .get_async_generic_connection::<Node>()
+                    .await
+                    .map_err(unreachable)?,
+            ),
         };
-        let stream = connect(info.addr())
-            .await
-            .map_err(|e| StoreError::new(format!("cannot connect to Redis ({})", e.kind())))?;
-        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.timeout));
-        let (connection, reader) = MultiplexedConnection::new_with_config(
-            info.redis_settings(),
-            Bounded::new(stream),
-            config,
-        )
-        .await
-        .map_err(|e| crate::store_error("cannot set up the Redis connection", &e))?;
         let generation = self
             .generations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let reader = tokio::spawn(reader).abort_handle();
         *live = Some(Live {
             connection: connection.clone(),
-            reader,
             generation,
         });
         Ok((connection, generation))
@@ -114,8 +215,13 @@ impl Link {
         match &self.target {
             Target::Direct(info) => info.addr().to_string(),
             Target::Sentinel { master, .. } => format!("sentinel:{master}"),
+            Target::Cluster(_) => "cluster".to_owned(),
         }
     }
+}
+
+fn unreachable(e: redis::RedisError) -> StoreError {
+    crate::store_error("cannot connect to Redis", &e)
 }
 
 /// A stream to Redis: TCP, TLS over TCP (`rediss://`, with the `tls` feature) or a Unix socket.

@@ -20,7 +20,7 @@ use connection::{Link, Target};
 pub use auth_store::{KeyError, SealingKey};
 #[cfg(feature = "test-server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-server")))]
-pub use server::{RedisServer, SentinelSet};
+pub use server::{ClusterSet, RedisServer, SentinelSet};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "vendor-auth";
@@ -42,10 +42,10 @@ pub const DEFAULT_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 /// - Every call is bounded by a timeout (300 ms by default); the connection is made on first use
 ///   and remade after a failure, so a store built while Redis is down starts working when it
 ///   comes back (the cache meanwhile runs in degraded mode).
-/// - One primary, given by URL or named by a Sentinel set ([`RedisStore::sentinel`]); no
-///   Redlock, no cluster yet. A failover can lose a lease or a record (replication is
-///   asynchronous); the fence makes a stale publication lose, and the worst case is one extra
-///   token request.
+/// - One primary, given by URL or named by a Sentinel set ([`RedisStore::sentinel`]), or a
+///   cluster ([`RedisStore::cluster`]; a credential's keys in one slot); no Redlock. A failover
+///   can lose a lease or a record (replication is asynchronous); the fence makes a stale
+///   publication lose, and the worst case is one extra token request.
 /// - Every reply is bounded (1 MiB), and a connection whose call failed or timed out is dropped
 ///   with its reader: a hostile server costs bounded memory. Use `rediss://` between hosts.
 ///
@@ -90,6 +90,8 @@ pub struct RedisStoreBuilder {
     url: String,
     /// With Sentinel: the sentinels' URLs, the primary's name, and how to sign in to it.
     sentinel: Option<(Vec<String>, String)>,
+    /// With Cluster: some of its nodes' URLs.
+    cluster: Option<Vec<String>>,
     primary_auth: Option<(Option<String>, auth_core::Secret)>,
     prefix: String,
     sealing: Option<Sealing>,
@@ -116,6 +118,7 @@ impl RedisStore {
         RedisStoreBuilder {
             url: url.into(),
             sentinel: None,
+            cluster: None,
             primary_auth: None,
             prefix: DEFAULT_PREFIX.to_owned(),
             sealing: None,
@@ -154,6 +157,31 @@ impl RedisStore {
             sentinels.into_iter().map(Into::into).collect(),
             master.into(),
         ));
+        builder
+    }
+
+    /// Starts configuring a store on a Redis Cluster: `nodes` are the URLs of some of its nodes
+    /// (`redis://host:port`; `rediss://` with the `tls` feature); the rest are discovered. A
+    /// credential's keys share one hash slot (`{digest}`), so each script runs on one node, and
+    /// redis-rs follows the slot when a replica takes over a failed primary. ACL user and
+    /// password with [`primary_auth`](RedisStoreBuilder::primary_auth) (every node).
+    ///
+    /// ```no_run
+    /// use auth_store_redis::{RedisStore, SealingKey};
+    ///
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = RedisStore::cluster(["redis://redis-0:6379", "redis://redis-1:6379"])
+    ///     .sealing_key(SealingKey::from_hex(&std::env::var("TOKEN_SEALING_KEY")?)?)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster<I, S>(nodes: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut builder = Self::builder(String::new());
+        builder.cluster = Some(nodes.into_iter().map(Into::into).collect());
         builder
     }
 
@@ -261,8 +289,8 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// With [`RedisStore::sentinel`]: the ACL user (if any) and password the primary wants (as
-    /// managed services require). Never printed.
+    /// With [`RedisStore::sentinel`] or [`RedisStore::cluster`]: the ACL user (if any) and
+    /// password the primary (every node) wants, as managed services require. Never printed.
     #[must_use]
     pub fn primary_auth(mut self, user: Option<String>, password: auth_core::Secret) -> Self {
         self.primary_auth = Some((user, password));
@@ -298,6 +326,23 @@ impl RedisStoreBuilder {
                 e.kind()
             ))
         };
+        if let Some(nodes) = &self.cluster {
+            let mut cluster =
+                redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+                    .connection_timeout(self.call_timeout)
+                    .response_timeout(self.call_timeout)
+                    // The store's call bound decides: one retry (a MOVED, a node just gone).
+                    .retries(1)
+                    .min_retry_wait(10)
+                    .max_retry_wait(50);
+            if let Some((user, password)) = &self.primary_auth {
+                cluster = cluster.password(password.expose_secret());
+                if let Some(user) = user {
+                    cluster = cluster.username(user);
+                }
+            }
+            return Ok(Target::Cluster(cluster.build().map_err(invalid)?));
+        }
         let Some((sentinels, master)) = &self.sentinel else {
             let info = redis::IntoConnectionInfo::into_connection_info(self.url.as_str());
             return Ok(Target::Direct(info.map_err(invalid)?));

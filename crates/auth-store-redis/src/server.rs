@@ -1,5 +1,6 @@
 //! [`RedisServer`]: a private `redis-server` for tests, on a free loopback port, with no
-//! persistence, stopped by its pid; [`SentinelSet`]: a primary, its replica and three sentinels.
+//! persistence, stopped by its pid; [`SentinelSet`]: a primary, its replica and three sentinels;
+//! [`ClusterSet`]: a cluster of three primaries, each with a replica.
 
 use std::fmt;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -26,6 +27,8 @@ pub struct RedisServer {
     /// The program and its arguments (without the port).
     program: &'static str,
     args: Vec<String>,
+    /// Its working directory (removed with it).
+    dir: std::path::PathBuf,
 }
 
 impl fmt::Debug for RedisServer {
@@ -54,10 +57,25 @@ impl RedisServer {
         leading: &[&str],
         extra: &[&str],
     ) -> std::io::Result<Self> {
+        // Each server works in a directory of its own: a replica's full sync writes an RDB
+        // file there, which another server started in the same directory would load.
+        static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("redis-server-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
         let mut args: Vec<String> = leading.iter().map(|a| (*a).to_owned()).collect();
         args.extend(["--bind", "127.0.0.1", "--daemonize", "no"].map(String::from));
+        args.extend(["--dir".to_owned(), dir.to_string_lossy().into_owned()]);
         if program == "redis-server" {
-            args.extend(["--save", "", "--appendonly", "no"].map(String::from));
+            let no_disk = [
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--repl-diskless-sync",
+                "yes",
+            ];
+            args.extend(no_disk.map(String::from));
         }
         args.extend(extra.iter().map(|a| (*a).to_owned()));
         // A port found free can be taken by another test's server before ours binds it: then
@@ -72,6 +90,7 @@ impl RedisServer {
                 child: None,
                 program,
                 args: args.clone(),
+                dir: dir.clone(),
             };
             match server.restart() {
                 Ok(()) => return Ok(server),
@@ -173,6 +192,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -347,4 +367,197 @@ impl Drop for SentinelSet {
         self.primary.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A Redis Cluster for tests: three primaries, each with a replica, on free loopback ports,
+/// killed by their pids when dropped. A node is judged failed after 1 s, so a replica takes over
+/// a killed primary within a few seconds.
+///
+/// ```no_run
+/// use auth_store_redis::{ClusterSet, RedisStore};
+///
+/// let cluster = ClusterSet::start()?;
+/// let store = RedisStore::cluster(cluster.urls()).danger_store_unsealed().build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ClusterSet {
+    nodes: Vec<RedisServer>,
+    dir: std::path::PathBuf,
+}
+
+impl fmt::Debug for ClusterSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterSet")
+            .field("nodes", &self.nodes)
+            .finish()
+    }
+}
+
+impl ClusterSet {
+    /// Starts six nodes, joins them as three primaries with a replica each (`redis-cli --cluster
+    /// create`), and waits (up to 30 s) until every node sees the cluster whole.
+    ///
+    /// # Errors
+    /// `redis-server` or `redis-cli` is not installed, or the cluster does not come up.
+    pub fn start() -> std::io::Result<Self> {
+        static SETS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cluster-set-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let mut nodes = Vec::new();
+        for i in 0..6 {
+            let conf = dir
+                .join(format!("nodes-{i}.conf"))
+                .to_string_lossy()
+                .into_owned();
+            nodes.push(RedisServer::start_with(
+                "redis-server",
+                &[],
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    &conf,
+                    "--cluster-node-timeout",
+                    "1000",
+                ],
+            )?);
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for node in &nodes {
+            create.arg(format!("127.0.0.1:{}", node.port()));
+        }
+        let output = create
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot run redis-cli ({e}); install redis-tools (cargo xtask provision does)"),
+                )
+            })?;
+        let set = Self { nodes, dir };
+        if !output.status.success() {
+            let said = String::from_utf8_lossy(&output.stdout);
+            let last = said
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or_default();
+            return Err(std::io::Error::other(format!(
+                "redis-cli --cluster create failed ({}): {last}",
+                output.status
+            )));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !set.nodes.iter().all(|n| cluster_ok(n.port())) {
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::other(
+                    "the cluster did not come up within 30 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(set)
+    }
+
+    /// The nodes' URLs (`redis://127.0.0.1:<port>`).
+    #[must_use]
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// Kills with SIGKILL the primary that holds `key`'s slot now, as a crashed host would;
+    /// returns its port.
+    ///
+    /// # Errors
+    /// No live node answers which primary holds the slot.
+    pub fn kill_primary_of(&mut self, key: &str) -> std::io::Result<u16> {
+        let port = self
+            .nodes
+            .iter()
+            .filter(|n| n.pid().is_some())
+            .find_map(|n| primary_of(n.port(), key).ok())
+            .ok_or_else(|| std::io::Error::other("no node says which primary holds the slot"))?;
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.port() == port) {
+            node.stop();
+        }
+        Ok(port)
+    }
+
+    /// The port of the primary that holds `key`'s slot now, as a live node sees it.
+    #[must_use]
+    pub fn current_primary_of(&self, key: &str) -> Option<u16> {
+        self.nodes
+            .iter()
+            .filter(|n| n.pid().is_some())
+            .find_map(|n| primary_of(n.port(), key).ok())
+    }
+}
+
+impl Drop for ClusterSet {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn node(port: u16) -> redis::RedisResult<redis::Connection> {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))?
+        .get_connection_with_timeout(Duration::from_secs(1))
+}
+
+/// Whether the node on `port` sees the whole cluster: state ok, every slot served, six nodes.
+fn cluster_ok(port: u16) -> bool {
+    let info: Option<String> = node(port)
+        .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query(&mut c))
+        .ok();
+    let replication: Option<String> = node(port)
+        .and_then(|mut c| redis::cmd("INFO").arg("replication").query(&mut c))
+        .ok();
+    // A replica that has not synced cannot be promoted: wait until every link is up.
+    let synced = replication
+        .is_some_and(|r| r.contains("connected_slaves:1") || r.contains("master_link_status:up"));
+    synced
+        && info.is_some_and(|i| {
+            i.contains("cluster_state:ok")
+                && i.contains("cluster_slots_ok:16384")
+                && i.contains("cluster_known_nodes:6")
+        })
+}
+
+/// The port of the primary holding `key`'s slot, as the node on `port` sees it.
+fn primary_of(port: u16, key: &str) -> redis::RedisResult<u16> {
+    let mut c = node(port)?;
+    let slot: i64 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg(key)
+        .query(&mut c)?;
+    // Each entry: [start, end, [host, port, id], replicas...]; the leading fields are read.
+    let raw: Vec<redis::Value> = redis::cmd("CLUSTER").arg("SLOTS").query(&mut c)?;
+    let field =
+        |v: Option<&redis::Value>| -> Option<i64> { redis::from_redis_value(v?.clone()).ok() };
+    let mut slots = raw.into_iter().filter_map(|entry| {
+        let redis::Value::Array(fields) = entry else {
+            return None;
+        };
+        let redis::Value::Array(primary) = fields.get(2)? else {
+            return None;
+        };
+        Some((
+            field(fields.first())?,
+            field(fields.get(1))?,
+            field(primary.get(1))?,
+        ))
+    });
+    slots
+        .find(|(start, end, _)| (*start..=*end).contains(&slot))
+        .and_then(|(_, _, port)| u16::try_from(port).ok())
+        .ok_or_else(|| {
+            redis::RedisError::from((redis::ErrorKind::Client, "no primary holds the slot"))
+        })
 }

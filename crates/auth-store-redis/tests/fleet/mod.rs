@@ -36,7 +36,10 @@ pub fn redis_store(url: &str) -> RedisStore {
         .and_then(|s| s.split_once('|'))
     {
         Some((master, sentinels)) => RedisStore::sentinel(sentinels.split(','), master),
-        None => RedisStore::builder(url),
+        None => match url.strip_prefix("cluster:") {
+            Some(nodes) => RedisStore::cluster(nodes.split(',')),
+            None => RedisStore::builder(url),
+        },
     };
     builder
         .sealing_key(SealingKey::from_hex(SEALING_KEY).expect("key"))
@@ -53,7 +56,10 @@ pub fn store_from(spec: &str) -> Option<Arc<dyn TokenStore>> {
         Some(Arc::new(auth_store::Fallback::new(redis_store(url), local)))
     } else if let Some(dir) = spec.strip_prefix("file:") {
         Some(Arc::new(FileStore::open(dir).expect("file store")))
-    } else if spec.starts_with("redis://") || spec.starts_with("sentinel:") {
+    } else if ["redis://", "sentinel:", "cluster:"]
+        .iter()
+        .any(|p| spec.starts_with(p))
+    {
         Some(Arc::new(redis_store(spec)))
     } else {
         None
