@@ -411,3 +411,55 @@ pub async fn p21_run(store: Shared, processes: usize, lifetime: Duration, second
         first_failure: failed.join("\n"),
     }
 }
+
+/// What a failover run cost: token requests, API calls ok and failed, the failures' reports.
+pub type Failover = (u64, u64, u64, String);
+
+/// 8 P21 workers, 10-second tokens, 30 s of API calls, on `store` (a store spec) with a host
+/// fallback in a fresh directory; at 10 s, `kill` (given the sandbox) kills a Redis primary.
+pub async fn failover_run(name: &str, store: &str, kill: impl FnOnce(&Sandbox)) -> Failover {
+    let sandbox = p21_sandbox(Duration::from_secs(10)).await;
+    let dir = std::env::temp_dir().join(format!("failover-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let settings = vec![
+        ("FLEET_BASE", sandbox.p21_base_url()),
+        ("FLEET_STORE", format!("fallback:{}|{store}", dir.display())),
+        ("FLEET_SECONDS", "30".to_owned()),
+    ];
+    let workers: Vec<Worker> = (0..8).map(|_| Worker::start(&settings)).collect();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    kill(&sandbox);
+    let results = tokio::task::spawn_blocking(move || {
+        workers
+            .iter()
+            .map(|w| w.result(Duration::from_secs(90)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("workers");
+    let _ = std::fs::remove_dir_all(&dir);
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| r.1 > 0)
+        .map(|r| r.2.clone())
+        .collect();
+    (
+        sandbox.stats().requests(Endpoint::P21TokenV2),
+        results.iter().map(|r| r.0).sum(),
+        results.iter().map(|r| r.1).sum(),
+        failed.join("\n"),
+    )
+}
+
+/// The failover targets: no call fails, and at most 2 token requests more than without it.
+pub fn assert_failover_costs_nothing(calm: &Failover, failover: &Failover) {
+    assert_eq!(calm.2, 0, "{}", calm.3);
+    assert_eq!(failover.2, 0, "{}", failover.3);
+    assert!(failover.1 > 8 * 200, "the workers called the API");
+    assert!(
+        failover.0 <= calm.0 + 2,
+        "{} token requests, {} without the failover",
+        failover.0,
+        calm.0
+    );
+}
