@@ -390,3 +390,62 @@ async fn a_replayed_record_is_not_adopted() {
     let _: redis::Value = hset.query_async(&mut redis).await.expect("hset");
     assert_eq!(store.load(&key()).await.expect("load"), None);
 }
+
+/// The Redis commands one rotation costs, from `INFO commandstats`: round trips (one script
+/// call each) and the commands the scripts run inside Redis. The fetching cache looks, takes the
+/// lease, looks again, publishes and releases; each other cache adopts with one load.
+#[tokio::test]
+async fn one_rotation_costs_a_handful_of_redis_commands() {
+    /// (script calls, all commands) so far.
+    async fn calls(redis: &mut redis::aio::MultiplexedConnection) -> (u64, u64) {
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(redis)
+            .await
+            .expect("info");
+        let count =
+            |l: &str| -> Option<u64> { l.split("calls=").nth(1)?.split(',').next()?.parse().ok() };
+        let lines: Vec<&str> = stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info"))
+            .collect();
+        let scripts = lines
+            .iter()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| count(l))
+            .sum();
+        (scripts, lines.iter().filter_map(|l| count(l)).sum())
+    }
+    let server = server();
+    let mut redis = raw(&server).await;
+    let clock = ManualClock::new();
+    let source = ScriptedSource::new(Arc::new(clock.clone()), Some(Duration::from_secs(3600)));
+    source.share_as(key());
+    let caches: Vec<TokenCache> = (0..2)
+        .map(|_| {
+            TokenCache::builder(source.clone())
+                .clock(Arc::new(clock.clone()))
+                .options(CacheOptions::default().store(store(&server)))
+                .build()
+        })
+        .collect();
+    // Warm: scripts loaded, connections made.
+    for cache in &caches {
+        cache.token().await.expect("token");
+    }
+    clock.advance(Duration::from_secs(3600));
+    let start = calls(&mut redis).await;
+    caches[0].token().await.expect("the rotation");
+    let fetched = calls(&mut redis).await;
+    caches[1].token().await.expect("adopted");
+    let adopted = calls(&mut redis).await;
+    let (trips, commands) = (fetched.0 - start.0, fetched.1 - start.1);
+    let (adopt_trips, adopt_commands) = (adopted.0 - fetched.0, adopted.1 - fetched.1);
+    eprintln!(
+        "one rotation: the fetching cache {trips} round trips ({commands} commands in Redis), \
+         each adopting cache {adopt_trips} ({adopt_commands})"
+    );
+    assert_eq!(source.calls(), 2);
+    assert!(trips <= 5, "{trips} round trips");
+    assert_eq!(adopt_trips, 1);
+}
