@@ -306,16 +306,14 @@ impl SentinelSet {
     /// Whether every sentinel knows the primary with its replica and the other sentinels.
     fn is_ready(&self) -> bool {
         self.sentinels.iter().all(|s| {
-            let master: Option<std::collections::HashMap<String, String>> =
-                redis::Client::open(s.url())
-                    .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
-                    .and_then(|mut c| {
-                        redis::cmd("SENTINEL")
-                            .arg("MASTER")
-                            .arg(Self::MASTER)
-                            .query(&mut c)
-                    })
-                    .ok();
+            let master: Option<std::collections::HashMap<String, String>> = node(s.port())
+                .and_then(|mut c| {
+                    redis::cmd("SENTINEL")
+                        .arg("MASTER")
+                        .arg(Self::MASTER)
+                        .query(&mut c)
+                })
+                .ok();
             master.is_some_and(|m| {
                 m.get("num-slaves").is_some_and(|v| v != "0")
                     && m.get("num-other-sentinels").is_some_and(|v| v == "2")
@@ -344,8 +342,7 @@ impl SentinelSet {
     #[must_use]
     pub fn current_primary_port(&self) -> Option<u16> {
         self.sentinels.iter().find_map(|s| {
-            let addr: (String, u16) = redis::Client::open(s.url())
-                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
+            let addr: (String, u16) = node(s.port())
                 .and_then(|mut c| {
                     redis::cmd("SENTINEL")
                         .arg("GET-MASTER-ADDR-BY-NAME")
@@ -506,6 +503,7 @@ impl Drop for ClusterSet {
     }
 }
 
+/// A connection to the server (or sentinel) on `port`, made within a second.
 fn node(port: u16) -> redis::RedisResult<redis::Connection> {
     redis::Client::open(format!("redis://127.0.0.1:{port}"))?
         .get_connection_with_timeout(Duration::from_secs(1))

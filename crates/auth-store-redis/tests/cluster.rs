@@ -6,14 +6,12 @@
 
 mod fleet;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use auth_core::store::{StoreKey, TokenStore};
 use auth_store_redis::{ClusterSet, RedisStore, SealingKey};
 use auth_testkit::check_lease_contract;
 use fleet::*;
-
-const TTL: Duration = Duration::from_secs(3);
 
 fn key() -> StoreKey {
     StoreKey::of("test", "https://auth.example.com/token").part("user", "alice")
@@ -53,31 +51,11 @@ async fn the_store_follows_its_slot_to_the_promoted_replica() {
     b.release(&second).await.expect("release");
     let killed_port = cluster.kill_primary_of(&record_key(&key())).expect("kill");
     let killed = Instant::now();
-    let lease = loop {
-        match a.try_lease(&key(), "after", TTL).await {
-            Ok(Some(lease)) => break lease,
-            other => {
-                assert!(
-                    killed.elapsed() < Duration::from_secs(30),
-                    "no new primary within 30 s: {other:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    eprintln!(
-        "the store used the promoted replica {:?} after the kill",
-        killed.elapsed()
-    );
-    // Every node learns of the promotion by gossip, some a moment after the store did.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.current_primary_of(&record_key(&key())) == Some(killed_port) {
-        assert!(
-            Instant::now() < deadline,
-            "the cluster still names the killed primary"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let lease = lease_after_failover(&a, &key(), killed).await;
+    until_not_named(Some(killed_port), || {
+        cluster.current_primary_of(&record_key(&key()))
+    })
+    .await;
     assert!(
         lease.fence > second.fence,
         "fences keep growing across the failover"

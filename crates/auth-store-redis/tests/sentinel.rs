@@ -6,14 +6,12 @@
 
 mod fleet;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use auth_core::store::{StoreKey, TokenStore};
 use auth_store_redis::{RedisStore, SealingKey, SentinelSet};
 use auth_testkit::check_lease_contract;
 use fleet::*;
-
-const TTL: Duration = Duration::from_secs(3);
 
 fn key() -> StoreKey {
     StoreKey::of("test", "https://auth.example.com/token").part("user", "alice")
@@ -51,29 +49,8 @@ async fn the_store_follows_the_primary_through_a_failover() {
     set.kill_primary();
     let killed = Instant::now();
     // Until the sentinels promote the replica, calls fail fast; then the new primary answers.
-    let lease = loop {
-        match a.try_lease(&key(), "after", TTL).await {
-            Ok(Some(lease)) => break lease,
-            Ok(None) | Err(_) => {
-                assert!(
-                    killed.elapsed() < Duration::from_secs(30),
-                    "no new primary within 30 s"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    let took = killed.elapsed();
-    eprintln!("the store used the new primary {took:?} after the kill");
-    // Every sentinel learns of the new primary, some a moment after the store did.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while set.current_primary_port() == Some(first_primary) {
-        assert!(
-            Instant::now() < deadline,
-            "the sentinels still name the killed primary"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let lease = lease_after_failover(&a, &key(), killed).await;
+    until_not_named(Some(first_primary), || set.current_primary_port()).await;
     assert!(
         lease.fence > second.fence,
         "fences keep growing across the failover"

@@ -275,13 +275,7 @@ impl Worker {
     /// `(ok, failed)` API calls, once the worker is done.
     pub fn result(&self, within: Duration) -> (u64, u64, String) {
         let line = self.line("RESULT ", within);
-        let field = |name: &str| -> u64 {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{name}=")))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("no {name} in {line}"))
-        };
-        (field("ok"), field("failed"), line.clone())
+        (field(&line, "ok"), field(&line, "failed"), line.clone())
     }
 }
 
@@ -462,4 +456,44 @@ pub fn assert_failover_costs_nothing(calm: &Failover, failover: &Failover) {
         failover.0,
         calm.0
     );
+}
+
+/// The first lease `store` grants after a primary was killed (`killed`), retrying for up to
+/// 30 s while the failover runs; says how long it took.
+pub async fn lease_after_failover(
+    store: &RedisStore,
+    key: &auth_core::store::StoreKey,
+    killed: Instant,
+) -> auth_core::store::Lease {
+    loop {
+        match store.try_lease(key, "after", Duration::from_secs(3)).await {
+            Ok(Some(lease)) => {
+                eprintln!(
+                    "the store used the new primary {:?} after the kill",
+                    killed.elapsed()
+                );
+                return lease;
+            }
+            other => {
+                assert!(
+                    killed.elapsed() < Duration::from_secs(30),
+                    "no new primary within 30 s: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Waits (up to 10 s) until `named` no longer answers `killed`: every node or sentinel learns of
+/// a failover, some a moment after the store did.
+pub async fn until_not_named<T: PartialEq>(killed: T, named: impl Fn() -> T) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while named() == killed {
+        assert!(
+            Instant::now() < deadline,
+            "the killed primary is still named"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
