@@ -311,6 +311,8 @@ mod tests {
     use super::*;
 
     const MIN: Duration = Duration::from_secs(60);
+    const ZERO: Duration = Duration::ZERO;
+    const S: fn(u64) -> Duration = Duration::from_secs;
 
     #[test]
     fn default_windows() {
@@ -321,49 +323,42 @@ mod tests {
         // Ten minutes: soft capped at half, hard 60 s.
         assert_eq!(windows(&c, 10 * MIN, 0.0), (5 * MIN, MIN));
         // Two minutes: soft 60 s (half), hard 30 s (a quarter).
-        assert_eq!(windows(&c, 2 * MIN, 0.0), (MIN, Duration::from_secs(30)));
+        assert_eq!(windows(&c, 2 * MIN, 0.0), (MIN, S(30)));
         // Two hours or more: half the lifetime.
         assert_eq!(windows(&c, 24 * 60 * MIN, 0.0).0, 12 * 60 * MIN);
         assert_eq!(windows(&c, 120 * MIN, 0.0).0, 60 * MIN);
         // Tiny lifetimes do not panic.
-        assert_eq!(
-            windows(&c, Duration::ZERO, 0.5),
-            (Duration::ZERO, Duration::ZERO)
-        );
-        assert_eq!(windows(&c, Duration::from_nanos(3), 0.5).1, Duration::ZERO);
+        assert_eq!(windows(&c, ZERO, 0.5), (ZERO, ZERO));
+        assert_eq!(windows(&c, Duration::from_nanos(3), 0.5).1, ZERO);
     }
 
     #[test]
     fn hard_window_never_exceeds_soft() {
         let c = CacheOptions {
-            soft_window: Duration::from_secs(10),
-            hard_window: Duration::from_secs(120),
+            soft_window: S(10),
+            hard_window: S(120),
             ..CacheOptions::default()
         };
-        let (soft, hard) = windows(&c, 60 * MIN, 0.0);
-        assert_eq!(soft, Duration::from_secs(10));
-        assert_eq!(hard, Duration::from_secs(10));
+        assert_eq!(windows(&c, 60 * MIN, 0.0), (S(10), S(10)));
     }
 
     #[test]
     fn failure_memory_doubles_and_has_floors() {
         let c = CacheOptions::default();
         let transport = ErrorKind::Transport;
-        assert_eq!(failure_wait(&c, &transport, 1, 0.0), Duration::from_secs(1));
-        assert_eq!(failure_wait(&c, &transport, 3, 0.0), Duration::from_secs(4));
-        assert_eq!(
-            failure_wait(&c, &transport, 40, 0.0),
-            Duration::from_secs(60)
-        );
+        assert_eq!(failure_wait(&c, &transport, 1, 0.0), S(1));
+        assert_eq!(failure_wait(&c, &transport, 3, 0.0), S(4));
+        assert_eq!(failure_wait(&c, &transport, 40, 0.0), S(60));
         assert_eq!(failure_wait(&c, &transport, 1, 0.999).as_millis(), 800);
+        let (status, code, description) = (Some(401), None, None);
         let rejected = ErrorKind::Rejected {
-            status: Some(401),
-            code: None,
-            description: None,
+            status,
+            code,
+            description,
         };
-        assert_eq!(failure_wait(&c, &rejected, 1, 0.0), Duration::from_secs(30));
+        assert_eq!(failure_wait(&c, &rejected, 1, 0.0), S(30));
         let throttled = ErrorKind::Throttled {
-            retry_after: Some(Duration::from_secs(24 * 3600)),
+            retry_after: Some(S(24 * 3600)),
         };
         assert_eq!(failure_wait(&c, &throttled, 1, 0.0), MAX_THROTTLE);
     }
@@ -372,23 +367,14 @@ mod tests {
     fn grace_retry_never_passes_the_hard_window() {
         let c = CacheOptions::default();
         let now = Instant::now();
-        let hard = now + Duration::from_secs(45);
-        let expires = now + Duration::from_secs(100);
-        assert_eq!(
-            grace_retry_at(&c, now, 1, Some(hard), Some(expires)),
-            now + Duration::from_secs(30)
-        );
-        assert_eq!(grace_retry_at(&c, now, 2, Some(hard), Some(expires)), hard);
+        let (hard, expires) = (Some(now + S(45)), Some(now + S(100)));
+        assert_eq!(grace_retry_at(&c, now, 1, hard, expires), now + S(30));
+        assert_eq!(grace_retry_at(&c, now, 2, hard, expires), now + S(45));
         // Inside the hard window: never past the expiry.
-        let passed = now - Duration::from_secs(1);
-        assert_eq!(
-            grace_retry_at(&c, now, 9, Some(passed), Some(expires)),
-            expires
-        );
+        let passed = Some(now - S(1));
+        assert_eq!(grace_retry_at(&c, now, 9, passed, expires), now + S(100));
         // The doubling stops at 2^16, and never overflows.
-        assert_eq!(
-            grace_retry_at(&c, now, u32::MAX, None, None),
-            later(now, Duration::from_secs(30 * 65_536))
-        );
+        let longest = later(now, S(30 * 65_536));
+        assert_eq!(grace_retry_at(&c, now, u32::MAX, None, None), longest);
     }
 }

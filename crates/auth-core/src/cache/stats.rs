@@ -1,6 +1,8 @@
 //! [`CacheStats`]: what a cache did, counted without contention on the hot path.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::available_parallelism;
 
 /// Counters of what a [`TokenCache`](crate::cache::TokenCache) did; read with
 /// [`TokenCache::stats`](crate::cache::TokenCache::stats).
@@ -35,11 +37,17 @@ pub struct CacheStats {
 }
 
 /// A counter striped over cache lines, so that tasks on different cores counting cache hits do
-/// not contend on one line.
-#[derive(Default)]
-pub(crate) struct StripedCounter([Padded; STRIPES]);
+/// not contend on one line: a stripe per core, at most 8, so that a pool of thousands of caches
+/// on a small machine does not pay for eight lines each.
+pub(crate) struct StripedCounter(Box<[Padded]>);
 
-const STRIPES: usize = 8;
+impl Default for StripedCounter {
+    fn default() -> Self {
+        static STRIPES: OnceLock<usize> = OnceLock::new();
+        let n = *STRIPES.get_or_init(|| available_parallelism().map_or(1, |n| n.get().min(8)));
+        Self((0..n).map(|_| Padded::default()).collect())
+    }
+}
 
 #[repr(align(128))]
 #[derive(Default)]
@@ -50,11 +58,13 @@ impl StripedCounter {
         thread_local! {
             static STRIPE: usize = {
                 static NEXT: AtomicUsize = AtomicUsize::new(0);
-                NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+                NEXT.fetch_add(1, Ordering::Relaxed)
             };
         }
         let stripe = STRIPE.with(|s| *s);
-        self.0[stripe].0.fetch_add(1, Ordering::Relaxed);
+        self.0[stripe % self.0.len()]
+            .0
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     fn get(&self) -> u64 {
