@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Url, header};
 
+use crate::limit::RequestLimit;
 use crate::{HttpRequest, HttpResponse, RetryPolicy, check_url, tls};
 use auth_core::clock::{Clock, SystemClock};
 use auth_core::error::{ConfigProblem, Error, ErrorKind, is_transient_code, is_transient_status};
@@ -44,6 +45,7 @@ pub struct HttpClient {
     inner: Arc<HttpInner>,
 }
 
+#[derive(Clone)]
 struct HttpInner {
     client: reqwest::Client,
     timeout: Duration,
@@ -52,6 +54,7 @@ struct HttpInner {
     retry: RetryPolicy,
     allow_plain_http: bool,
     clock: Arc<dyn Clock>,
+    limit: Option<Arc<RequestLimit>>,
 }
 
 impl fmt::Debug for HttpClient {
@@ -62,8 +65,21 @@ impl fmt::Debug for HttpClient {
             .field("max_response_bytes", &self.inner.max_response_bytes)
             .field("retry", &self.inner.retry)
             .field("allow_plain_http", &self.inner.allow_plain_http)
+            .field("max_requests_in_flight", &self.max_requests_in_flight())
             .finish_non_exhaustive()
     }
+}
+
+/// The requests an [`HttpClient`] with a cap has in flight; see [`HttpClient::request_load`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestLoad {
+    /// Requests being sent now.
+    pub in_flight: usize,
+    /// Requests waiting for a place under the cap.
+    pub waiting: usize,
+    /// The most requests ever in flight at once.
+    pub peak_in_flight: usize,
 }
 
 /// Builds an [`HttpClient`]; see [`HttpClient::builder`].
@@ -90,6 +106,7 @@ pub struct HttpClientBuilder {
     platform_verifier: bool,
     identity: Option<Secret>,
     clock: Arc<dyn Clock>,
+    max_requests_in_flight: Option<usize>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -128,6 +145,7 @@ impl Default for HttpClientBuilder {
             platform_verifier: true,
             identity: None,
             clock: Arc::new(SystemClock),
+            max_requests_in_flight: None,
         }
     }
 }
@@ -235,6 +253,15 @@ impl HttpClientBuilder {
         self
     }
 
+    /// At most `max` requests of this client in flight at once (at least 1; no cap by default).
+    /// Each attempt holds its place while it runs, not while it backs off; requests beyond the
+    /// cap wait their turn, first come first served, within their deadline. A
+    /// [`Pool`](crate::pool::Pool) caps its tenants' token requests this way.
+    pub fn max_requests_in_flight(mut self, max: usize) -> Self {
+        self.max_requests_in_flight = Some(max);
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
@@ -280,6 +307,9 @@ impl HttpClientBuilder {
                 retry: self.retry,
                 allow_plain_http: self.allow_plain_http,
                 clock: self.clock,
+                limit: self
+                    .max_requests_in_flight
+                    .map(|max| Arc::new(RequestLimit::new(max))),
             }),
         })
     }
@@ -351,6 +381,46 @@ impl HttpClient {
         self.inner.allow_plain_http
     }
 
+    /// The same client (the same connections, TLS and settings) with its own cap of `max`
+    /// requests in flight; see [`max_requests_in_flight`](HttpClientBuilder::max_requests_in_flight).
+    ///
+    /// ```
+    /// let http = auth_http::HttpClient::new()?;
+    /// let capped = http.with_max_requests_in_flight(8);
+    /// assert_eq!(capped.max_requests_in_flight(), Some(8));
+    /// assert_eq!(http.max_requests_in_flight(), None);
+    /// # Ok::<(), auth_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_requests_in_flight(&self, max: usize) -> Self {
+        Self {
+            inner: Arc::new(HttpInner {
+                limit: Some(Arc::new(RequestLimit::new(max))),
+                ..HttpInner::clone(&self.inner)
+            }),
+        }
+    }
+
+    /// The cap on requests in flight, if one was set.
+    #[must_use]
+    pub fn max_requests_in_flight(&self) -> Option<usize> {
+        self.inner.limit.as_ref().map(|limit| limit.max())
+    }
+
+    /// The requests in flight now, those waiting for a place under the cap, and the most ever
+    /// in flight at once (all 0 without a cap).
+    #[must_use]
+    pub fn request_load(&self) -> RequestLoad {
+        self.inner
+            .limit
+            .as_ref()
+            .map_or_else(RequestLoad::default, |limit| RequestLoad {
+                in_flight: limit.in_flight(),
+                waiting: limit.waiting(),
+                peak_in_flight: limit.peak(),
+            })
+    }
+
     /// The clock this client uses.
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -393,9 +463,18 @@ impl HttpClient {
             if remaining.is_zero() {
                 return Err(deadline_passed(vendor, self.inner.deadline));
             }
+            let permit = match &self.inner.limit {
+                Some(limit) => match limit.acquire(remaining).await {
+                    Some(permit) => Some(permit),
+                    None => return Err(deadline_passed(vendor, self.inner.deadline)),
+                },
+                None => None,
+            };
+            let remaining = deadline.saturating_duration_since(clock.now());
             let outcome = self
                 .send_once(vendor, request, now, self.inner.timeout.min(remaining))
                 .await;
+            drop(permit);
             let wait = match &outcome {
                 _ if attempt >= retry.attempts() => None,
                 Ok(resp) => self.retry_wait(resp, attempt),

@@ -7,17 +7,19 @@
 // `tls` and the URL rules of `url`); `oauth` parses token responses, `scrub` keeps secrets out of
 // what servers echo, `env` reads settings, `vendor` is the client skeleton, `authorized` and
 // `middleware` carry the token on API calls; `catalog` is what a vendor crate tells the tools that
-// serve every vendor alike.
+// serve every vendor alike; `pool` holds many tenants' clients in one process.
 
 pub mod authorized;
 pub mod catalog;
 mod client;
 pub mod env;
 mod error_body;
+mod limit;
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub mod middleware;
 pub mod oauth;
+pub mod pool;
 mod request;
 mod response;
 mod retry;
@@ -29,7 +31,7 @@ pub mod vendor;
 pub use authorized::AuthorizedCalls;
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT,
-    HttpClient, HttpClientBuilder, install_crypto_provider,
+    HttpClient, HttpClientBuilder, RequestLoad, install_crypto_provider,
 };
 pub use error_body::{EXCERPT_CHARS, ErrorBody};
 pub use request::HttpRequest;

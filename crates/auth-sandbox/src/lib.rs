@@ -406,6 +406,7 @@ async fn handle(state: Shared, base: String, request: server::Request) -> server
             format!("{}?{}", req.path, req.query)
         };
         s.counters.request(endpoint, &req);
+        s.counters.enter(endpoint);
         if s.log.len() == MAX_LOGGED {
             s.log.pop_front();
         }
@@ -420,6 +421,7 @@ async fn handle(state: Shared, base: String, request: server::Request) -> server
         let fault = s.faults.get_mut(&endpoint).and_then(VecDeque::pop_front);
         (latency, fault)
     };
+    let _in_flight = InFlight(&state, endpoint);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -429,6 +431,15 @@ async fn handle(state: Shared, base: String, request: server::Request) -> server
     };
     lock(&state).counters.answer(endpoint, answer.status);
     respond(answer)
+}
+
+/// A request being served, counted until it is answered or dropped.
+struct InFlight<'a>(&'a Shared, Endpoint);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(self.0).counters.leave(self.1);
+    }
 }
 
 fn fault_answer(fault: &Fault) -> Answer {

@@ -34,6 +34,9 @@ pub struct Stats {
     /// holds a token) and `sessions_replaced` (token requests that closed a live session of the
     /// same credential), ByDesign's `live_refresh_tokens` (those that can still be spent).
     pub gauges: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    /// The most requests of each endpoint (by name) in flight at once, from arrival to answer
+    /// (a client's cap on concurrent token requests, seen from the server).
+    pub peak_in_flight: BTreeMap<&'static str, u64>,
 }
 
 impl Stats {
@@ -64,6 +67,15 @@ impl Stats {
         })
     }
 
+    /// The most requests of `endpoint` ever in flight at once.
+    #[must_use]
+    pub fn peak_in_flight(&self, endpoint: Endpoint) -> u64 {
+        self.peak_in_flight
+            .get(endpoint.name())
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// The gauge `name` of `vendor` (0 if it has none of that name).
     #[must_use]
     pub fn gauge(&self, vendor: &str, name: &str) -> u64 {
@@ -87,6 +99,7 @@ impl Stats {
             "requests": self.requests,
             "grants": self.grants,
             "statuses": statuses,
+            "peak_in_flight": self.peak_in_flight,
         });
         for (vendor, gauges) in &self.gauges {
             out[*vendor] = json!(gauges);
@@ -125,6 +138,10 @@ impl Stats {
                 Some((endpoint(e)?, by))
             })
             .collect::<Option<_>>()?;
+        let peak_in_flight = counts(value.get("peak_in_flight").unwrap_or(&json!({})))?
+            .into_iter()
+            .map(|(e, n)| Some((endpoint(&e)?, n)))
+            .collect::<Option<_>>()?;
         let mut gauges = BTreeMap::new();
         for vendor in crate::VENDORS {
             let Some(by) = value.get(vendor.name) else {
@@ -142,6 +159,7 @@ impl Stats {
             grants,
             statuses,
             gauges,
+            peak_in_flight,
         })
     }
 }
@@ -152,6 +170,7 @@ pub(crate) struct Counters {
     requests: HashMap<Endpoint, u64>,
     grants: HashMap<Endpoint, HashMap<String, u64>>,
     statuses: HashMap<Endpoint, HashMap<u16, u64>>,
+    in_flight: HashMap<Endpoint, (u64, u64)>,
 }
 
 impl Counters {
@@ -164,6 +183,19 @@ impl Counters {
                 .or_default()
                 .entry(grant(req))
                 .or_default() += 1;
+        }
+    }
+
+    /// A request of `endpoint` arrived; [`leave`](Self::leave) when it is answered or dropped.
+    pub(crate) fn enter(&mut self, endpoint: Endpoint) {
+        let (now, peak) = self.in_flight.entry(endpoint).or_default();
+        *now += 1;
+        *peak = (*peak).max(*now);
+    }
+
+    pub(crate) fn leave(&mut self, endpoint: Endpoint) {
+        if let Some((now, _)) = self.in_flight.get_mut(&endpoint) {
+            *now = now.saturating_sub(1);
         }
     }
 
@@ -197,6 +229,11 @@ impl Counters {
                 .map(|(e, by)| (e.name(), by.iter().map(|(s, n)| (*s, *n)).collect()))
                 .collect(),
             gauges,
+            peak_in_flight: self
+                .in_flight
+                .iter()
+                .map(|(e, (_, peak))| (e.name(), *peak))
+                .collect(),
         }
     }
 }
