@@ -454,6 +454,19 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether the HTTP client this crate builds uses the proxies of the environment:
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY`, lower-case forms first (default
+    /// `true`; loopback hosts are always reached directly). Through a proxy, https requests
+    /// travel inside `CONNECT`, and a proxy's password is never shown.
+    ///
+    /// ```
+    /// let builder = apinizer_auth::Client::builder().proxy_from_env(false); // always direct
+    /// ```
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.options = self.options.proxy_from_env(enabled);
+        self
+    }
+
     /// **Dangerous**: accepts any TLS certificate, in the HTTP client this crate builds. Anyone
     /// on the network path can then read the password or token. Prefer
     /// `HttpClientBuilder::add_root_certificates_pem`.

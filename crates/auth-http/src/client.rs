@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Url, header};
 
 use crate::limit::RequestLimit;
+use crate::proxy::{ProxyRoute, ProxySettings};
 use crate::{HttpRequest, HttpResponse, RetryPolicy, check_url, tls};
 use auth_core::clock::{Clock, SystemClock};
 use auth_core::error::{ConfigProblem, Error, ErrorKind, is_transient_code, is_transient_status};
@@ -55,6 +56,8 @@ struct HttpInner {
     allow_plain_http: bool,
     clock: Arc<dyn Clock>,
     limit: Option<Arc<RequestLimit>>,
+    proxies: ProxySettings,
+    proxy_in_code: bool,
 }
 
 impl fmt::Debug for HttpClient {
@@ -66,6 +69,7 @@ impl fmt::Debug for HttpClient {
             .field("retry", &self.inner.retry)
             .field("allow_plain_http", &self.inner.allow_plain_http)
             .field("max_requests_in_flight", &self.max_requests_in_flight())
+            .field("proxies", &self.inner.proxies)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +111,8 @@ pub struct HttpClientBuilder {
     identity: Option<Secret>,
     clock: Arc<dyn Clock>,
     max_requests_in_flight: Option<usize>,
+    proxy_from_env: bool,
+    proxy_settings: Option<ProxySettings>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -121,6 +127,8 @@ impl fmt::Debug for HttpClientBuilder {
             .field("accept_invalid_certs", &self.accept_invalid_certs)
             .field("http1_only", &self.http1_only)
             .field("proxies", &self.proxies.len())
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("proxy_settings", &self.proxy_settings)
             .field("root_certificates", &self.root_certificates.len())
             .field("platform_verifier", &self.platform_verifier)
             .field("identity", &self.identity.as_ref().map(|_| REDACTED))
@@ -146,6 +154,8 @@ impl Default for HttpClientBuilder {
             identity: None,
             clock: Arc::new(SystemClock),
             max_requests_in_flight: None,
+            proxy_from_env: true,
+            proxy_settings: None,
         }
     }
 }
@@ -185,9 +195,25 @@ impl HttpClientBuilder {
 
     /// Sends through a proxy (`reqwest::Proxy::https("http://proxy:3128")`, with
     /// `basic_auth` if it needs it). Call it again for more proxies; the first that matches a
-    /// request's URL is used. Without it, no proxy is used (the environment is not read).
+    /// request's URL is used, before those of the environment.
     pub fn proxy(mut self, proxy: reqwest::Proxy) -> Self {
         self.proxies.push(proxy);
+        self
+    }
+
+    /// Whether the proxies of the environment are used: `HTTPS_PROXY`, `HTTP_PROXY`,
+    /// `ALL_PROXY` and `NO_PROXY`, and their lower-case forms (default `true`; see
+    /// [`ProxySettings`] for how they are read). `false` sends every request directly, unless a
+    /// [`proxy`](Self::proxy) is set in code.
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.proxy_from_env = enabled;
+        self
+    }
+
+    /// Uses `settings` instead of reading the process environment at [`build`](Self::build)
+    /// (`ProxySettings::from_vars` in tests, or settings read once for many clients).
+    pub fn proxy_settings(mut self, settings: ProxySettings) -> Self {
+        self.proxy_settings = Some(settings);
         self
     }
 
@@ -266,8 +292,8 @@ impl HttpClientBuilder {
     ///
     /// # Errors
     /// A configuration error if a root certificate or the identity does not parse, if TLS
-    /// settings were given to a build without a TLS feature, or if the TLS backend cannot be
-    /// set up.
+    /// settings were given to a build without a TLS feature, if the TLS backend cannot be
+    /// set up, or if a proxy variable of the environment is not a proxy URL (named, not quoted).
     pub fn build(self) -> Result<HttpClient, Error> {
         install_crypto_provider();
         let agent = self
@@ -278,7 +304,16 @@ impl HttpClientBuilder {
             .user_agent(agent)
             .redirect(same_origin_redirects())
             .no_proxy();
+        let proxy_in_code = !self.proxies.is_empty();
         for proxy in self.proxies {
+            builder = builder.proxy(proxy);
+        }
+        let proxies = match (self.proxy_from_env, self.proxy_settings) {
+            (false, _) => ProxySettings::none(),
+            (true, Some(settings)) => settings,
+            (true, None) => ProxySettings::from_env()?,
+        };
+        if let Some(proxy) = proxies.to_reqwest() {
             builder = builder.proxy(proxy);
         }
         builder = tls::configure(
@@ -310,6 +345,8 @@ impl HttpClientBuilder {
                 limit: self
                     .max_requests_in_flight
                     .map(|max| Arc::new(RequestLimit::new(max))),
+                proxies,
+                proxy_in_code,
             }),
         })
     }
@@ -399,6 +436,21 @@ impl HttpClient {
                 ..HttpInner::clone(&self.inner)
             }),
         }
+    }
+
+    /// The proxy of the environment a request to `url` goes through, without its credentials
+    /// (`None`: directly, or through a proxy set in code, see
+    /// [`has_proxy_in_code`](Self::has_proxy_in_code)).
+    #[must_use]
+    pub fn proxy_route(&self, url: &Url) -> Option<ProxyRoute> {
+        self.inner.proxies.route(url)
+    }
+
+    /// Whether a [`proxy`](HttpClientBuilder::proxy) was set in code (it comes before those of
+    /// the environment).
+    #[must_use]
+    pub fn has_proxy_in_code(&self) -> bool {
+        self.inner.proxy_in_code
     }
 
     /// The cap on requests in flight, if one was set.

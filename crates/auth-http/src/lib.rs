@@ -4,10 +4,11 @@
 
 // The toolkit the vendor crates share, on top of the `auth-core` kernel. Requests and responses
 // are values (`request`, `response`, `error_body`), sent by one client (`client`, with `retry`,
-// `tls` and the URL rules of `url`); `oauth` parses token responses, `scrub` keeps secrets out of
-// what servers echo, `env` reads settings, `vendor` is the client skeleton, `authorized` and
-// `middleware` carry the token on API calls; `catalog` is what a vendor crate tells the tools that
-// serve every vendor alike; `pool` holds many tenants' clients in one process.
+// `limit`, `proxy`, `tls` and the URL rules of `url`); `oauth` parses token responses, `scrub`
+// keeps secrets out of what servers echo, `env` reads settings, `vendor` is the client skeleton,
+// `authorized` and `middleware` carry the token on API calls; `catalog` is what a vendor crate
+// tells the tools that serve every vendor alike; `pool` holds many tenants' clients in one
+// process.
 
 pub mod authorized;
 pub mod catalog;
@@ -20,6 +21,7 @@ mod limit;
 pub mod middleware;
 pub mod oauth;
 pub mod pool;
+mod proxy;
 mod request;
 mod response;
 mod retry;
@@ -34,6 +36,7 @@ pub use client::{
     HttpClient, HttpClientBuilder, RequestLoad, install_crypto_provider,
 };
 pub use error_body::{EXCERPT_CHARS, ErrorBody};
+pub use proxy::{ProxyRoute, ProxySettings};
 pub use request::HttpRequest;
 pub use reqwest;
 #[cfg(feature = "middleware")]

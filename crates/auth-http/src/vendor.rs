@@ -277,6 +277,7 @@ pub struct ClientOptions {
     api_timeout: Option<std::time::Duration>,
     http1_only: bool,
     accept_invalid_certs: bool,
+    no_env_proxy: bool,
     cache: CacheOptions,
     variables: Vec<(&'static str, &'static str)>,
 }
@@ -287,6 +288,7 @@ impl fmt::Debug for ClientOptions {
             .field("http", &self.http)
             .field("http1_only", &self.http1_only)
             .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field("no_env_proxy", &self.no_env_proxy)
             .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
@@ -316,6 +318,13 @@ impl ClientOptions {
     /// **Dangerous**: accepts any TLS certificate, in the HTTP client the crate builds.
     pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
         self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Whether the HTTP client the crate builds uses the proxies of the environment
+    /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`; default `true`).
+    pub fn proxy_from_env(mut self, enabled: bool) -> Self {
+        self.no_env_proxy = !enabled;
         self
     }
 
@@ -354,7 +363,8 @@ impl ClientOptions {
     /// The HTTP client to fetch tokens with: the one given, or a new one with these options and
     /// `user_agent`. Errors are said of `vendor`; [`http1_only`](Self::http1_only) or
     /// [`danger_accept_invalid_certs`](Self::danger_accept_invalid_certs) together with a given
-    /// client is a conflict (set them on its builder instead).
+    /// client is a conflict (set them on its builder instead), and so is
+    /// [`proxy_from_env(false)`](Self::proxy_from_env).
     ///
     /// # Errors
     /// A conflict when a client was given together with `http1_only` or
@@ -365,17 +375,18 @@ impl ClientOptions {
         user_agent: &str,
     ) -> Result<HttpClient, Error> {
         match &self.http {
-            Some(_) if self.http1_only || self.accept_invalid_certs => Err(Error::config(
+            Some(_) if self.http1_only || self.accept_invalid_certs || self.no_env_proxy => Err(Error::config(
                 vendor,
                 "http_client",
                 ConfigProblem::Conflict(
-                    "http1_only and danger_accept_invalid_certs apply to the HTTP client the crate builds; set them on your HttpClientBuilder".into(),
+                    "http1_only, danger_accept_invalid_certs and proxy_from_env apply to the HTTP client the crate builds; set them on your HttpClientBuilder".into(),
                 ),
             )),
             Some(http) => Ok(http.clone()),
             None => HttpClient::builder()
                 .http1_only(self.http1_only)
                 .danger_accept_invalid_certs(self.accept_invalid_certs)
+                .proxy_from_env(!self.no_env_proxy)
                 .user_agent(user_agent)
                 .build()
                 .map_err(|e| e.for_vendor(vendor)),

@@ -10,11 +10,14 @@
 //! - [`LogRecorder`]: a `tracing` subscriber that keeps every event and span field as text, at
 //!   every level, so that tests can check what log lines carry.
 //! - [`check_lease_contract`]: the lease rules every `TokenStore` must keep.
+//! - [`TestProxy`]: a forward proxy on a loopback port that tunnels `CONNECT` to local servers
+//!   and records what it saw.
 
 #![deny(missing_docs)]
 
 mod clock;
 mod logs;
+mod proxy;
 mod server;
 mod source;
 mod store;
@@ -23,6 +26,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 pub use clock::ManualClock;
 pub use logs::LogRecorder;
+pub use proxy::{ProxyRequest, TestProxy};
 pub use server::{Gate, Received, Reply, TestServer, render};
 pub use source::ScriptedSource;
 pub use store::check_lease_contract;

@@ -26,7 +26,7 @@ pub use auth_core::error::ConfigProblem;
 pub use auth_core::{
     CacheOptions, CacheStats, Error, ErrorKind, Result, Secret, Token, TokenCache,
 };
-pub use auth_http::RequestLoad;
+pub use auth_http::{ProxyRoute, ProxySettings, RequestLoad};
 pub use auth_http::env::EnvLookup;
 pub use auth_http::pool::{self, Pool};
 pub use auth_http::{HttpClient, HttpClientBuilder, RetryPolicy, install_crypto_provider, reqwest};

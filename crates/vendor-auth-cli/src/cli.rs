@@ -42,8 +42,8 @@ const PROFILES: &str = "\
 Profiles (--profile NAME) are tables named [VENDOR.NAME] in the config file (--config FILE,
 VENDOR_AUTH_CONFIG, default config.toml in a `vendor-auth` directory of your config directory).
 Keys are the variables' names without the vendor prefix, in lower case; any secret may be given
-as KEY_file instead; a profile may also set store, sealing_key_file, ca_file, insecure and
-http1_only:
+as KEY_file instead; a profile may also set store, sealing_key_file, ca_file, insecure,
+http1_only and no_env_proxy:
 
   [p21.prod]
   base_url = \"https://acme-api.epicordistribution.com\"
@@ -176,6 +176,10 @@ pub(crate) struct Global {
     /// Speaks only HTTP/1.1 (some P21 middleware mishandles HTTP/2)
     #[arg(long, global = true)]
     pub(crate) http1_only: bool,
+    /// Connects directly: ignores HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (read by
+    /// default, lower-case forms too; loopback hosts are always reached directly)
+    #[arg(long, global = true)]
+    pub(crate) no_env_proxy: bool,
     /// Shows the causes of an error (repeatable)
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub(crate) verbose: u8,

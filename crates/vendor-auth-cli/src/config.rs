@@ -7,6 +7,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use auth_core::Secret;
+use auth_http::ProxySettings;
 use auth_http::env::EnvLookup;
 
 use crate::cli::Global;
@@ -67,6 +68,8 @@ pub(crate) struct Settings {
     pub(crate) insecure: bool,
     /// HTTP/1.1 only.
     pub(crate) http1_only: bool,
+    /// The proxies of the environment, unless `--no-env-proxy` (or the profile) turned them off.
+    pub(crate) proxies: ProxySettings,
     /// Where each setting came from, for messages (`P21_BASE_URL`, `profile p21.prod`).
     origins: HashMap<String, String>,
 }
@@ -77,6 +80,7 @@ impl std::fmt::Debug for Settings {
             .field("vendor", &self.vendor)
             .field("variables", &self.vars.keys().collect::<Vec<_>>())
             .field("insecure", &self.insecure)
+            .field("proxies", &self.proxies)
             .finish_non_exhaustive()
     }
 }
@@ -104,8 +108,10 @@ impl Settings {
             ca_pem: None,
             insecure: global.insecure,
             http1_only: global.http1_only,
+            proxies: ProxySettings::none(),
             origins: HashMap::new(),
         };
+        let mut no_env_proxy = global.no_env_proxy;
         let var = |name: &str| auth_http::env::optional_var(env, name);
         let mut store = None;
         let mut ca_file = None;
@@ -159,6 +165,7 @@ impl Settings {
                     "ca_file" => ca_file = Some(file(&value)?),
                     "insecure" => settings.insecure |= flag(&value)?,
                     "http1_only" => settings.http1_only |= flag(&value)?,
+                    "no_env_proxy" => no_env_proxy |= flag(&value)?,
                     _ => {
                         let (base, from_file) = match key.strip_suffix("_file") {
                             Some(base) => (base, true),
@@ -206,6 +213,9 @@ impl Settings {
             };
         }
         settings.sealing_key = sealing_key;
+        if !no_env_proxy {
+            settings.proxies = ProxySettings::from_vars(env)?;
+        }
 
         // 3. The command line.
         let password = vendor.variable(vendor.password_key());
@@ -355,6 +365,7 @@ fn unknown_key(vendor: Vendor, key: &str, origin: &str, path: &Path) -> Failure 
             "ca_file",
             "insecure",
             "http1_only",
+            "no_env_proxy",
         ]
         .map(str::to_owned),
     );

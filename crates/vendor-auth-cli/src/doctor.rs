@@ -124,9 +124,24 @@ pub(crate) async fn run(settings: &Settings, refresh: bool) -> Result<u8, Failur
     let client = &client;
     report.pass("settings", settings_summary(settings));
 
-    // DNS, TCP, TLS and HTTP on the token endpoint's host.
-    let host = base.host_str().unwrap_or_default().to_owned();
-    let port = base.port_or_known_default().unwrap_or(443);
+    // The proxy, if the environment names one for this host: then DNS and TCP are checked on
+    // the proxy, and TLS and HTTP through it (the vendor's host is resolved by the proxy).
+    let http = client.http_client();
+    let route = http.proxy_route(&token_url);
+    let via: Option<Url> = route.as_ref().and_then(|r| r.url.parse().ok());
+    match &route {
+        Some(route) => report.pass("proxy", route),
+        None if http.has_proxy_in_code() => report.pass("proxy", "set in code"),
+        None => report.skip(
+            "proxy",
+            "none: direct (no HTTPS_PROXY, HTTP_PROXY or ALL_PROXY for this host, NO_PROXY names it, or --no-env-proxy)",
+        ),
+    }
+
+    // DNS, TCP, TLS and HTTP on the token endpoint's host (or the proxy's).
+    let target = via.as_ref().unwrap_or(&base);
+    let host = target.host_str().unwrap_or_default().to_owned();
+    let port = target.port_or_known_default().unwrap_or(443);
     let addrs: Vec<SocketAddr> =
         match tokio::time::timeout(STEP_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
             .await

@@ -175,7 +175,8 @@ pub(crate) async fn client(settings: &Settings, refresh: bool) -> Result<Client,
     let mut http = HttpClient::builder()
         .user_agent(concat!("vendor-auth/", env!("CARGO_PKG_VERSION")))
         .http1_only(settings.http1_only)
-        .danger_accept_invalid_certs(settings.insecure);
+        .danger_accept_invalid_certs(settings.insecure)
+        .proxy_settings(settings.proxies.clone());
     if let Some(pem) = &settings.ca_pem {
         http = http.add_root_certificates_pem(pem);
     }

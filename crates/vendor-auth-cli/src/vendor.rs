@@ -255,6 +255,10 @@ impl Client {
         self.0.core().reqwest_client()
     }
 
+    pub(crate) fn http_client(&self) -> &auth_http::HttpClient {
+        self.0.core().http_client()
+    }
+
     /// The token cache.
     pub(crate) fn cache(&self) -> &TokenCache {
         self.0.core().cache()

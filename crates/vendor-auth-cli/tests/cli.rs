@@ -554,6 +554,63 @@ fn the_doctor_names_a_self_signed_certificate_and_the_opt_out() {
 }
 
 #[test]
+fn the_doctor_shows_the_proxy_from_the_environment_and_never_its_password() {
+    const PROXY_PASSWORD: &str = "proxy-Jw4-secret";
+    let world = World::new("proxy");
+    let port = self_signed_server(&world._runtime);
+    let proxy = world._runtime.block_on(auth_testkit::TestProxy::start());
+    // A host only the proxy resolves (it tunnels every name to loopback).
+    let url = format!("https://p21.test:{port}");
+    let doctor = |extra: &[&str]| {
+        let out: Output = world
+            .vendor("p21")
+            .env("P21_BASE_URL", &url)
+            .env(
+                "HTTPS_PROXY",
+                proxy.url(Some(("proxy-user", PROXY_PASSWORD))),
+            )
+            .args(["doctor", "p21", "--no-store", "--insecure"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        let (out, err) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            !out.contains(PROXY_PASSWORD) && !err.contains(PROXY_PASSWORD),
+            "{out}{err}"
+        );
+        assert_no_secret(&[&out, &err]);
+        out
+    };
+    let out = doctor(&[]);
+    let (line, _) = step(&out, "proxy");
+    let shown = format!(
+        "http://127.0.0.1:{}/ (HTTPS_PROXY, with credentials)",
+        proxy.port()
+    );
+    assert!(line.starts_with('✔') && line.contains(&shown), "{out}");
+    assert!(
+        step(&out, "tcp")
+            .0
+            .contains(&format!("127.0.0.1:{}", proxy.port())),
+        "{out}"
+    );
+    assert!(step(&out, "tls").0.contains("NOT checked"), "{out}");
+    let requests = proxy.requests();
+    assert!(!requests.is_empty(), "{out}");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == "CONNECT" && r.target == format!("p21.test:{port}")),
+        "{requests:?}"
+    );
+
+    // Opted out: the proxy is neither shown nor used.
+    let out = doctor(&["--no-env-proxy"]);
+    assert!(step(&out, "proxy").0.contains("none"), "{out}");
+    assert_eq!(proxy.requests().len(), requests.len(), "{out}");
+}
+
+#[test]
 fn secrets_stay_out_of_output_and_sealed_store_files() {
     let world = World::new("secrets");
     let (token, err) = run(
