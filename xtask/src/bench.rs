@@ -1,6 +1,6 @@
-//! `cargo xtask bench`: runs the hot-path and round-trip benchmarks and prints the medians
-//! beside the baselines measured in the same run, with the ratios that `docs/performance.md`
-//! quotes.
+//! `cargo xtask bench`: runs the hot-path, round-trip, store and pool benchmarks and prints the
+//! medians beside the baselines measured in the same run, with the ratios that
+//! `docs/performance.md` quotes.
 
 use crate::{cargo, exec, target_dir};
 
@@ -77,6 +77,11 @@ fn run_bench() -> Result<Vec<RoundTrips>, String> {
     }
     exec(
         cargo().args(["bench", "-p", "auth-store-redis", "--bench", "adopt"]),
+        "cargo bench",
+    )?;
+    // Many tenants in one process: memory, cold start, reads through the pool, evictions.
+    exec(
+        cargo().args(["bench", "-p", "auth-sandbox", "--bench", "pool"]),
         "cargo bench",
     )?;
     Ok(round_trips)

@@ -26,11 +26,11 @@ pub use auth_core::error::ConfigProblem;
 pub use auth_core::{
     CacheOptions, CacheStats, Error, ErrorKind, Result, Secret, Token, TokenCache,
 };
-pub use auth_http::{ProxyRoute, ProxySettings, RequestLoad};
 pub use auth_http::env::EnvLookup;
 pub use auth_http::pool::{self, Pool};
 pub use auth_http::{HttpClient, HttpClientBuilder, RetryPolicy, install_crypto_provider, reqwest};
 pub use auth_http::{HttpRequest, HttpResponse};
+pub use auth_http::{ProxyRoute, ProxySettings, RequestLoad};
 #[cfg(feature = "middleware")]
 #[cfg_attr(docsrs, doc(cfg(feature = "middleware")))]
 pub use auth_http::{middleware::AuthMiddleware, reqwest_middleware};

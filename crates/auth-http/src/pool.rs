@@ -51,6 +51,16 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Default cap on token requests in flight across the pool's tenants.
 pub const DEFAULT_MAX_TOKEN_REQUESTS: usize = 32;
 
+/// Gauge (feature `metrics`): live tenants, labelled `pool` (the pool's [name](PoolBuilder::name)).
+pub const POOL_TENANTS: &str = "vendor_auth_pool_tenants";
+/// Counter (feature `metrics`): tenants dropped, labelled `pool` and `reason` (`capacity` or
+/// `idle`).
+pub const POOL_EVICTIONS: &str = "vendor_auth_pool_evictions_total";
+/// Gauge (feature `metrics`, only with [`tenant_metrics`](PoolBuilder::tenant_metrics)): a
+/// tenant's cache counters, labelled `pool`, `tenant` and `counter` (`fetches`,
+/// `refresh_failures`, `rejections_served`, `store_adopted`), set at each sweep.
+pub const TENANT_CACHE: &str = "vendor_auth_pool_tenant_cache";
+
 /// What a [`Pool`] holds per tenant: anything with a token cache. Every vendor `Client`, a
 /// [`VendorClient`] and a [`TokenCache`] are.
 pub trait Pooled: Clone + Send + Sync + 'static {
@@ -131,7 +141,11 @@ struct Inner<K, C> {
     built: AtomicU64,
     evicted: AtomicU64,
     expired: AtomicU64,
+    name: &'static str,
+    tenant_label: Option<TenantLabel<K>>,
 }
+
+type TenantLabel<K> = Box<dyn Fn(&K) -> String + Send + Sync>;
 
 struct Slot<C> {
     client: tokio::sync::OnceCell<C>,
@@ -245,6 +259,8 @@ where
             max_tenants: DEFAULT_MAX_TENANTS,
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_token_requests: DEFAULT_MAX_TOKEN_REQUESTS,
+            name: "default",
+            tenant_label: None,
         }
     }
 
@@ -337,6 +353,7 @@ where
             let keep = inner.max_tenants - 1 - (inner.max_tenants / 16);
             let evicted = evict(&mut tenants, keep, None);
             inner.evicted.fetch_add(evicted, Ordering::Relaxed);
+            record_evictions(inner.name, "capacity", evicted);
         }
         let epoch = inner.epoch.fetch_add(1, Ordering::Relaxed) + 1;
         let slot = Arc::new(Slot {
@@ -344,28 +361,30 @@ where
             last_used: AtomicU64::new(epoch),
         });
         tenants.insert(tenant.clone(), slot.clone());
+        record_tenants(inner.name, tenants.len());
         slot
     }
 
     fn start_sweeping(&self) {
-        let Some(idle) = self.inner.idle_timeout else {
-            return;
+        let every = match (self.inner.idle_timeout, &self.inner.tenant_label) {
+            (Some(idle), _) => (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(60)),
+            (None, Some(_)) => Duration::from_secs(15),
+            (None, None) => return,
         };
         if self.inner.sweeping.swap(true, Ordering::Relaxed) {
             return;
         }
         let clock = self.inner.shared.http.clock().clone();
-        let every = (idle / 4).clamp(Duration::from_millis(10), Duration::from_secs(60));
         let pool = Arc::downgrade(&self.inner);
-        tokio::spawn(sweep_forever(pool, clock, every, idle));
+        tokio::spawn(sweep_forever(pool, clock, every, self.inner.idle_timeout));
     }
 }
 
-async fn sweep_forever<K: Hash + Eq + Clone, C>(
+async fn sweep_forever<K: Hash + Eq + Clone, C: Pooled>(
     pool: Weak<Inner<K, C>>,
     clock: Arc<dyn auth_core::Clock>,
     every: Duration,
-    idle: Duration,
+    idle: Option<Duration>,
 ) {
     loop {
         let Some(inner) = pool.upgrade() else {
@@ -373,7 +392,7 @@ async fn sweep_forever<K: Hash + Eq + Clone, C>(
         };
         let now = clock.now();
         let epoch = inner.epoch.fetch_add(1, Ordering::Relaxed) + 1;
-        let cutoff = {
+        let cutoff = idle.and_then(|idle| {
             let mut marks = inner.marks.lock().unwrap_or_else(PoisonError::into_inner);
             marks.push_back((now, epoch));
             // The newest sweep at least `idle` ago: a tenant not used since it began is idle.
@@ -386,11 +405,15 @@ async fn sweep_forever<K: Hash + Eq + Clone, C>(
                 marks.pop_front();
             }
             cutoff
-        };
+        });
         if let Some(cutoff) = cutoff {
-            let expired = evict(&mut write(&inner.tenants), 0, Some(cutoff));
+            let mut tenants = write(&inner.tenants);
+            let expired = evict(&mut tenants, 0, Some(cutoff));
             inner.expired.fetch_add(expired, Ordering::Relaxed);
+            record_evictions(inner.name, "idle", expired);
+            record_tenants(inner.name, tenants.len());
         }
+        record_tenant_caches(&inner);
         drop(inner);
         clock.sleep(every).await;
     }
@@ -434,6 +457,54 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+#[cfg(feature = "metrics")]
+fn record_tenants(pool: &'static str, live: usize) {
+    metrics::gauge!(POOL_TENANTS, "pool" => pool).set(live as f64);
+}
+
+#[cfg(feature = "metrics")]
+fn record_evictions(pool: &'static str, reason: &'static str, dropped: u64) {
+    if dropped > 0 {
+        metrics::counter!(POOL_EVICTIONS, "pool" => pool, "reason" => reason).increment(dropped);
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn record_tenant_caches<K, C: Pooled>(inner: &Inner<K, C>) {
+    let Some(label) = &inner.tenant_label else {
+        return;
+    };
+    for (key, slot) in read(&inner.tenants).iter() {
+        let Some(client) = slot.client.get() else {
+            continue;
+        };
+        let stats = client.token_cache().stats();
+        let tenant = label(key);
+        for (counter, value) in [
+            ("fetches", stats.fetches),
+            ("refresh_failures", stats.refresh_failures),
+            ("rejections_served", stats.rejections_served),
+            ("store_adopted", stats.store_adopted),
+        ] {
+            let labels = [
+                ("pool", inner.name.to_owned()),
+                ("tenant", tenant.clone()),
+                ("counter", counter.to_owned()),
+            ];
+            metrics::gauge!(TENANT_CACHE, &labels).set(value as f64);
+        }
+    }
+}
+
+#[cfg(not(feature = "metrics"))]
+fn record_tenants(_: &'static str, _: usize) {}
+
+#[cfg(not(feature = "metrics"))]
+fn record_evictions(_: &'static str, _: &'static str, _: u64) {}
+
+#[cfg(not(feature = "metrics"))]
+fn record_tenant_caches<K, C>(_: &Inner<K, C>) {}
+
 /// Configures a [`Pool`]; see [`Pool::builder`].
 #[must_use]
 pub struct PoolBuilder<K, C> {
@@ -443,6 +514,8 @@ pub struct PoolBuilder<K, C> {
     max_tenants: usize,
     idle_timeout: Option<Duration>,
     max_token_requests: usize,
+    name: &'static str,
+    tenant_label: Option<TenantLabel<K>>,
 }
 
 impl<K, C> fmt::Debug for PoolBuilder<K, C> {
@@ -453,6 +526,8 @@ impl<K, C> fmt::Debug for PoolBuilder<K, C> {
             .field("max_tenants", &self.max_tenants)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_token_requests", &self.max_token_requests)
+            .field("name", &self.name)
+            .field("tenant_metrics", &self.tenant_label.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -495,6 +570,24 @@ impl<K, C> PoolBuilder<K, C> {
         self
     }
 
+    /// The pool's name in its metrics' `pool` label (default `default`), for a service with more
+    /// than one pool.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Opts in to metrics per tenant (feature `metrics`): each live tenant's cache counters as
+    /// [`TENANT_CACHE`] gauges labelled with `label(key)`, set at each sweep (every quarter of
+    /// the idle timeout, or every 15 s). Off by default: a label per tenant makes a series per
+    /// tenant in the metrics backend, and the series of a dropped tenant stay there. The
+    /// caches' own metrics (`auth_core::metrics`) are labelled with the vendor only, whatever
+    /// this says. Without the feature, this does nothing.
+    pub fn tenant_metrics(mut self, label: impl Fn(&K) -> String + Send + Sync + 'static) -> Self {
+        self.tenant_label = Some(Box::new(label));
+        self
+    }
+
     /// Builds the pool. Nothing is built or sent until the first call.
     ///
     /// # Errors
@@ -520,6 +613,8 @@ impl<K, C> PoolBuilder<K, C> {
                 built: AtomicU64::new(0),
                 evicted: AtomicU64::new(0),
                 expired: AtomicU64::new(0),
+                name: self.name,
+                tenant_label: self.tenant_label,
             }),
         })
     }

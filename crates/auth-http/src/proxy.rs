@@ -1,31 +1,4 @@
-//! Proxies from the environment, as curl, reqwest and the SDKs our users compare us with read
-//! them: `https_proxy` / `HTTPS_PROXY` for https URLs, `http_proxy` / `HTTP_PROXY` for http URLs
-//! (`HTTP_PROXY` not in a CGI program, where a request's `Proxy:` header would set it),
-//! `all_proxy` / `ALL_PROXY` for both, and `no_proxy` / `NO_PROXY` for the hosts that are
-//! reached directly; the lower-case form first. Loopback hosts are always reached directly.
-//!
-//! Through a proxy, an https request travels inside a `CONNECT` tunnel: the proxy sees the host
-//! and port, never the request, its credentials or its token. A proxy's own credentials
-//! (`http://user:password@proxy:3128`) go only to the proxy, and are never shown: not in an
-//! error, a `Debug` print, a log line or [`ProxyRoute`].
-//!
-//! ```
-//! use auth_http::ProxySettings;
-//!
-//! let vars = |name: &str| match name {
-//!     "HTTPS_PROXY" => Some("http://user:s3cret@proxy.internal:3128".to_owned()),
-//!     "NO_PROXY" => Some(".corp.example,10.0.0.0/8".to_owned()),
-//!     _ => None,
-//! };
-//! let proxies = ProxySettings::from_vars(&vars)?;
-//! let route = proxies.route(&"https://api.vendor.example/token".parse().unwrap()).unwrap();
-//! assert_eq!(route.to_string(), "http://proxy.internal:3128/ (HTTPS_PROXY, with credentials)");
-//! assert!(proxies.route(&"https://erp.corp.example/".parse().unwrap()).is_none());
-//! assert!(proxies.route(&"https://10.1.2.3/".parse().unwrap()).is_none());
-//! assert!(proxies.route(&"https://127.0.0.1:8443/".parse().unwrap()).is_none());
-//! assert!(!format!("{proxies:?}").contains("s3cret"));
-//! # Ok::<(), auth_core::Error>(())
-//! ```
+//! [`ProxySettings`]: proxies from the environment, and the route a request takes.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -37,8 +10,36 @@ use auth_core::error::{ConfigProblem, Error, ErrorKind};
 use crate::env::{EnvLookup, optional_var};
 use crate::is_loopback;
 
-/// Where requests go through a proxy: the proxies and exceptions read from the environment
-/// (see the [module documentation](self)), or none.
+/// Where requests go through a proxy: the proxies and exceptions read from the environment, or
+/// none.
+///
+/// The variables are read as curl and reqwest read them: `https_proxy` / `HTTPS_PROXY` for https URLs, `http_proxy` / `HTTP_PROXY` for http URLs
+/// (`HTTP_PROXY` not in a CGI program, where a request's `Proxy:` header would set it),
+/// `all_proxy` / `ALL_PROXY` for both, and `no_proxy` / `NO_PROXY` for the hosts that are
+/// reached directly; the lower-case form first. Loopback hosts are always reached directly.
+///
+/// Through a proxy, an https request travels inside a `CONNECT` tunnel: the proxy sees the host
+/// and port, never the request, its credentials or its token. A proxy's own credentials
+/// (`http://user:password@proxy:3128`) go only to the proxy, and are never shown: not in an
+/// error, a `Debug` print, a log line or [`ProxyRoute`].
+///
+/// ```
+/// use auth_http::ProxySettings;
+///
+/// let vars = |name: &str| match name {
+///     "HTTPS_PROXY" => Some("http://user:s3cret@proxy.internal:3128".to_owned()),
+///     "NO_PROXY" => Some(".corp.example,10.0.0.0/8".to_owned()),
+///     _ => None,
+/// };
+/// let proxies = ProxySettings::from_vars(&vars)?;
+/// let route = proxies.route(&"https://api.vendor.example/token".parse().unwrap()).unwrap();
+/// assert_eq!(route.to_string(), "http://proxy.internal:3128/ (HTTPS_PROXY, with credentials)");
+/// assert!(proxies.route(&"https://erp.corp.example/".parse().unwrap()).is_none());
+/// assert!(proxies.route(&"https://10.1.2.3/".parse().unwrap()).is_none());
+/// assert!(proxies.route(&"https://127.0.0.1:8443/".parse().unwrap()).is_none());
+/// assert!(!format!("{proxies:?}").contains("s3cret"));
+/// # Ok::<(), auth_core::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct ProxySettings {
     http: Option<Target>,

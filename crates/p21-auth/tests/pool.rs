@@ -267,6 +267,51 @@ async fn one_tenants_wrong_password_or_outage_never_fails_or_slows_another() {
     hanging.abort();
 }
 
+#[tokio::test]
+async fn a_tenant_backing_off_gives_its_place_to_the_next() {
+    let sandbox = sandbox_with(2).await;
+    // A distributor whose middleware answers 503: its request is retried after a backoff on the
+    // pool's clock, which stands still here.
+    let flaky = TestServer::start().await;
+    let path = "/api/security/token/v2";
+    flaky.route("POST", path, Reply::status(503));
+    let clock = ManualClock::new();
+    let http = HttpClient::builder()
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .expect("http");
+    let (base, flaky_base) = (sandbox.p21_base_url(), flaky.url(""));
+    let pool: Pool<String, Client> = Pool::builder(move |tenant: &String, shared| {
+        let (base, user) = match tenant.as_str() {
+            "flaky" => (flaky_base.clone(), "u0"),
+            user => (base.clone(), user),
+        };
+        Client::builder()
+            .base_url(base)
+            .credentials(Credentials::user(user, Secret::new(password(user))))
+            .http_client(shared.http_client())
+            .cache(shared.cache_options())
+            .build()
+    })
+    .http_client(http)
+    .max_token_requests(1)
+    .build()
+    .expect("pool");
+    let backing_off = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.token(&"flaky".to_owned()).await }
+    });
+    until(|| flaky.count("POST", path) == 1).await;
+    // One place in all, and the flaky tenant waits for its retry: the next tenant has it.
+    tokio::time::timeout(Duration::from_secs(10), pool.token(&"u1".to_owned()))
+        .await
+        .expect("served while the other backs off")
+        .expect("token");
+    assert!(!backing_off.is_finished());
+    assert_eq!(flaky.count("POST", path), 1);
+    backing_off.abort();
+}
+
 /// Two real processes, each with its own pool of the same 20 tenants over one file store
 /// directory: each tenant's token is requested once in all, under its own key.
 #[test]
