@@ -3,64 +3,23 @@
 //! proxy's credentials go to the proxy only, the request's secrets only to their origin, and no
 //! proxy password shows in an error, a `Debug` print or a route.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_core::Secret;
 use auth_http::{HttpClient, HttpRequest, ProxySettings, RetryPolicy};
-use auth_testkit::TestProxy;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use auth_testkit::{TestProxy, TlsServer, http_reply};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const HOST: &str = "vendor.test";
 const PROXY_PASSWORD: &str = "proxy-pa55word";
 const SIGN_IN_PASSWORD: &str = "sign-in-hunter2";
 
-/// An https server for `vendor.test` on a loopback port: its URL, its certificate (PEM) and
-/// what it received, decrypted.
-async fn vendor_server() -> (String, String, Arc<Mutex<Vec<u8>>>) {
-    auth_http::install_crypto_provider();
-    let made = rcgen::generate_simple_self_signed(vec![HOST.to_owned()]).expect("certificate");
-    let config = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![made.cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der())),
-        )
-        .expect("server config");
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let seen = received.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let (acceptor, seen) = (acceptor.clone(), seen.clone());
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut buf = [0u8; 4096];
-                let n = tls.read(&mut buf).await.unwrap_or(0);
-                seen.lock().expect("lock").extend_from_slice(&buf[..n]);
-                let body = r#"{"access_token":"t","expires_in":60}"#;
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(reply.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    (
-        format!("https://{HOST}:{port}/token"),
-        made.cert.pem(),
-        received,
-    )
+/// An https server for `vendor.test` on a loopback port, its URL and its certificate (PEM).
+async fn vendor_server() -> (TlsServer, String, String) {
+    let reply = http_reply("200 OK", Some(r#"{"access_token":"t","expires_in":60}"#));
+    let (server, pem) = TlsServer::self_signed(&[HOST], reply).await;
+    let url = format!("https://{HOST}:{}/token", server.port());
+    (server, url, pem)
 }
 
 fn vars(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> {
@@ -103,7 +62,7 @@ fn all_text(err: &auth_core::Error) -> String {
 
 #[tokio::test]
 async fn https_travels_inside_connect_and_each_credential_reaches_only_its_own_party() {
-    let (url, pem, received) = vendor_server().await;
+    let (vendor, url, pem) = vendor_server().await;
     let proxy = TestProxy::start().await;
     proxy.require_basic_auth("proxy-user", PROXY_PASSWORD);
     let settings = ProxySettings::from_vars(&vars(vec![(
@@ -139,7 +98,7 @@ async fn https_travels_inside_connect_and_each_credential_reaches_only_its_own_p
     let tunneled = String::from_utf8_lossy(&proxy.tunneled()).into_owned();
     assert!(!tunneled.contains(SIGN_IN_PASSWORD));
     assert!(!tunneled.contains("api_user"));
-    let at_vendor = String::from_utf8_lossy(&received.lock().expect("lock")).into_owned();
+    let at_vendor = String::from_utf8_lossy(&vendor.received()).into_owned();
     assert!(at_vendor.contains(SIGN_IN_PASSWORD), "{at_vendor}");
     assert!(
         !at_vendor
@@ -151,7 +110,7 @@ async fn https_travels_inside_connect_and_each_credential_reaches_only_its_own_p
 
 #[tokio::test]
 async fn a_refused_or_absent_proxy_fails_without_showing_its_password() {
-    let (url, pem, received) = vendor_server().await;
+    let (vendor, url, pem) = vendor_server().await;
     let proxy = TestProxy::start().await;
     proxy.require_basic_auth("proxy-user", "the-right-one");
     let dead = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -169,10 +128,7 @@ async fn a_refused_or_absent_proxy_fails_without_showing_its_password() {
         assert!(!text.contains(PROXY_PASSWORD), "{text}");
         assert!(!text.contains(SIGN_IN_PASSWORD), "{text}");
     }
-    assert!(
-        received.lock().expect("lock").is_empty(),
-        "nothing reached the vendor"
-    );
+    assert!(vendor.received().is_empty(), "nothing reached the vendor");
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! - [`LogRecorder`]: a `tracing` subscriber that keeps every event and span field as text, at
 //!   every level, so that tests can check what log lines carry.
 //! - [`check_lease_contract`]: the lease rules every `TokenStore` must keep.
+//! - [`TlsServer`]: an https server on a loopback port with a certificate made for the test.
 //! - [`TestProxy`]: a forward proxy on a loopback port that tunnels `CONNECT` to local servers
 //!   and records what it saw.
 
@@ -21,6 +22,7 @@ mod proxy;
 mod server;
 mod source;
 mod store;
+mod tls;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -30,6 +32,7 @@ pub use proxy::{ProxyRequest, TestProxy};
 pub use server::{Gate, Received, Reply, TestServer, render};
 pub use source::ScriptedSource;
 pub use store::check_lease_contract;
+pub use tls::{TlsServer, http_reply};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)

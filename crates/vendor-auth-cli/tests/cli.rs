@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::Output;
-use std::sync::Arc;
 
 use assert_cmd::Command;
 use auth_sandbox::{Endpoint, Sandbox};
+use auth_testkit::{TlsServer, http_reply};
 
 const PASSWORD: &str = "pw-Zq8-unguessable";
 const SECRET: &str = "personify-secret-Kx7";
@@ -404,15 +404,12 @@ fn the_doctor_names_the_failing_step_and_what_to_do() {
     assert!(step(&out, "url").0.starts_with('✘'), "{out}");
 }
 
-/// An https server on localhost with a self-signed certificate, answering every request.
-fn self_signed_server(runtime: &tokio::runtime::Runtime) -> u16 {
-    let made =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
-    tls_server(
-        runtime,
-        made.cert.der().clone(),
-        made.signing_key.serialize_der(),
-    )
+/// An https server on localhost with a self-signed certificate, answering 404 to every request.
+fn self_signed_server(runtime: &tokio::runtime::Runtime) -> TlsServer {
+    let reply = http_reply("404 Not Found", None);
+    runtime
+        .block_on(TlsServer::self_signed(&["localhost"], reply))
+        .0
 }
 
 /// A certificate authority (its PEM, for `--ca-file`) and a certificate for localhost it
@@ -443,41 +440,12 @@ fn tls_server(
     runtime: &tokio::runtime::Runtime,
     cert: tokio_rustls::rustls::pki_types::CertificateDer<'static>,
     key: Vec<u8>,
-) -> u16 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use tokio_rustls::rustls::ServerConfig;
-    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-
-    auth_http::install_crypto_provider();
-    let config = ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
-        )
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    runtime.spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut buf = [0u8; 4096];
-                let _ = tls.read(&mut buf).await;
-                let reply =
-                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-                let _ = tls.write_all(reply.as_bytes()).await;
-                let _ = tls.shutdown().await;
-            });
-        }
-    });
-    port
+) -> TlsServer {
+    runtime.block_on(TlsServer::start(
+        cert,
+        key,
+        http_reply("404 Not Found", None),
+    ))
 }
 
 #[test]
@@ -490,7 +458,8 @@ fn the_doctor_names_an_expired_certificate_and_trusts_a_tenants_ca() {
     let doctor = |expired: bool| {
         let (ca, cert, key) = ca_and_leaf(expired);
         std::fs::write(&ca_file, ca).expect("write CA");
-        let port = tls_server(&world._runtime, cert, key);
+        let server = tls_server(&world._runtime, cert, key);
+        let port = server.port();
         run(
             world
                 .vendor("p21")
@@ -518,7 +487,8 @@ fn the_doctor_names_an_expired_certificate_and_trusts_a_tenants_ca() {
 #[test]
 fn the_doctor_names_a_self_signed_certificate_and_the_opt_out() {
     let world = World::new("tls");
-    let port = self_signed_server(&world._runtime);
+    let server = self_signed_server(&world._runtime);
+    let port = server.port();
     let url = format!("https://localhost:{port}");
     let (out, err) = run(
         world
@@ -557,7 +527,8 @@ fn the_doctor_names_a_self_signed_certificate_and_the_opt_out() {
 fn the_doctor_shows_the_proxy_from_the_environment_and_never_its_password() {
     const PROXY_PASSWORD: &str = "proxy-Jw4-secret";
     let world = World::new("proxy");
-    let port = self_signed_server(&world._runtime);
+    let server = self_signed_server(&world._runtime);
+    let port = server.port();
     let proxy = world._runtime.block_on(auth_testkit::TestProxy::start());
     // A host only the proxy resolves (it tunnels every name to loopback).
     let url = format!("https://p21.test:{port}");
