@@ -433,6 +433,33 @@ async fn an_invalidation_too_soon_waits_for_the_token_another_process_is_fetchin
     assert_eq!(fleet.source.calls(), 3, "no request of a's own");
 }
 
+/// A process in degraded mode (its store failed once) whose token is rejected too soon for a
+/// forced refresh still looks at the store: the token another process published since is
+/// adopted, instead of the rejected one being handed back until the interval has passed.
+#[tokio::test]
+async fn a_degraded_process_rejected_too_soon_adopts_what_the_store_holds_again() {
+    let fleet = Fleet::new(Some(HOUR));
+    let process = || fleet.process_refreshing_at_most_every(Duration::from_secs(5));
+    let (a, b) = (process(), process());
+    let first = a.token().await.expect("fleet step");
+    assert_eq!(secret(&b.token().await.expect("adopted")), secret(&first));
+    // The store fails while b refreshes: b fetches alone, degraded.
+    fleet.store.set_down(true);
+    assert!(b.invalidate(&first));
+    let alone = b.token().await.expect("fetched alone");
+    assert!(b.stats().store_errors >= 1);
+    // The store is back; a's forced refresh is published.
+    fleet.store.set_down(false);
+    assert!(a.invalidate(&first));
+    let published = a.token().await.expect("a's forced refresh");
+    assert_eq!(fleet.source.calls(), 3);
+    // b's token is rejected a second after its own forced refresh: too soon, but b looks.
+    fleet.clock.advance(Duration::from_secs(1));
+    assert!(b.invalidate(&alone), "b looks at the store");
+    assert_eq!(secret(&b.token().await.expect("b")), secret(&published));
+    assert_eq!(fleet.source.calls(), 3, "no request of b's own");
+}
+
 /// A store shared with other processes that, once, lets another process fetch and publish a
 /// token (then release its lease) just before this process's next lease is granted.
 #[derive(Debug, Clone)]

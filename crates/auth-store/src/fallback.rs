@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,14 +21,20 @@ const STABLE: Duration = Duration::from_millis(600);
 const PROBE_STABLE: Duration = Duration::from_millis(100);
 /// The lease taken on the shared store to hand it what the local store held meanwhile.
 const RECONCILE_LEASE: Duration = Duration::from_secs(3);
+/// How long one operation waits on the shared store, all its calls together, before the local
+/// store serves it: well within the cache's store timeout (500 ms by default), so that a shared
+/// store that hangs (a failover, a dead node) never puts the cache in degraded mode, where it
+/// would fetch on its own.
+pub const DEFAULT_PRIMARY_BUDGET: Duration = Duration::from_millis(250);
 
 /// A [`TokenStore`] that uses `primary` (shared by the fleet) while it answers and `local`
 /// (shared by this host's processes) while it does not.
 ///
 /// - A lease is the host's (the local store's) first, then the fleet's (the primary's): one
 ///   process per host fetches, whichever store the others see. A publication goes to both.
-/// - Every other operation goes to the primary; when it fails, the same operation goes to the
-///   local store, and so does every operation after it until the primary has answered probes
+/// - Every other operation goes to the primary; when it fails, or has not answered within the
+///   [budget](Self::primary_budget) (250 ms by default, all of the operation's calls on the
+///   primary together), the same operation goes to the local store, and so does every operation after it until the primary has answered probes
 ///   (a read, every 250 ms, then every 100 ms) for 600 ms: a primary going up and down does
 ///   not split a host's processes between the two.
 /// - When the primary answers again, the first load of a key hands it the local record if that
@@ -73,6 +80,7 @@ const RECONCILE_LEASE: Duration = Duration::from_secs(3);
 pub struct Fallback<P, L> {
     primary: P,
     local: L,
+    budget: Duration,
     state: Mutex<State>,
 }
 
@@ -102,6 +110,7 @@ impl<P: fmt::Debug, L: fmt::Debug> fmt::Debug for Fallback<P, L> {
         f.debug_struct("Fallback")
             .field("primary", &self.primary)
             .field("local", &self.local)
+            .field("primary_budget", &self.budget)
             .field(
                 "primary_down",
                 &self
@@ -121,8 +130,18 @@ impl<P: TokenStore, L: TokenStore> Fallback<P, L> {
         Self {
             primary,
             local,
+            budget: DEFAULT_PRIMARY_BUDGET,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// How long one operation waits on the primary, all its calls together, before the local
+    /// store serves it ([`DEFAULT_PRIMARY_BUDGET`] by default). Keep it well under the cache's
+    /// `store_timeout`, with room for the local store's own answer.
+    #[must_use]
+    pub fn primary_budget(mut self, budget: Duration) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The shared store.
@@ -141,13 +160,13 @@ impl<P: TokenStore, L: TokenStore> Fallback<P, L> {
 
     /// Whether this operation on `key` goes to the primary: it answers, or it has answered the
     /// probes (made here when due) for [`STABLE`].
-    async fn use_primary(&self, key: &StoreKey) -> bool {
+    async fn use_primary(&self, key: &StoreKey, deadline: tokio::time::Instant) -> bool {
         match &self.lock().down {
             None => return true,
             Some(down) if SystemClock.now() < down.probe_at => return false,
             Some(_) => {}
         }
-        let answers = self.primary.load(key).await.is_ok();
+        let answers = within(deadline, self.primary.load(key)).await.is_ok();
         let now = SystemClock.now();
         let mut state = self.lock();
         let Some(down) = state.down.as_mut() else {
@@ -192,6 +211,20 @@ impl<P: TokenStore, L: TokenStore> Fallback<P, L> {
         result
     }
 
+    /// `op` on the primary, given up at `deadline`; a failure noted.
+    async fn on_primary<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.noted(within(deadline, op).await)
+    }
+
+    /// The end of the primary's budget for an operation starting now.
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.budget
+    }
+
     /// The leases behind the lease handed out as `lease`.
     fn held(&self, lease: &Lease) -> Option<(Lease, Option<Lease>)> {
         let state = self.lock();
@@ -200,11 +233,13 @@ impl<P: TokenStore, L: TokenStore> Fallback<P, L> {
     }
 
     /// Hands the primary the local record of `key` if it is newer than `primary`'s (published
-    /// while the primary was out of reach); returns the record to use.
+    /// while the primary was out of reach); returns the record to use. The primary failing
+    /// meanwhile leaves the local record in use.
     async fn reconcile(
         &self,
         key: &StoreKey,
         primary: Option<Record>,
+        deadline: tokio::time::Instant,
     ) -> Result<Option<Record>, StoreError> {
         let Ok(Some(local)) = self.local.load(key).await else {
             return Ok(primary);
@@ -217,13 +252,19 @@ impl<P: TokenStore, L: TokenStore> Fallback<P, L> {
             return Ok(primary);
         }
         let owner = format!("fallback-{}-{:x}", std::process::id(), fastrand::u64(..));
-        let Some(lease) = self.primary.try_lease(key, &owner, RECONCILE_LEASE).await? else {
-            // Another process is fetching or handing over: the local record serves meanwhile.
+        let lease = self.primary.try_lease(key, &owner, RECONCILE_LEASE);
+        let Ok(Some(lease)) = self.on_primary(deadline, lease).await else {
+            // Another process is fetching or handing over (or the primary failed again): the
+            // local record serves meanwhile.
             return Ok(Some(local));
         };
-        let published = self.primary.publish(&lease, &local.value).await;
-        let _ = self.primary.release(&lease).await;
-        if published? {
+        let published = self
+            .on_primary(deadline, self.primary.publish(&lease, &local.value))
+            .await;
+        let _ = self
+            .on_primary(deadline, self.primary.release(&lease))
+            .await;
+        if published.unwrap_or(false) {
             let _ = self.local.remove_if(key, local.fence).await;
             tracing::info!(
                 "the token kept on this host during the outage was handed to the shared store"
@@ -234,12 +275,27 @@ impl<P: TokenStore, L: TokenStore> Fallback<P, L> {
     }
 }
 
+/// `op`, or a store error once `deadline` has passed.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    op: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout_at(deadline, op)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::new(
+                "the shared token store did not answer in time",
+            ))
+        })
+}
+
 #[auth_core::async_trait]
 impl<P: TokenStore, L: TokenStore> TokenStore for Fallback<P, L> {
     async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        if self.use_primary(key).await {
-            if let Ok(record) = self.noted(self.primary.load(key).await) {
-                return self.reconcile(key, record).await;
+        let deadline = self.deadline();
+        if self.use_primary(key, deadline).await {
+            if let Ok(record) = self.on_primary(deadline, self.primary.load(key)).await {
+                return self.reconcile(key, record, deadline).await;
             }
         }
         self.local.load(key).await
@@ -256,9 +312,11 @@ impl<P: TokenStore, L: TokenStore> TokenStore for Fallback<P, L> {
         let Some(local) = self.local.try_lease(key, owner, ttl).await? else {
             return Ok(None);
         };
+        let deadline = self.deadline();
         let mut primary = None;
-        if self.use_primary(key).await {
-            match self.noted(self.primary.try_lease(key, owner, ttl).await) {
+        if self.use_primary(key, deadline).await {
+            let lease = self.primary.try_lease(key, owner, ttl);
+            match self.on_primary(deadline, lease).await {
                 Ok(Some(lease)) => primary = Some(lease),
                 Ok(None) => {
                     self.local.release(&local).await?;
@@ -280,7 +338,8 @@ impl<P: TokenStore, L: TokenStore> TokenStore for Fallback<P, L> {
         let mut held = self.local.renew(&local, ttl).await?;
         if let Some(primary) = primary {
             // A primary gone quiet does not end the fetch: the host's lease still holds.
-            if let Ok(renewed) = self.noted(self.primary.renew(&primary, ttl).await) {
+            let renewed = self.primary.renew(&primary, ttl);
+            if let Ok(renewed) = self.on_primary(self.deadline(), renewed).await {
                 held &= renewed;
             }
         }
@@ -295,7 +354,8 @@ impl<P: TokenStore, L: TokenStore> TokenStore for Fallback<P, L> {
         };
         let mut published = false;
         if let Some(primary) = primary {
-            match self.noted(self.primary.publish(&primary, value).await) {
+            let publish = self.primary.publish(&primary, value);
+            match self.on_primary(self.deadline(), publish).await {
                 Ok(false) => return Ok(false),
                 Ok(true) => published = true,
                 Err(_) => {}
@@ -311,20 +371,23 @@ impl<P: TokenStore, L: TokenStore> TokenStore for Fallback<P, L> {
             return Ok(());
         };
         if let Some(primary) = &held.primary {
-            let _ = self.noted(self.primary.release(primary).await);
+            let release = self.primary.release(primary);
+            let _ = self.on_primary(self.deadline(), release).await;
         }
         self.local.release(&held.local).await
     }
 
     /// Drops the publication `fence` and its copy: a record of the same token in the other store
-    /// goes too (its fence differs).
+    /// goes too (its fence differs). The primary failing leaves the local copy to drop.
     async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
+        let deadline = self.deadline();
         let mut rejected: Option<Vec<u8>> = None;
         let mut removed = false;
-        if self.use_primary(key).await {
-            if let Ok(Some(record)) = self.noted(self.primary.load(key).await) {
+        if self.use_primary(key, deadline).await {
+            if let Ok(Some(record)) = self.on_primary(deadline, self.primary.load(key)).await {
                 if record.fence == fence {
-                    removed |= self.noted(self.primary.remove_if(key, fence).await)?;
+                    let remove = self.primary.remove_if(key, fence);
+                    removed |= self.on_primary(deadline, remove).await.unwrap_or(false);
                     rejected = Some(record.value);
                 }
             }

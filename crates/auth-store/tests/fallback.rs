@@ -129,11 +129,13 @@ async fn an_older_local_record_is_not_handed_over() {
     );
 }
 
-/// A store that can be switched off, as a Redis server can go down.
+/// A store that can be switched off, as a Redis server can go down, or made to hang, as one
+/// can during a failover.
 #[derive(Debug, Clone)]
 struct Switchable {
     inner: FileStore,
     down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    hanging: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Switchable {
@@ -141,6 +143,7 @@ impl Switchable {
         Self {
             inner,
             down: Default::default(),
+            hanging: Default::default(),
         }
     }
 
@@ -148,7 +151,15 @@ impl Switchable {
         self.down.store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
-    fn up(&self) -> Result<(), auth_core::store::StoreError> {
+    fn set_hanging(&self, hanging: bool) {
+        self.hanging
+            .store(hanging, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn up(&self) -> Result<(), auth_core::store::StoreError> {
+        if self.hanging.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
             Err(auth_core::store::StoreError::new("down"))
         } else {
@@ -163,7 +174,7 @@ impl TokenStore for Switchable {
         &self,
         key: &StoreKey,
     ) -> Result<Option<auth_core::store::Record>, auth_core::store::StoreError> {
-        self.up()?;
+        self.up().await?;
         self.inner.load(key).await
     }
     async fn try_lease(
@@ -172,7 +183,7 @@ impl TokenStore for Switchable {
         owner: &str,
         ttl: Duration,
     ) -> Result<Option<auth_core::store::Lease>, auth_core::store::StoreError> {
-        self.up()?;
+        self.up().await?;
         self.inner.try_lease(key, owner, ttl).await
     }
     async fn renew(
@@ -180,7 +191,7 @@ impl TokenStore for Switchable {
         lease: &auth_core::store::Lease,
         ttl: Duration,
     ) -> Result<bool, auth_core::store::StoreError> {
-        self.up()?;
+        self.up().await?;
         self.inner.renew(lease, ttl).await
     }
     async fn publish(
@@ -188,14 +199,14 @@ impl TokenStore for Switchable {
         lease: &auth_core::store::Lease,
         value: &[u8],
     ) -> Result<bool, auth_core::store::StoreError> {
-        self.up()?;
+        self.up().await?;
         self.inner.publish(lease, value).await
     }
     async fn release(
         &self,
         lease: &auth_core::store::Lease,
     ) -> Result<(), auth_core::store::StoreError> {
-        self.up()?;
+        self.up().await?;
         self.inner.release(lease).await
     }
     async fn remove_if(
@@ -203,7 +214,7 @@ impl TokenStore for Switchable {
         key: &StoreKey,
         fence: u64,
     ) -> Result<bool, auth_core::store::StoreError> {
-        self.up()?;
+        self.up().await?;
         self.inner.remove_if(key, fence).await
     }
     async fn verifier(
@@ -298,4 +309,63 @@ async fn a_lease_is_the_hosts_then_the_fleets_and_a_publication_goes_to_both() {
     assert!(store.remove_if(&key(), lease.fence).await.expect("remove"));
     assert_eq!(shared.load(&key()).await.expect("load"), None);
     assert_eq!(store.local().load(&key()).await.expect("load"), None);
+}
+
+/// A shared store that hangs (a failover, a node gone silent) costs each operation at most the
+/// budget, well within the cache's store timeout: the local store answers, so the cache never
+/// sees a store error and never fetches on its own.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_shared_store_costs_each_operation_at_most_the_budget() {
+    let dir = std::env::temp_dir().join(format!("fallback-hang-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _dir = Dir(dir.clone());
+    let shared = Switchable::new(FileStore::open(dir.join("shared")).expect("open"));
+    let budget = Duration::from_millis(200);
+    let store = Fallback::new(
+        shared.clone(),
+        FileStore::open(dir.join("local")).expect("open"),
+    )
+    .primary_budget(budget);
+    shared.set_hanging(true);
+    /// One operation, which must answer within the budget.
+    async fn timed<T>(what: &str, budget: Duration, op: impl std::future::Future<Output = T>) -> T {
+        let started = tokio::time::Instant::now();
+        let out = tokio::time::timeout(Duration::from_secs(5), op)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: hangs with the shared store"));
+        assert!(
+            started.elapsed() <= budget,
+            "{what}: {:?}",
+            started.elapsed()
+        );
+        out
+    }
+    let lease = timed("try_lease", budget, store.try_lease(&key(), "a", TTL))
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(
+        timed("renew", budget, store.renew(&lease, TTL))
+            .await
+            .expect("renew")
+    );
+    let publish = store.publish(&lease, b"kept locally");
+    assert!(timed("publish", budget, publish).await.expect("publish"));
+    timed("release", budget, store.release(&lease))
+        .await
+        .expect("release");
+    let record = timed("load", budget, store.load(&key()))
+        .await
+        .expect("load")
+        .expect("record");
+    assert_eq!(record.value, b"kept locally");
+    let key = key();
+    let remove = store.remove_if(&key, record.fence);
+    assert!(timed("remove_if", budget, remove).await.expect("remove"));
+    // Probed again while it still hangs: each probe costs the budget at most too.
+    for _ in 0..4 {
+        tokio::time::advance(Duration::from_millis(250)).await;
+        let load = timed("load while probing", budget, store.load(&key)).await;
+        assert!(load.expect("load").is_none());
+    }
 }

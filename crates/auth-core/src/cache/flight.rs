@@ -158,8 +158,9 @@ impl Shared {
                 .last_forced_refresh
                 .is_some_and(|last| now.saturating_duration_since(last) < interval);
         if too_soon {
-            if self.fleet.as_ref().is_some_and(|f| !f.is_degraded()) {
-                // Another process may have fetched since: looking costs the vendor nothing.
+            if self.fleet.is_some() {
+                // Another process may have fetched since: looking costs the vendor nothing (and,
+                // degraded, shows whether the store answers again; a failing look keeps this one).
                 if let Some(entry) = self.current.swap(None) {
                     // The token's own age says whether the fleet replaced it lately.
                     let old = now.saturating_duration_since(issued) >= interval && !damped;
