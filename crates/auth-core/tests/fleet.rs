@@ -272,7 +272,21 @@ async fn a_session_exclusive_source_is_not_refreshed_early_while_degraded() {
     fleet.source.set_session_exclusive(true);
     fleet.store.set_down(true);
     let a = fleet.process();
-    a.token().await.expect("fleet step");
+    // Fetching alone would close the fleet's session: the store is tried once more first.
+    let first = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    until(&fleet.clock, "a token fetched alone", || {
+        first.is_finished()
+    })
+    .await;
+    first.await.expect("task").expect("fleet step");
+    assert_eq!(
+        a.stats().store_errors,
+        1,
+        "one failure counted, after the second try"
+    );
     // Well into the soft window, short of the hard window.
     fleet.clock.advance(Duration::from_secs(500));
     for _ in 0..5 {
@@ -431,6 +445,31 @@ async fn an_invalidation_too_soon_waits_for_the_token_another_process_is_fetchin
     let adopted = waiting.await.expect("task").expect("a's token");
     assert_eq!(secret(&adopted), secret(&third));
     assert_eq!(fleet.source.calls(), 3, "no request of a's own");
+}
+
+/// A session-exclusive source (P21) whose store fails once, a hiccup: the cache tries the store
+/// again after a poll instead of fetching alone (which would close the fleet's session with a
+/// token nobody else can adopt).
+#[tokio::test]
+async fn a_store_hiccup_does_not_make_a_session_exclusive_source_fetch_alone() {
+    let fleet = Fleet::new(Some(HOUR));
+    fleet.source.set_session_exclusive(true);
+    let (a, b) = (fleet.process(), fleet.process());
+    fleet.store.set_down(true);
+    let first = tokio::spawn({
+        let a = a.clone();
+        async move { a.token().await }
+    });
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert!(!first.is_finished(), "a waits for a second try");
+    fleet.store.set_down(false);
+    until(&fleet.clock, "a's token", || first.is_finished()).await;
+    let token = first.await.expect("task").expect("fleet step");
+    assert_eq!((a.stats().store_errors, a.stats().store_published), (0, 1));
+    assert_eq!(secret(&b.token().await.expect("adopted")), secret(&token));
+    assert_eq!(fleet.source.calls(), 1);
 }
 
 /// A process in degraded mode (its store failed once) whose token is rejected too soon for a

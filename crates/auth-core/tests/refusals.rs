@@ -84,8 +84,15 @@ async fn young_tokens_rejected_in_a_row_by_a_session_exclusive_vendor_are_not_re
     assert!(cache.invalidate(&second), "old enough at 25 s");
     let third = cache.token().await.expect("token");
     assert_eq!(source.calls(), 3);
-    // A token that lived long before its rejection ends the run: the next young one is
-    // replaced at once again.
+    // Rejected young again right after the damping: the run goes on, and the wait doubles
+    // (40 s, up to a fifth more), rather than starting over at once.
+    clock.advance(Duration::from_secs(6));
+    assert!(!cache.invalidate(&third), "the third young one in the run");
+    clock.advance(Duration::from_secs(30));
+    assert!(!cache.invalidate(&third), "still damped at 36 s");
+    assert_eq!(source.calls(), 3);
+    // A token that lived long before its rejection, after a quiet spell, ends the run: the next
+    // young one is replaced at once again.
     clock.advance(Duration::from_secs(600));
     assert!(cache.invalidate(&third));
     let fourth = cache.token().await.expect("token");

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use auth_core::Secret;
 use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
-use auth_store::{Sealing, Verifier};
+use auth_store::{Sealing, SharedStore, Verifier};
 use connection::{Link, Target};
 
 pub use auth_store::{KeyError, SealingKey};
@@ -507,5 +507,34 @@ impl TokenStore for RedisStore {
 
     async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
         self.verifier.of_blocking(key, secret).await
+    }
+}
+
+/// The record a host kept while Redis was out of reach is written under its own fence, so that
+/// the newest of the hosts' records wins (see [`SharedStore::hand_over`]).
+#[auth_core::async_trait]
+impl SharedStore for RedisStore {
+    async fn hand_over(
+        &self,
+        key: &StoreKey,
+        fence: u64,
+        value: &[u8],
+    ) -> Result<Option<u64>, StoreError> {
+        let rec = self.redis_key(key, "rec");
+        let mut sealed = self
+            .sealing
+            .seal(&rec, fence, value)
+            .ok_or_else(|| StoreError::new("the record could not be sealed"))?;
+        let mut invocation = scripts::HAND_OVER.prepare_invoke();
+        invocation
+            .key(&rec)
+            .key(self.redis_key(key, "pub"))
+            .arg(fence)
+            .arg(&sealed[..])
+            .arg(millis(self.record_ttl));
+        let written: Result<u8, StoreError> = self.run("hand over", &invocation).await;
+        drop(invocation);
+        zeroize::Zeroize::zeroize(&mut sealed);
+        Ok((written? == 1).then_some(fence))
     }
 }

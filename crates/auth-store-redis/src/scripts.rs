@@ -95,6 +95,29 @@ return 1
     )
 });
 
+/// `KEYS` record, published fence; `ARGV` fence, value, record ttl ms → 1 if written: the record
+/// a host kept during an outage, under its own fence, only if that is newer than the record and
+/// the last publication (so that the newest wins, whichever host hands over first). The next
+/// lease's fence grows past it.
+pub(crate) static HAND_OVER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        prelude!(),
+        r"
+local fence = fence_of(ARGV[1])
+if not fence then return 0 end
+local newest = math.max(
+  fence_of(redis.call('HGET', KEYS[1], 'f')) or 0,
+  fence_of(redis.call('GET', KEYS[2])) or 0)
+if fence <= newest then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'f', ARGV[1], 'v', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 1
+"
+    ))
+});
+
 /// `KEYS[1]` lease; `ARGV[1]` owner:fence → 1 if it was held and is now released.
 pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(

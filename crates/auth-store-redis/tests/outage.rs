@@ -1,10 +1,10 @@
 //! The fleet while Redis is out of reach, with real processes (see `fleet/mod.rs`): 8 P21
 //! processes on one user and one Redis store with a host-local fallback, Redis stopped for 20 s
 //! under load (or restarted every 300 ms for 5 s), P21's sessions closed once meanwhile. On one
-//! host the processes make about the token requests of one process and (in most runs) no call
-//! fails. Two hosts (two fallback directories) cannot both hold P21's one session while they
-//! cannot coordinate. The targets not met in every run (one host without a failed call, two
-//! hosts, flapping) run only with `--ignored`; the gate holds the one-host run to no storm.
+//! host the processes make the token requests of one process and (in all but 1 of 19 runs) no
+//! call fails. Two hosts (two fallback directories) cannot both hold P21's one session while
+//! they cannot coordinate: they take no turns (at most 6 token requests each), and share one
+//! token again within 2 s of Redis's return.
 
 mod fleet;
 
@@ -155,12 +155,11 @@ async fn solo(lifetime: Duration) -> u64 {
 
 /// 8 processes on one host, 10-second tokens, Redis down for 20 s and P21's sessions closed
 /// once meanwhile: the target is that no call fails and the fleet makes the token requests of
-/// one process. Met in most runs, not all: 2 of 10 runs of the tree before 2026-12-03 and 3 of
-/// 9 after it failed 1 to 7 calls around a rotation or the closed sessions, once 107 (one
-/// process refused its forced refresh for seconds), with up to 3 token requests more than one
-/// process alone. The gate holds `one_host_has_no_storm_while_redis_is_down` meanwhile.
+/// one process (one more for the closed sessions). Met in 18 of 19 runs on 2026-12-03 since the
+/// fallback's budget (one run failed 1 call and made 10 requests against 7 alone, at Redis's
+/// return); the gate holds `one_host_has_no_storm_while_redis_is_down` meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "target not met in every run (0 failed calls: 1 to 107 failed in 5 of 19 runs): run with --ignored"]
+#[ignore = "target not met in every run (1 failed call in 1 of 19 runs): run with --ignored"]
 async fn one_host_rides_out_a_redis_outage_like_one_process() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let lifetime = Duration::from_secs(10);
@@ -176,9 +175,9 @@ async fn one_host_rides_out_a_redis_outage_like_one_process() {
     );
 }
 
-/// The same run, held to what every run so far met: no storm. Without the host fallback, 38 %
-/// of the calls failed (2 748 of 7 192) from 33 token requests while Redis was down; here at
-/// most 3 % may fail, and the fleet makes at most 4 token requests more than one process alone.
+/// The same run, held to what every run met: no storm. Without the host fallback, 38 % of the
+/// calls failed (2 748 of 7 192) from 33 token requests while Redis was down; here at most
+/// 2 calls may fail, and the fleet makes at most 3 token requests more than one process alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_host_has_no_storm_while_redis_is_down() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -187,14 +186,13 @@ async fn one_host_has_no_storm_while_redis_is_down() {
     eprintln!("one host, 10-s tokens, Redis down 20 s: {fleet:?}; one process alone: {alone}");
     assert!(fleet.ok > 8 * 200, "the workers called the API");
     assert!(
-        fleet.failed * 100 <= (fleet.ok + fleet.failed) * 3,
-        "{} of {} calls failed: {:#?}",
+        fleet.failed <= 2,
+        "{} calls failed: {:#?}",
         fleet.failed,
-        fleet.ok + fleet.failed,
         fleet.results
     );
     assert!(
-        fleet.requests <= alone + 4,
+        fleet.requests <= alone + 3,
         "{} token requests; one process alone {alone}",
         fleet.requests
     );
@@ -227,12 +225,11 @@ async fn one_host_with_day_long_tokens_rides_out_a_redis_outage() {
     );
 }
 
-/// Two hosts of 4 processes, 10-second tokens, Redis down for 20 s: the targets are at most 6
-/// token requests per host meanwhile (no ping-pong) and one shared token again within 2 s of
-/// Redis's return. Measured (docs/performance.md): 4 to 8 per host, 2.2 to 3 s; held here to
-/// 6 and 4 s, and not yet part of the gate.
+/// Two hosts of 4 processes, 10-second tokens, Redis down for 20 s, P21's sessions closed once:
+/// at most 6 token requests per host meanwhile (no ping-pong: under P21's rule two hosts cannot
+/// both hold a live session while they cannot coordinate, so calls fail meanwhile), and from 2 s
+/// after Redis's return every process uses one shared token again: no call fails from then on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "target not met yet (4 to 8 token requests per host, one token again 2.2 to 3 s after the return): run with --ignored"]
 async fn two_hosts_take_no_turns_while_redis_is_down_and_rejoin_when_it_returns() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let fleet = outage(&[4, 4], Duration::from_secs(10), Failure::Down, true).await;
@@ -243,16 +240,15 @@ async fn two_hosts_take_no_turns_while_redis_is_down_and_rejoin_when_it_returns(
             "host {host}: {requests} token requests: {fleet:?}"
         );
     }
-    assert!(fleet.requests_during <= 12, "{fleet:?}");
-    assert!(fleet.settled_after_ms < 4_000, "{fleet:?}");
+    assert_eq!(fleet.failed_after_return, 0, "{fleet:?}");
+    assert!(fleet.settled_after_ms <= 2_000, "{fleet:?}");
 }
 
-/// Redis restarted every 300 ms for 5 s: the targets are those of an outage. Measured
-/// (docs/performance.md): one host makes the token requests of one process, but 0 to 17 calls
-/// fail around the closed sessions; two hosts make at most 2 token requests each, and share one
-/// token again up to 5 s after the end. Not yet part of the gate.
+/// Redis restarted every 300 ms for 5 s: held to the bounds of an outage. One host (P21's
+/// sessions closed once meanwhile): no call fails, the token requests of one process (one more
+/// for the closed sessions); two hosts: at most 6 token requests each, no call failed from 2 s
+/// after the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "target not met yet (0 to 17 failed calls on one host, up to 5 s to one token on two): run with --ignored"]
 async fn a_flapping_redis_is_held_to_the_same_bounds() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let lifetime = Duration::from_secs(10);
@@ -266,9 +262,10 @@ async fn a_flapping_redis_is_held_to_the_same_bounds() {
         one.requests <= alone + 2,
         "{one:?}; one process alone {alone}"
     );
-    assert!(one.settled_after_ms < 4_000, "{one:?}");
+    assert_eq!(one.failed, 0, "{one:?}");
     for requests in &two.per_host_during {
         assert!(*requests <= 6, "{two:?}");
     }
-    assert!(two.settled_after_ms < 4_000, "{two:?}");
+    assert_eq!(two.failed_after_return, 0, "{two:?}");
+    assert!(two.settled_after_ms <= 2_000, "{two:?}");
 }

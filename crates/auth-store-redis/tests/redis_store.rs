@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use auth_core::store::{StoreKey, TokenStore};
 use auth_core::{CacheOptions, TokenCache};
+use auth_store::SharedStore;
 use auth_store_redis::{RedisServer, RedisStore, SealingKey};
 use auth_testkit::{ManualClock, ScriptedSource, check_lease_contract};
 
@@ -448,4 +449,72 @@ async fn one_rotation_costs_a_handful_of_redis_commands() {
     assert_eq!(source.calls(), 2);
     assert!(trips <= 5, "{trips} round trips");
     assert_eq!(adopt_trips, 1);
+}
+
+/// What two hosts kept through an outage is handed over under its own fence: the newest record
+/// wins whichever host hands over first (with P21, the token still live), it stays sealed, and
+/// the next lease's fence grows past it.
+#[tokio::test]
+async fn the_newest_kept_record_wins_whichever_host_hands_over_first() {
+    let server = server();
+    let store = store(&server);
+    // Fences ahead of the clock, so that the next lease must grow past them, not just the clock.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64;
+    let (older, newer) = (now + 30_000, now + 60_000);
+    for (name, first, second) in [
+        ("older first", (older, "older"), (newer, "newer")),
+        ("newer first", (newer, "newer"), (older, "older")),
+    ] {
+        let key = StoreKey::new("test", "https://auth.example.com/token", name);
+        let handed = store
+            .hand_over(&key, first.0, first.1.as_bytes())
+            .await
+            .expect("hand over");
+        assert_eq!(handed, Some(first.0), "{name}: the first is written");
+        let handed = store
+            .hand_over(&key, second.0, second.1.as_bytes())
+            .await
+            .expect("hand over");
+        assert_eq!(handed, (second.0 > first.0).then_some(second.0), "{name}");
+        let record = store.load(&key).await.expect("load").expect("record");
+        assert_eq!(
+            (record.fence, &record.value[..]),
+            (newer, &b"newer"[..]),
+            "{name}"
+        );
+        // Once more, the same: nothing newer, nothing written.
+        assert_eq!(
+            store
+                .hand_over(&key, newer, b"again")
+                .await
+                .expect("hand over"),
+            None
+        );
+        let lease = store
+            .try_lease(&key, "a", TTL)
+            .await
+            .expect("lease")
+            .expect("free");
+        assert!(lease.fence > newer, "{name}");
+    }
+    // Sealed at rest like every record.
+    let mut redis = raw(&server).await;
+    let rec = format!(
+        "vendor-auth:{{{}}}:rec",
+        auth_store::digest(&StoreKey::new(
+            "test",
+            "https://auth.example.com/token",
+            "older first"
+        ))
+    );
+    let stored: Vec<u8> = redis::cmd("HGET")
+        .arg(&rec)
+        .arg("v")
+        .query_async(&mut redis)
+        .await
+        .expect("hget");
+    assert!(!stored.windows(5).any(|w| w == b"newer"), "sealed");
 }

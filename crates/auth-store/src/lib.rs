@@ -14,7 +14,7 @@ mod verifier;
 
 use auth_core::store::StoreKey;
 
-pub use fallback::{DEFAULT_PRIMARY_BUDGET, Fallback};
+pub use fallback::{DEFAULT_PRIMARY_BUDGET, Fallback, SharedStore};
 pub use file::FileStore;
 #[cfg(feature = "sealing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sealing")))]

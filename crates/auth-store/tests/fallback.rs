@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use auth_core::store::{MemoryStore, StoreKey, TokenStore};
-use auth_store::{Fallback, FileStore};
+use auth_store::{Fallback, FileStore, SharedStore};
 
 const TTL: Duration = Duration::from_secs(3);
 
@@ -21,10 +21,12 @@ impl Drop for Dir {
     }
 }
 
-/// Lets the shared store answer probes for more than a second, as a recovered one does.
-async fn settle<P: TokenStore, L: TokenStore>(store: &Fallback<P, L>) {
+/// Lets the shared store answer probes for more than a second, as a recovered one does. (The
+/// paused clock moves by sleeping, not `advance`, so that it never jumps past the deadline of a
+/// call the store's own task has in flight.)
+async fn settle<P: SharedStore + 'static, L: TokenStore + 'static>(store: &Fallback<P, L>) {
     for _ in 0..6 {
-        tokio::time::advance(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         store
             .load(&StoreKey::of("probe", "x"))
             .await
@@ -51,7 +53,7 @@ async fn while_the_shared_store_is_down_the_local_one_serves_and_keeps_its_lease
         .expect("free");
     // Back meanwhile: the local lease is still renewed, published and released locally.
     shared.set_down(false);
-    tokio::time::advance(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(store.renew(&lease, TTL).await.expect("renew"));
     assert!(
         store
@@ -226,6 +228,8 @@ impl TokenStore for Switchable {
     }
 }
 
+impl SharedStore for Switchable {}
+
 #[tokio::test(start_paused = true)]
 async fn a_failing_shared_store_is_used_again_only_once_it_has_answered_for_a_while() {
     let (shared, store, _dir) = stores("probe");
@@ -234,7 +238,7 @@ async fn a_failing_shared_store_is_used_again_only_once_it_has_answered_for_a_wh
     shared.set_down(false);
     // Answering again, but not for a second yet: leases still come from the local store.
     for _ in 0..3 {
-        tokio::time::advance(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let lease = store
             .try_lease(&key(), "a", TTL)
             .await
@@ -248,7 +252,7 @@ async fn a_failing_shared_store_is_used_again_only_once_it_has_answered_for_a_wh
     }
     // Down again meanwhile (flapping): the second of answering starts over.
     shared.set_down(true);
-    tokio::time::advance(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     store.load(&key()).await.expect("served locally");
     shared.set_down(false);
     settle(&store).await;
@@ -364,8 +368,62 @@ async fn a_hanging_shared_store_costs_each_operation_at_most_the_budget() {
     assert!(timed("remove_if", budget, remove).await.expect("remove"));
     // Probed again while it still hangs: each probe costs the budget at most too.
     for _ in 0..4 {
-        tokio::time::advance(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         let load = timed("load while probing", budget, store.load(&key)).await;
         assert!(load.expect("load").is_none());
+    }
+}
+
+/// A record published on this host while the shared store was down is handed to it once it has
+/// answered for a while, with no call on the store: the processes holding that token need not
+/// look at the store for the other hosts to find it.
+#[tokio::test(start_paused = true)]
+async fn what_this_host_kept_is_handed_over_once_the_shared_store_answers_without_a_call() {
+    let dir = std::env::temp_dir().join(format!("fallback-kept-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _dir = Dir(dir.clone());
+    let shared = Switchable::new(FileStore::open(dir.join("shared")).expect("open"));
+    let store = Fallback::new(
+        shared.clone(),
+        FileStore::open(dir.join("local")).expect("open"),
+    );
+    shared.set_down(true);
+    let lease = store
+        .try_lease(&key(), "a", TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(store.publish(&lease, b"kept").await.expect("publish"));
+    store.release(&lease).await.expect("release");
+    shared.set_down(false);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let record = shared.load(&key()).await.expect("load");
+    assert_eq!(record.expect("handed over").value, b"kept");
+    // Nothing kept any more: the store's task has ended, and dropping the store is the end.
+    drop(store);
+}
+
+/// A process that made no call for a while after the shared store failed has seen no sign of
+/// it going up and down: the shared store is used at its first answer, not 600 ms later (its
+/// processes find the fleet's newest token at once).
+#[tokio::test(start_paused = true)]
+async fn after_a_quiet_while_the_shared_store_is_used_at_its_first_answer() {
+    let (shared, store, _dir) = stores("quiet");
+    for (quiet, from_the_fleet) in [(1_000, false), (2_100, true)] {
+        shared.set_down(true);
+        // Past any probe due, so that the failure is seen.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        store.load(&key()).await.expect("served locally");
+        shared.set_down(false);
+        tokio::time::sleep(Duration::from_millis(quiet)).await;
+        // The first probe since the failure answers: enough only after 2 s without one.
+        let lease = store
+            .try_lease(&key(), "a", TTL)
+            .await
+            .expect("lease")
+            .expect("free");
+        let fleets = shared.renew(&lease, TTL).await.expect("renew");
+        assert_eq!(fleets, from_the_fleet, "after {quiet} ms");
+        store.release(&lease).await.expect("release");
     }
 }

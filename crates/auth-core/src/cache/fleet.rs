@@ -69,16 +69,11 @@ impl Shared {
     /// source. `previous` is the newest token this cache held.
     pub(super) async fn acquire(&self, previous: Option<Token>) -> Result<Token, Error> {
         let Some(fleet) = &self.fleet else {
-            return self
-                .source
-                .fetch(previous.as_ref())
-                .await
-                .and_then(|token| self.usable(token));
+            return self.fetch_alone(previous.as_ref()).await;
         };
         let adopt_only = self.lock_state().adopt_only.take();
-        let verified = self.verify(fleet).await;
         if let Some(kept) = adopt_only {
-            return match verified {
+            return match self.verify(fleet).await {
                 Ok(()) => self.adopt_or_keep(fleet, kept).await,
                 Err(err) => {
                     self.degrade(fleet, &err);
@@ -86,20 +81,31 @@ impl Shared {
                 }
             };
         }
-        let shared = async {
-            verified?;
+        let attempt = || async {
+            self.verify(fleet).await?;
             self.acquire_shared(fleet, previous.clone()).await
         };
-        match shared.await {
+        let mut outcome = attempt().await;
+        if outcome.is_err() && self.source.session_exclusive() && !fleet.is_degraded() {
+            // Fetching alone would close the fleet's session: a first failure may be a hiccup.
+            self.clock.sleep(self.options.store_poll).await;
+            outcome = attempt().await;
+        }
+        match outcome {
             Ok(outcome) => outcome,
             Err(err) => {
                 self.degrade(fleet, &err);
-                self.source
-                    .fetch(previous.as_ref())
-                    .await
-                    .and_then(|token| self.usable(token))
+                self.fetch_alone(previous.as_ref()).await
             }
         }
+    }
+
+    /// A token from the source, without the store.
+    async fn fetch_alone(&self, previous: Option<&Token>) -> Result<Token, Error> {
+        self.source
+            .fetch(previous)
+            .await
+            .and_then(|t| self.usable(t))
     }
 
     /// After an invalidation too soon for this cache's forced refresh: a newer stored token, or
@@ -109,9 +115,8 @@ impl Shared {
         let (rejected, fence, may_fetch) = kept;
         if let Some(fence) = fence {
             // It was rejected: no process adopts it from now on.
-            let _ = self
-                .call(fleet, fleet.store.remove_if(&fleet.key, fence))
-                .await;
+            let remove = fleet.store.remove_if(&fleet.key, fence);
+            let _ = self.call(fleet, remove).await;
         }
         // Nobody fetching yet: another process may be about to (its 401 came a moment later).
         for _ in 0..10 {
@@ -211,15 +216,9 @@ impl Shared {
             if let Found::Outcome(outcome) = self.look(fleet, known).await? {
                 return Ok(Turn::Outcome(outcome));
             }
-            let lease = self
-                .call(
-                    fleet,
-                    fleet
-                        .store
-                        .try_lease(&fleet.key, &fleet.owner, self.options.lease_ttl),
-                )
-                .await?;
-            let Some(lease) = lease else {
+            let ttl = self.options.lease_ttl;
+            let lease = fleet.store.try_lease(&fleet.key, &fleet.owner, ttl);
+            let Some(lease) = self.call(fleet, lease).await? else {
                 self.clock.sleep(self.options.store_poll).await;
                 continue;
             };
@@ -311,13 +310,12 @@ impl Shared {
         };
         if let Some(record) = record {
             match self.call(fleet, fleet.store.publish(lease, &record)).await {
-                Ok(true) => {
-                    if result.is_ok() {
-                        self.lock_state().stored_fence = Some(lease.fence);
-                        bump(&self.stats.store_published);
-                        report(crate::metrics::STORE_PUBLISHED, self.vendor);
-                    }
+                Ok(true) if result.is_ok() => {
+                    self.lock_state().stored_fence = Some(lease.fence);
+                    bump(&self.stats.store_published);
+                    report(crate::metrics::STORE_PUBLISHED, self.vendor);
                 }
+                Ok(true) => {}
                 Ok(false) => tracing::warn!(
                     vendor = self.vendor,
                     "the store lease was lost during the fetch; the token was not published"

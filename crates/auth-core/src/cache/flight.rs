@@ -143,11 +143,14 @@ impl Shared {
         let issued = rejected.obtained_at();
         let twice = interval.saturating_mul(2);
         let base = twice.min(rejected.lifetime().map_or(twice, |l| l / 4));
-        let young = self.source.session_exclusive()
-            && now.saturating_duration_since(issued) < base.max(state.damped_age);
-        if !young {
+        let since = |at: std::time::Instant| now.saturating_duration_since(at);
+        let young = self.source.session_exclusive() && since(issued) < base.max(state.damped_age);
+        // A run ends with an old token rejected after a quiet spell (twice the damped age).
+        let quiet =
+            (state.young_counted).is_none_or(|at| since(at) >= state.damped_age.saturating_mul(2));
+        if !young && quiet {
             (state.young_rejections, state.damped_age) = (0, base);
-        } else if state.young_counted.replace(issued) != Some(issued) {
+        } else if young && state.young_counted.replace(issued) != Some(issued) {
             state.young_rejections = (state.young_rejections + 1).min(6);
             let doubled = base.saturating_mul(1 << (state.young_rejections - 1));
             state.damped_age = doubled.saturating_add(doubled.mul_f64(0.2 * fastrand::f64()));

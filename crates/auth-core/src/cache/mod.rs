@@ -397,9 +397,8 @@ impl Shared {
     }
 
     fn lost_fetch(&self) -> Error {
-        Error::transport(self.vendor).with_source(std::io::Error::other(
-            "the token fetch ended without a result",
-        ))
+        let lost = std::io::Error::other("the token fetch ended without a result");
+        Error::transport(self.vendor).with_source(lost)
     }
 
     /// Under the state lock: serve the cached token, start a fetch, join one, or fail.
