@@ -176,8 +176,8 @@ impl Link {
             Target::Direct(info) => Conn::One(Node::open(info, config).await.map_err(unreachable)?),
             Target::Sentinel { client, .. } => {
                 let primary = client.lock().await.async_get_client().await;
-                let primary = primary
-                    .map_err(|e| crate::store_error("ask the sentinels for the primary", &e))?;
+                let primary =
+                    primary.map_err(|e| store_error("ask the sentinels for the primary", &e))?;
                 let node = Node::open(primary.get_connection_info(), config).await;
                 Conn::One(node.map_err(unreachable)?)
             }
@@ -221,7 +221,7 @@ impl Link {
 }
 
 fn unreachable(e: redis::RedisError) -> StoreError {
-    crate::store_error("cannot connect to Redis", &e)
+    store_error("cannot connect to Redis", &e)
 }
 
 /// A stream to Redis: TCP, TLS over TCP (`rediss://`, with the `tls` feature) or a Unix socket.
@@ -243,7 +243,7 @@ async fn connect(addr: &ConnectionAddr) -> io::Result<Stream> {
             port,
             insecure: false,
             ..
-        } => crate::tls::connect(host, *port).await,
+        } => Ok(Box::pin(crate::tls::connect(host, *port).await?)),
         #[cfg(unix)]
         ConnectionAddr::Unix(path) => Ok(Box::pin(tokio::net::UnixStream::connect(path).await?)),
         _ => Err(io::Error::new(
@@ -319,4 +319,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
+}
+
+/// A Redis error, without the URL (which may hold a password).
+pub(crate) fn store_error(what: &str, e: &redis::RedisError) -> StoreError {
+    StoreError::new(format!("{what}: {:?} ({})", e.kind(), e.category()))
 }

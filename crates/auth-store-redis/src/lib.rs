@@ -15,7 +15,7 @@ use std::time::Duration;
 use auth_core::Secret;
 use auth_core::store::{Lease, Record, StoreError, StoreKey, TokenStore};
 use auth_store::{Sealing, SharedStore, Verifier};
-use connection::{Link, Target};
+use connection::{Link, Target, store_error};
 
 pub use auth_store::{KeyError, SealingKey};
 #[cfg(feature = "test-server")]
@@ -234,11 +234,6 @@ impl RedisStore {
     fn owner_value(lease: &Lease) -> String {
         format!("{}:{}", lease.owner, lease.fence)
     }
-}
-
-/// A Redis error, without the URL (which may hold a password).
-fn store_error(what: &str, e: &redis::RedisError) -> StoreError {
-    StoreError::new(format!("{what}: {:?} ({})", e.kind(), e.category()))
 }
 
 /// Whether `e` says the server is a replica (a former primary, after a failover).

@@ -5,8 +5,8 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::ServerName;
-
-use crate::connection::Stream;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 fn config() -> io::Result<Arc<rustls::ClientConfig>> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
@@ -29,13 +29,12 @@ fn config() -> io::Result<Arc<rustls::ClientConfig>> {
     Ok(CONFIG.get_or_init(|| config).clone())
 }
 
-pub(crate) async fn connect(host: &str, port: u16) -> io::Result<Stream> {
+pub(crate) async fn connect(host: &str, port: u16) -> io::Result<TlsStream<TcpStream>> {
     let name = ServerName::try_from(host.to_owned())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a valid server name"))?;
-    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    let tcp = TcpStream::connect((host, port)).await?;
     tcp.set_nodelay(true)?;
-    let tls = tokio_rustls::TlsConnector::from(config()?)
+    tokio_rustls::TlsConnector::from(config()?)
         .connect(name, tcp)
-        .await?;
-    Ok(Box::pin(tls))
+        .await
 }

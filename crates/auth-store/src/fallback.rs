@@ -350,7 +350,9 @@ impl<P: SharedStore, L: TokenStore> Inner<P, L> {
         let hand_over = self.primary.hand_over(key, local.fence, &local.value);
         match self.on_primary(deadline, hand_over).await {
             Ok(Some(fence)) => {
-                let _ = self.local.remove_if(key, local.fence).await;
+                // The local copy stays: this host's processes still on the local store (not yet
+                // sure of the primary) adopt it rather than fetch; its fence keeps it from being
+                // handed over again.
                 tracing::info!(
                     "the token kept on this host during the outage was handed to the shared store"
                 );
