@@ -231,6 +231,31 @@ impl RedisStore {
         }
     }
 
+    /// Seals `value` as the record of `key` under `fence` (bound to its Redis key and fence),
+    /// runs `script` with what `prepare` gives it (the record's Redis key and the sealed bytes to
+    /// hand on), wipes the sealed bytes, and says whether the script wrote (answered 1).
+    async fn write_sealed(
+        &self,
+        what: &'static str,
+        script: &redis::Script,
+        key: &StoreKey,
+        fence: u64,
+        value: &[u8],
+        prepare: impl FnOnce(&mut redis::ScriptInvocation<'_>, &str, &[u8]),
+    ) -> Result<bool, StoreError> {
+        let rec = self.redis_key(key, "rec");
+        let mut sealed = self
+            .sealing
+            .seal(&rec, fence, value)
+            .ok_or_else(|| StoreError::new("the record could not be sealed"))?;
+        let mut invocation = script.prepare_invoke();
+        prepare(&mut invocation, &rec, &sealed);
+        let written: Result<u8, StoreError> = self.run(what, &invocation).await;
+        drop(invocation);
+        zeroize::Zeroize::zeroize(&mut sealed);
+        Ok(written? == 1)
+    }
+
     fn owner_value(lease: &Lease) -> String {
         format!("{}:{}", lease.owner, lease.fence)
     }
@@ -464,24 +489,20 @@ impl TokenStore for RedisStore {
     }
 
     async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
-        let rec = self.redis_key(&lease.key, "rec");
-        let mut sealed = self
-            .sealing
-            .seal(&rec, lease.fence, value)
-            .ok_or_else(|| StoreError::new("the record could not be sealed"))?;
-        let mut invocation = scripts::PUBLISH.prepare_invoke();
-        invocation
-            .key(self.redis_key(&lease.key, "lease"))
-            .key(&rec)
-            .key(self.redis_key(&lease.key, "pub"))
-            .arg(Self::owner_value(lease))
-            .arg(lease.fence)
-            .arg(&sealed[..])
-            .arg(millis(self.record_ttl));
-        let published: Result<u8, StoreError> = self.run("publish", &invocation).await;
-        drop(invocation);
-        zeroize::Zeroize::zeroize(&mut sealed);
-        Ok(published? == 1)
+        let (key, fence) = (&lease.key, lease.fence);
+        let (held, published) = (self.redis_key(key, "lease"), self.redis_key(key, "pub"));
+        let ttl = millis(self.record_ttl);
+        let prepare = |invocation: &mut redis::ScriptInvocation<'_>, rec: &str, sealed: &[u8]| {
+            invocation
+                .key(held)
+                .key(rec)
+                .key(published)
+                .arg(Self::owner_value(lease))
+                .arg(fence)
+                .arg(sealed)
+                .arg(ttl);
+        };
+        (self.write_sealed("publish", &scripts::PUBLISH, key, fence, value, prepare)).await
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
@@ -515,21 +536,18 @@ impl SharedStore for RedisStore {
         fence: u64,
         value: &[u8],
     ) -> Result<Option<u64>, StoreError> {
-        let rec = self.redis_key(key, "rec");
-        let mut sealed = self
-            .sealing
-            .seal(&rec, fence, value)
-            .ok_or_else(|| StoreError::new("the record could not be sealed"))?;
-        let mut invocation = scripts::HAND_OVER.prepare_invoke();
-        invocation
-            .key(&rec)
-            .key(self.redis_key(key, "pub"))
-            .arg(fence)
-            .arg(&sealed[..])
-            .arg(millis(self.record_ttl));
-        let written: Result<u8, StoreError> = self.run("hand over", &invocation).await;
-        drop(invocation);
-        zeroize::Zeroize::zeroize(&mut sealed);
-        Ok((written? == 1).then_some(fence))
+        let published = self.redis_key(key, "pub");
+        let ttl = millis(self.record_ttl);
+        let prepare = |invocation: &mut redis::ScriptInvocation<'_>, rec: &str, sealed: &[u8]| {
+            invocation
+                .key(rec)
+                .key(published)
+                .arg(fence)
+                .arg(sealed)
+                .arg(ttl);
+        };
+        let written =
+            self.write_sealed("hand over", &scripts::HAND_OVER, key, fence, value, prepare);
+        Ok(written.await?.then_some(fence))
     }
 }

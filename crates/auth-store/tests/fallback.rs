@@ -42,6 +42,26 @@ fn stores(name: &str) -> (MemoryStore, Fallback<MemoryStore, FileStore>, Dir) {
     (shared, store, Dir(dir))
 }
 
+/// Two file stores, the shared one switchable, so that fences come from one clock.
+fn switchable_stores(name: &str) -> (Switchable, Fallback<Switchable, FileStore>, Dir) {
+    let dir = std::env::temp_dir().join(format!("fallback-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let shared = Switchable::new(FileStore::open(dir.join("shared")).expect("open"));
+    let local = FileStore::open(dir.join("local")).expect("open");
+    (shared.clone(), Fallback::new(shared, local), Dir(dir))
+}
+
+/// Publishes `value` under a lease `owner` takes through `store`, then releases it.
+async fn publish_once(store: &impl TokenStore, owner: &str, value: &[u8]) {
+    let lease = store
+        .try_lease(&key(), owner, TTL)
+        .await
+        .expect("lease")
+        .expect("free");
+    assert!(store.publish(&lease, value).await.expect("publish"));
+    store.release(&lease).await.expect("release");
+}
+
 #[tokio::test(start_paused = true)]
 async fn while_the_shared_store_is_down_the_local_one_serves_and_keeps_its_leases() {
     let (shared, store, _dir) = stores("down");
@@ -89,35 +109,12 @@ async fn while_the_shared_store_is_down_the_local_one_serves_and_keeps_its_lease
 
 #[tokio::test(start_paused = true)]
 async fn an_older_local_record_is_not_handed_over() {
-    // Two file stores, the shared one switchable, so that fences come from one clock.
-    let shared_dir =
-        Dir(std::env::temp_dir().join(format!("fallback-older-shared-{}", std::process::id())));
-    let local_dir =
-        Dir(std::env::temp_dir().join(format!("fallback-older-local-{}", std::process::id())));
-    let shared = Switchable::new(FileStore::open(&shared_dir.0).expect("open"));
-    let store = Fallback::new(shared.clone(), FileStore::open(&local_dir.0).expect("open"));
+    let (shared, store, _dir) = switchable_stores("older");
     shared.set_down(true);
-    let lease = store
-        .try_lease(&key(), "a", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(
-        store
-            .publish(&lease, b"this host's")
-            .await
-            .expect("publish")
-    );
-    store.release(&lease).await.expect("release");
+    publish_once(&store, "a", b"this host's").await;
     // Another host published a newer token to the shared store meanwhile.
     shared.set_down(false);
-    let newer = shared
-        .try_lease(&key(), "b", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(shared.publish(&newer, b"newer").await.expect("publish"));
-    shared.release(&newer).await.expect("release");
+    publish_once(&shared, "b", b"newer").await;
     settle(&store).await;
     let record = store.load(&key()).await.expect("load").expect("record");
     assert_eq!(record.value, b"newer");
@@ -321,16 +318,9 @@ async fn a_lease_is_the_hosts_then_the_fleets_and_a_publication_goes_to_both() {
 /// sees a store error and never fetches on its own.
 #[tokio::test(start_paused = true)]
 async fn a_hanging_shared_store_costs_each_operation_at_most_the_budget() {
-    let dir = std::env::temp_dir().join(format!("fallback-hang-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let _dir = Dir(dir.clone());
-    let shared = Switchable::new(FileStore::open(dir.join("shared")).expect("open"));
+    let (shared, store, _dir) = switchable_stores("hang");
     let budget = Duration::from_millis(200);
-    let store = Fallback::new(
-        shared.clone(),
-        FileStore::open(dir.join("local")).expect("open"),
-    )
-    .primary_budget(budget);
+    let store = store.primary_budget(budget);
     shared.set_hanging(true);
     /// One operation, which must answer within the budget.
     async fn timed<T>(what: &str, budget: Duration, op: impl std::future::Future<Output = T>) -> T {
@@ -380,22 +370,9 @@ async fn a_hanging_shared_store_costs_each_operation_at_most_the_budget() {
 /// look at the store for the other hosts to find it.
 #[tokio::test(start_paused = true)]
 async fn what_this_host_kept_is_handed_over_once_the_shared_store_answers_without_a_call() {
-    let dir = std::env::temp_dir().join(format!("fallback-kept-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let _dir = Dir(dir.clone());
-    let shared = Switchable::new(FileStore::open(dir.join("shared")).expect("open"));
-    let store = Fallback::new(
-        shared.clone(),
-        FileStore::open(dir.join("local")).expect("open"),
-    );
+    let (shared, store, _dir) = switchable_stores("kept");
     shared.set_down(true);
-    let lease = store
-        .try_lease(&key(), "a", TTL)
-        .await
-        .expect("lease")
-        .expect("free");
-    assert!(store.publish(&lease, b"kept").await.expect("publish"));
-    store.release(&lease).await.expect("release");
+    publish_once(&store, "a", b"kept").await;
     shared.set_down(false);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let record = shared.load(&key()).await.expect("load");
