@@ -482,6 +482,3 @@ impl StdError for Error {
             .map(|s| s as &(dyn StdError + 'static))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -584,3 +584,109 @@ async fn an_invalidation_too_soon_adopts_a_token_published_just_before_the_lease
     );
     assert_eq!(fleet.source.calls(), 3, "no request of a's own");
 }
+
+/// P21 closes every session while the fleet's newest token is young: the process that fetched
+/// that token in a routine (soft-window) refresh must be free to force a refresh, even if it
+/// last forced one (a rotation's 401, answered by adopting) less than the interval ago. Before,
+/// every process was "too soon" and the fleet handed the rejected token back for a second, a
+/// failed call each, when the rotation period was shorter than the interval (10-s tokens
+/// rotate about every 5 s, the default interval is 5 s; here 8 s make that certain).
+#[tokio::test]
+async fn a_routine_refresh_lets_its_token_be_replaced_when_the_vendor_rejects_it() {
+    let fleet = Fleet::new(Some(Duration::from_secs(10)));
+    fleet.source.set_session_exclusive(true);
+    let process = || fleet.process_refreshing_at_most_every(Duration::from_secs(8));
+    let (a, b) = (process(), process());
+    let first = a.token().await.expect("first token");
+    assert_eq!(secret(&b.token().await.expect("adopted")), secret(&first));
+    // A rotation 3 s in: a's forced refresh fetches, b's (a moment later) adopts.
+    fleet.clock.advance(Duration::from_secs(3));
+    assert!(a.invalidate(&first));
+    let second = a.token().await.expect("a's forced refresh");
+    fleet.clock.advance(Duration::from_millis(100));
+    assert!(b.invalidate(&first));
+    assert_eq!(secret(&b.token().await.expect("adopted")), secret(&second));
+    assert_eq!(fleet.source.calls(), 2);
+    // 5.6 s later the second token is in b's soft window: b's routine refresh fetches a third.
+    fleet.clock.advance(Duration::from_millis(5_500));
+    b.token().await.expect("served during the refresh");
+    until(&fleet.clock, "b's routine refresh", || {
+        fleet.source.calls() == 3
+    })
+    .await;
+    until(&fleet.clock, "b holds the third token", || {
+        b.stats().tokens_fetched == 3
+    })
+    .await;
+    let third = b.token().await.expect("third token");
+    assert_ne!(secret(&third), secret(&second));
+    // The rotation's 401 for a, too soon for a fetch of its own: it adopts b's token.
+    assert!(a.invalidate(&second));
+    assert_eq!(secret(&a.token().await.expect("adopted")), secret(&third));
+    // The vendor closes every session a moment later.
+    fleet.clock.advance(Duration::from_millis(100));
+    assert!(a.invalidate(&third));
+    assert!(b.invalidate(&third));
+    let spawn = |c: &TokenCache| {
+        let c = c.clone();
+        tokio::spawn(async move { c.token().await })
+    };
+    let (ta, tb) = (spawn(&a), spawn(&b));
+    until(&fleet.clock, "a new token", || fleet.source.calls() == 4).await;
+    until(&fleet.clock, "both served", || {
+        ta.is_finished() && tb.is_finished()
+    })
+    .await;
+    let fourth = tb.await.expect("task").expect("b's forced refresh");
+    let ta = ta.await.expect("task");
+    assert_ne!(
+        secret(&fourth),
+        secret(&third),
+        "b replaced the rejected token"
+    );
+    assert_eq!(secret(&ta.expect("a's token")), secret(&fourth));
+    assert_eq!(fleet.source.calls(), 4, "one request for the fleet");
+}
+
+/// Processes sharing a token open its soft window at the same moment (the jitter comes from the
+/// token), so the fleet rotates it when one process would: with a draw of their own, the first
+/// of eight came up to 10 % of the window sooner, and the fleet made more token requests than
+/// one process.
+#[tokio::test]
+async fn processes_sharing_a_token_refresh_it_at_the_same_moment() {
+    let fleet = Fleet::new(Some(Duration::from_secs(600)));
+    let processes: Vec<TokenCache> = (0..8).map(|_| fleet.process()).collect();
+    for p in &processes {
+        p.token().await.expect("fleet step");
+    }
+    assert_eq!(fleet.source.calls(), 1);
+    // The soft window opens 270-300 s before expiry: look every 100 ms from 260 s in.
+    fleet.clock.advance(Duration::from_secs(260));
+    let mut started = Vec::new();
+    for step in 0..600 {
+        for (i, p) in processes.iter().enumerate() {
+            p.token().await.expect("fleet step");
+            if p.stats().fetches == 2 && !started.iter().any(|&(j, _)| j == i) {
+                started.push((i, step));
+            }
+        }
+        if started.len() == processes.len() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        fleet.clock.advance(Duration::from_millis(100));
+    }
+    assert_eq!(started.len(), processes.len(), "every process refreshed");
+    let first = started[0].1;
+    assert!(
+        started.iter().all(|&(_, step)| step == first),
+        "the same moment: {started:?}"
+    );
+    until(&fleet.clock, "the rotation's token", || {
+        processes
+            .iter()
+            .all(|p| p.stats().store_adopted + p.stats().store_published == 2)
+    })
+    .await;
+    assert_eq!(fleet.source.calls(), 2, "one request for the fleet");
+}

@@ -11,7 +11,7 @@ use std::task::Poll;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::policy::{MIN_TOKEN_LIFETIME, failure_wait, grace_retry_at, windows};
+use super::policy::{MIN_TOKEN_LIFETIME, failure_wait, grace_retry_at, token_jitter, windows};
 use super::stats::{FetchTimer, bump, report};
 use super::{Entry, HandleGuard, Shared, State};
 use crate::clock::later;
@@ -322,7 +322,7 @@ impl Shared {
                 hard_at: Some(expires),
             };
         }
-        let (soft, hard) = windows(&self.options, lifetime, fastrand::f64());
+        let (soft, hard) = windows(&self.options, lifetime, token_jitter(&token));
         Entry {
             soft_at: Some(expires.checked_sub(soft).unwrap_or(expires)),
             hard_at: Some(expires.checked_sub(hard).unwrap_or(expires)),

@@ -421,6 +421,9 @@ impl Shared {
                 self.stats.hits.incr();
                 return Next::Serve(entry.token.clone());
             }
+            // It lived into its soft window: a forced refresh before it no longer makes the next
+            // one too soon (else a rotation's 401 could block the refresh of its successor).
+            state.last_forced_refresh = None;
             if in_hard {
                 // Soft window: one background refresh, the cached token meanwhile.
                 // A session-exclusive vendor is not refreshed early while the store is down or

@@ -263,6 +263,17 @@ pub(crate) fn failure_wait(
     backoff.max(floor)
 }
 
+/// A number in `[0, 1)` drawn from `token`'s access token, the same in every process holding it:
+/// processes sharing a token (through a store) open its soft window together and rotate it as
+/// one process would (each drawing its own, the earliest of eight draws came about 9 % sooner);
+/// processes with tokens of their own still spread out.
+pub(crate) fn token_jitter(token: &Token) -> f64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default()
+        .hash_one(token.access_token().expose_secret());
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// How far before expiry the soft and hard windows open, for a token living `lifetime`.
 /// `jitter` in `[0, 1)` moves the soft window up to 10 % later, so that a fleet spreads out.
 pub(crate) fn windows(

@@ -1,14 +1,18 @@
-//! Unit tests of the error type: its size and traits, its source chain, its messages and its
+//! The error type: its size and traits, its source chain, its messages and its
 //! classification.
 
-use super::*;
+use std::error::Error as _;
+use std::time::Duration;
+
+use auth_core::error::ConfigProblem;
+use auth_core::{Error, Token};
 
 #[test]
 fn error_is_small_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}
     assert_traits::<Error>();
     assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
-    assert!(std::mem::size_of::<Result<crate::token::Token>>() <= 2 * std::mem::size_of::<usize>());
+    assert!(std::mem::size_of::<auth_core::Result<Token>>() <= 2 * std::mem::size_of::<usize>());
 }
 
 #[test]
@@ -25,30 +29,22 @@ fn source_chain_is_kept() {
 #[test]
 fn display_is_lower_case_and_one_layer() {
     let cases = [
-        (ErrorKind::Timeout, "request to v timed out"),
+        (Error::timeout("v"), "request to v timed out"),
         (
-            ErrorKind::Throttled {
-                retry_after: Some(Duration::from_secs(7)),
-            },
+            Error::throttled("v", Some(Duration::from_secs(7))),
             "v is throttling requests (retry after 7 s)",
         ),
         (
-            ErrorKind::Configuration {
-                setting: "V_URL".into(),
-                problem: ConfigProblem::Missing,
-            },
+            Error::config("v", "V_URL", ConfigProblem::Missing),
             "invalid v configuration: V_URL is not set",
         ),
         (
-            ErrorKind::MalformedResponse {
-                what: "no access token".into(),
-                content_type: Some("text/html".into()),
-            },
+            Error::malformed("v", "no access token", Some("text/html")),
             "malformed response from v: no access token (content type \"text/html\")",
         ),
     ];
-    for (kind, text) in cases {
-        let shown = Error::new("v", kind).to_string();
+    for (error, text) in cases {
+        let shown = error.to_string();
         assert_eq!(shown, text);
         assert!(shown.starts_with(|c: char| c.is_lowercase()));
     }
