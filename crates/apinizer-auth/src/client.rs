@@ -120,7 +120,8 @@ impl Client {
     }
 
     /// Sends `request` with the bearer token. With an issued token, a 401 fetches a new one and
-    /// retries once; with a personal token, a 401 is [`ErrorKind::TokenRevoked`] ("expired or
+    /// retries once (once more if that token was obtained before the 401 and is refused too);
+    /// with a personal token, a 401 is [`ErrorKind::TokenRevoked`] ("expired or
     /// revoked"), never retried.
     ///
     /// ```no_run

@@ -1,11 +1,12 @@
-//! Authorized calls: the bearer token on a request, and after a 401 one retry with a new token.
+//! Authorized calls: the bearer token on a request, and after a 401 one retry with a new token
+//! (one more if that token was older than the 401: see [`AuthorizedCalls::send`]).
 //! [`AuthorizedCalls`] gives any [`TokenCache`] `send`, `execute` and `error_for_status`; a vendor
 //! client adds its [`Refusals`] (a vendor that reads 401 and 403 bodies before deciding what they
 //! mean) and its API timeout. The middleware shares the same two halves, `begin` and `finish`.
 
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use auth_core::error::ConfigProblem;
 use auth_core::{Error, Token, TokenCache};
@@ -59,9 +60,13 @@ pub trait Refusals: Send + Sync + fmt::Debug + 'static {
 /// ```
 pub trait AuthorizedCalls {
     /// Sends `request` with `Authorization: Bearer <token>`. On a 401 it invalidates the token
-    /// and retries exactly once with a new one (if the request can be cloned and a new token is
-    /// had). If no token can be had, the request is not sent (fail closed). A plain-http
-    /// request to a host that is not loopback is refused before the token is attached.
+    /// and retries once with a new one (if the request can be cloned and a new token is had).
+    /// If the retry gets a 401 too and its token was obtained before the first 401 came back
+    /// (adopted from another process, say: the vendor closing every session ends it as well),
+    /// it is invalidated and the request sent once more; a token obtained after the first 401
+    /// is not replaced again. If no token can be had, the request is not sent (fail closed). A
+    /// plain-http request to a host that is not loopback is refused before the token is
+    /// attached.
     ///
     /// For a source that cannot renew (a static token), a 401 is returned as
     /// [`ErrorKind::TokenRevoked`](auth_core::ErrorKind::TokenRevoked).
@@ -77,7 +82,8 @@ pub trait AuthorizedCalls {
 
     /// Sends the request `build` makes for a token through `http`, with the same 401 handling
     /// as [`send`](Self::send): on a 401 the token is invalidated and the request rebuilt and
-    /// sent once more with a new token. For vendor calls described as [`HttpRequest`] values.
+    /// sent once more with a new token (and once again, as `send` does, if that token was
+    /// obtained before the first 401). For vendor calls described as [`HttpRequest`] values.
     ///
     /// # Errors
     /// No token could be had, or the request could not be sent (`Transport`, `Timeout`).
@@ -183,22 +189,21 @@ impl<'a> Calls<'a> {
             )
             .with_source(e.without_url())
         })?;
-        let (first, mut call) = self.begin(request).await?;
-        let response = client
-            .execute(first)
-            .await
-            .map_err(|e| transport_error(vendor, e))?;
-        match self.finish(&mut call, response).await? {
-            Next::Done(response) => Ok(response),
-            Next::Retry(request) => client
+        let (mut request, mut call) = self.begin(request).await?;
+        loop {
+            let response = client
                 .execute(request)
                 .await
-                .map_err(|e| transport_error(vendor, e)),
+                .map_err(|e| transport_error(vendor, e))?;
+            match self.finish(&mut call, response).await? {
+                Next::Done(response) => return Ok(response),
+                Next::Retry(again) => request = again,
+            }
         }
     }
 
     /// Prepares an authorized call of `request`: refuses plain http to a host that is not
-    /// loopback, bounds it by the timeout unless it has its own, keeps a copy for one retry,
+    /// loopback, bounds it by the timeout unless it has its own, keeps a copy for a retry,
     /// and attaches the token (none: nothing is sent). Returns the request to send first.
     pub(crate) async fn begin(
         &self,
@@ -217,11 +222,12 @@ impl<'a> Calls<'a> {
             retry,
             token,
             sent: (clock.now(), clock.system_now()),
+            first_401: None,
         };
         Ok((request, call))
     }
 
-    /// Judges the response to a call's first attempt: done, or the request to send once more
+    /// Judges the response to an attempt of a call: done, or the request to send once more
     /// with a new token after a 401 (see [`AuthorizedCalls::send`]).
     pub(crate) async fn finish(
         &self,
@@ -263,16 +269,38 @@ impl<'a> Calls<'a> {
             let description = ErrorBody::parse(None, &body, &secrets).description;
             return Err(self.revoked(description));
         }
-        let Some(mut retry) = call.retry.take() else {
+        let again = self.may_retry(&token, &mut call.first_401);
+        let Some(mut retry) = call.retry.take().filter(|_| again) else {
             self.cache.invalidate(&token);
             return Ok(Next::Done(response));
         };
         match self.token_after_401(&token).await? {
             Some(fresh) => {
+                call.retry = retry.try_clone();
                 authorize(&mut retry, &fresh, vendor)?;
+                let clock = self.cache.clock();
+                call.sent = (clock.now(), clock.system_now());
+                call.token = fresh;
                 Ok(Next::Retry(retry))
             }
             None => Ok(Next::Done(response)),
+        }
+    }
+
+    /// Whether a 401 for `token` is answered with a retry: the first 401 of a call always (its
+    /// time kept in `first_401`); a later one once, if `token` was obtained before the first
+    /// 401 came back (the event that ended the first token may have ended this one too).
+    fn may_retry(&self, token: &Token, first_401: &mut Option<(Instant, bool)>) -> bool {
+        match first_401 {
+            None => {
+                *first_401 = Some((self.cache.clock().now(), false));
+                true
+            }
+            Some((at, retried_again)) => {
+                let again = !*retried_again && token.obtained_at() < *at;
+                *retried_again = true;
+                again
+            }
         }
     }
 
@@ -283,22 +311,29 @@ impl<'a> Calls<'a> {
         build: impl Fn(&Token) -> HttpRequest,
     ) -> Result<HttpResponse, Error> {
         let vendor = self.vendor();
-        let token = self.cache.token().await?;
-        let response = http.send(vendor, &build(&token)).await?;
-        if let (401 | 403, Some(refusals)) = (response.status(), self.refusals) {
-            if let Some(err) = refusals.refusal(&response) {
-                return Err(err);
+        let mut token = self.cache.token().await?;
+        let mut first_401 = None;
+        loop {
+            let response = http.send(vendor, &build(&token)).await?;
+            if let (401 | 403, Some(refusals)) = (response.status(), self.refusals) {
+                if let Some(err) = refusals.refusal(&response) {
+                    return Err(err);
+                }
             }
-        }
-        if response.status() != 401 {
-            return Ok(response);
-        }
-        if !self.cache.can_renew() {
-            return Err(self.revoked(response.error_body().description));
-        }
-        match self.token_after_401(&token).await? {
-            Some(fresh) => http.send(vendor, &build(&fresh)).await,
-            None => Ok(response),
+            if response.status() != 401 {
+                return Ok(response);
+            }
+            if !self.cache.can_renew() {
+                return Err(self.revoked(response.error_body().description));
+            }
+            if !self.may_retry(&token, &mut first_401) {
+                self.cache.invalidate(&token);
+                return Ok(response);
+            }
+            match self.token_after_401(&token).await? {
+                Some(fresh) => token = fresh,
+                None => return Ok(response),
+            }
         }
     }
 
@@ -370,13 +405,15 @@ fn rebuilt(
     reqwest::Response::from(response)
 }
 
-/// An authorized call in progress: a copy of its request for one retry, the token it carries,
-/// and when it was sent.
+/// An authorized call in progress: a copy of its request for a retry, the token its last attempt
+/// carries, when that was sent, and when its first 401 came back (and whether a second retry
+/// was judged since).
 #[derive(Debug)]
 pub(crate) struct Call {
     retry: Option<reqwest::Request>,
     token: Token,
-    sent: (std::time::Instant, std::time::SystemTime),
+    sent: (Instant, std::time::SystemTime),
+    first_401: Option<(Instant, bool)>,
 }
 
 /// What follows the first attempt of a call.

@@ -121,18 +121,20 @@ impl Middleware for AuthMiddleware {
             .refusals(self.refusals.as_deref())
             .allow_plain_http(self.allow_plain_http)
             .timeout(self.timeout);
-        let (first, mut call) = calls
+        let (mut request, mut call) = calls
             .begin(request)
             .await
             .map_err(reqwest_middleware::Error::middleware)?;
-        let response = next.clone().run(first, extensions).await?;
-        match calls
-            .finish(&mut call, response)
-            .await
-            .map_err(reqwest_middleware::Error::middleware)?
-        {
-            Then::Done(response) => Ok(response),
-            Then::Retry(request) => next.run(request, extensions).await,
+        loop {
+            let response = next.clone().run(request, extensions).await?;
+            match calls
+                .finish(&mut call, response)
+                .await
+                .map_err(reqwest_middleware::Error::middleware)?
+            {
+                Then::Done(response) => return Ok(response),
+                Then::Retry(again) => request = again,
+            }
         }
     }
 }

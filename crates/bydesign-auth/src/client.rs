@@ -185,7 +185,8 @@ impl Client {
     }
 
     /// Sends `request` with the bearer token. A 401 (after a password change, ByDesign expires
-    /// earlier tokens) invalidates the token and retries once with a new one.
+    /// earlier tokens) invalidates the token and retries once with a new one (once more if that
+    /// token was obtained before the 401 and is refused too).
     ///
     /// ```no_run
     /// # async fn run(client: bydesign_auth::Client) -> Result<(), bydesign_auth::Error> {

@@ -139,8 +139,10 @@ impl Client {
         self.core.invalidate(rejected)
     }
 
-    /// Sends `request` with the bearer token; on a 401 re-authenticates and retries once. If no
-    /// token can be had, nothing is sent. A refusal saying "You are not authorized to access
+    /// Sends `request` with the bearer token; on a 401 re-authenticates and retries once (once
+    /// more if the retry's token, adopted from another process, was obtained before the 401 and
+    /// is refused too: P21 closing every session ends it as well). If no token can be had,
+    /// nothing is sent. A refusal saying "You are not authorized to access
     /// API" (401 or 403) is a missing permission, not a bad token: it is returned as
     /// [`ErrorKind::Forbidden`](crate::ErrorKind::Forbidden) with the permissions hint, and no
     /// new P21 session is opened for it.

@@ -126,7 +126,8 @@ impl Client {
     }
 
     /// Sends `request` with the bearer token and `X-Tenant-Id`; on a 401 fetches a new token
-    /// and retries once. Fails without sending if no tenant is configured or no token can be had.
+    /// and retries once (once more if that token was obtained before the 401 and is refused
+    /// too). Fails without sending if no tenant is configured or no token can be had.
     ///
     /// ```no_run
     /// # async fn run(client: personify_auth::Client) -> Result<(), personify_auth::Error> {
