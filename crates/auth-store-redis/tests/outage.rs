@@ -1,10 +1,11 @@
 //! The fleet while Redis is out of reach, with real processes (see `fleet/mod.rs`): 8 P21
 //! processes on one user and one Redis store with a host-local fallback, Redis stopped for 20 s
-//! under load (or restarted every 300 ms for 5 s), P21's sessions closed once meanwhile. On one
-//! host the processes make the token requests of one process and (in all but 1 of 20 runs) no
-//! call fails. Two hosts (two fallback directories) cannot both hold P21's one session while
-//! they cannot coordinate: they take no turns (at most 6 token requests each), and share one
-//! token again within 2 s of Redis's return.
+//! under load (or restarted every 300 ms for 5 s), P21's sessions closed once meanwhile (just
+//! after a rotation, when Redis is down). On one host the processes make the token requests of
+//! one process and no call fails. Two hosts (two fallback directories) cannot both hold P21's
+//! one session while they cannot coordinate: they take no turns (at most 6 token requests
+//! each), and share one token again within 2 s of Redis's return. `FLEET_LOG=<dir>` keeps each
+//! worker's log (the cache's own account, at debug level) in that directory.
 
 mod fleet;
 
@@ -80,9 +81,10 @@ async fn outage(hosts: &[usize], lifetime: Duration, failure: Failure, close: bo
             redis.stop();
             tokio::time::sleep(Duration::from_secs(10)).await;
             if close {
-                sandbox.p21().close_sessions();
+                close_after_a_rotation(&sandbox).await;
             }
-            tokio::time::sleep(Duration::from_secs(10)).await;
+            let back = stopped + 20_000;
+            tokio::time::sleep(Duration::from_millis(back.saturating_sub(unix_ms()))).await;
             redis.restart().expect("restart redis");
         }
         Failure::Flapping => {
@@ -146,6 +148,22 @@ async fn outage(hosts: &[usize], lifetime: Duration, failure: Failure, close: bo
     }
 }
 
+/// Closes P21's sessions 30 ms after the fleet's next token request (waited for up to 6 s):
+/// the hardest moment, with the fleet's newest token young and most processes just past the
+/// forced refresh that answered the rotation's 401.
+async fn close_after_a_rotation(sandbox: &auth_sandbox::Sandbox) {
+    let requests = || sandbox.stats().requests(Endpoint::P21TokenV2);
+    let before = requests();
+    for _ in 0..1_200 {
+        if requests() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    sandbox.p21().close_sessions();
+}
+
 /// One process alone for the same time, Redis untouched: the baseline of token requests.
 async fn solo(lifetime: Duration) -> u64 {
     let run = p21_run(Shared::Nothing, 1, lifetime, SECONDS).await;
@@ -153,13 +171,14 @@ async fn solo(lifetime: Duration) -> u64 {
     run.token_requests
 }
 
-/// 8 processes on one host, 10-second tokens, Redis down for 20 s and P21's sessions closed
-/// once meanwhile: the target is that no call fails and the fleet makes the token requests of
-/// one process (one more for the closed sessions). Met in 19 of 20 runs of this tree on
-/// 2026-12-03 (one failed 2 calls and made 9 token requests against 7 alone, when P21 closed
-/// the sessions); the gate holds `one_host_has_no_storm_while_redis_is_down` meanwhile.
+/// 8 processes on one host, 10-s tokens, Redis down for 20 s and P21's sessions closed once
+/// meanwhile, 30 ms after a rotation (the hardest moment): no call fails, and the fleet makes
+/// the token requests of one process and one more for the closed sessions (and at most one
+/// more again: the fleet's processes take a token's expiry from its whole-second `exp`, one
+/// process alone from the stated lifetime, so the fleet rotates a little sooner). Without the
+/// host fallback, 38 % of the calls failed (2 748 of 7 192) from 33 token requests while Redis
+/// was down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "target not met in every run (2 failed calls in 1 of 20 runs): run with --ignored"]
 async fn one_host_rides_out_a_redis_outage_like_one_process() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let lifetime = Duration::from_secs(10);
@@ -167,32 +186,8 @@ async fn one_host_rides_out_a_redis_outage_like_one_process() {
     eprintln!("one host, 10-s tokens, Redis down 20 s: {fleet:?}; one process alone: {alone}");
     assert_eq!(fleet.failed, 0, "{:#?}", fleet.results);
     assert!(fleet.ok > 8 * 200, "the workers called the API");
-    // One process alone rotates its token as often; the session closed once costs one more.
     assert!(
         fleet.requests <= alone + 2,
-        "{} token requests; one process alone {alone}",
-        fleet.requests
-    );
-}
-
-/// The same run, held to what every run met: no storm. Without the host fallback, 38 % of the
-/// calls failed (2 748 of 7 192) from 33 token requests while Redis was down; here at most
-/// 2 calls may fail, and the fleet makes at most 3 token requests more than one process alone.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_host_has_no_storm_while_redis_is_down() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let lifetime = Duration::from_secs(10);
-    let (alone, fleet) = tokio::join!(solo(lifetime), outage(&[8], lifetime, Failure::Down, true));
-    eprintln!("one host, 10-s tokens, Redis down 20 s: {fleet:?}; one process alone: {alone}");
-    assert!(fleet.ok > 8 * 200, "the workers called the API");
-    assert!(
-        fleet.failed <= 2,
-        "{} calls failed: {:#?}",
-        fleet.failed,
-        fleet.results
-    );
-    assert!(
-        fleet.requests <= alone + 3,
         "{} token requests; one process alone {alone}",
         fleet.requests
     );

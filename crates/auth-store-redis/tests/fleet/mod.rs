@@ -137,6 +137,14 @@ pub async fn fleet_worker() {
         // Run by hand (`--ignored`) rather than by a fleet test: nothing to do.
         return;
     }
+    if !var("FLEET_LOG").is_empty() {
+        // The cache's own account of the run, on stderr (kept by `Worker::start`).
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let options = cache_options(store_from(&var("FLEET_STORE")));
     let vendor = match var("FLEET_VENDOR").as_str() {
         "bydesign" => Vendor::ByDesign(
@@ -229,6 +237,16 @@ impl Worker {
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
+        if let Ok(dir) = std::env::var("FLEET_LOG") {
+            // Each worker's log in a file of its own under that directory.
+            static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path =
+                std::path::Path::new(&dir).join(format!("worker-{}-{n}.log", std::process::id()));
+            if let Ok(file) = std::fs::File::create(path) {
+                command.stderr(file);
+            }
+        }
         for (name, value) in settings {
             command.env(name, value);
         }
