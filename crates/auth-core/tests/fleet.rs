@@ -690,3 +690,125 @@ async fn processes_sharing_a_token_refresh_it_at_the_same_moment() {
     .await;
     assert_eq!(fleet.source.calls(), 2, "one request for the fleet");
 }
+
+/// A store that reaches only part of the fleet (a host-local fallback while the shared store
+/// is out of reach): see `TokenStore::partial`.
+#[derive(Debug, Clone)]
+struct Partial(MemoryStore);
+
+#[auth_core::async_trait]
+impl TokenStore for Partial {
+    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
+        self.0.load(key).await
+    }
+
+    async fn try_lease(
+        &self,
+        key: &StoreKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.0.try_lease(key, owner, ttl).await
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        self.0.renew(lease, ttl).await
+    }
+
+    async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
+        self.0.publish(lease, value).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.0.release(lease).await
+    }
+
+    async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
+        self.0.remove_if(key, fence).await
+    }
+
+    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
+        self.0.verifier(key, secret).await
+    }
+
+    fn partial(&self) -> bool {
+        true
+    }
+}
+
+/// While the store reaches only this host, a session-exclusive source is refreshed at the hard
+/// window, not early: each early sign-in would close the sessions of the hosts it cannot reach.
+#[tokio::test]
+async fn a_session_exclusive_source_is_not_refreshed_early_while_the_store_is_partial() {
+    let fleet = Fleet::new(Some(Duration::from_secs(600)));
+    fleet.source.set_session_exclusive(true);
+    let a = TokenCache::builder(fleet.source.clone())
+        .clock(Arc::new(fleet.clock.clone()))
+        .options(CacheOptions::default().store(Partial(fleet.store.clone())))
+        .build();
+    a.token().await.expect("first token");
+    // Well into the soft window, short of the hard window: no refresh.
+    fleet.clock.advance(Duration::from_secs(500));
+    for _ in 0..5 {
+        a.token().await.expect("served");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(fleet.source.calls(), 1, "no early refresh");
+    // In the hard window: refreshed.
+    fleet.clock.advance(Duration::from_secs(50));
+    a.token().await.expect("refreshed");
+    assert_eq!(fleet.source.calls(), 2);
+    // A source that may sign in anywhere is refreshed early as before.
+    fleet.source.set_session_exclusive(false);
+    fleet.clock.advance(Duration::from_secs(500));
+    a.token().await.expect("served");
+    until(&fleet.clock, "a background refresh", || {
+        fleet.source.calls() == 3
+    })
+    .await;
+}
+
+/// P21 closes the sessions while the fleet's token is young: a process that adopted that token
+/// leaves its replacement to the process that fetched it (its 401 comes a moment later) and
+/// adopts the new one; if none comes within about a second, it fetches itself. Two hosts that
+/// cannot coordinate thus spend one young allowance per host's fetcher, not one per process.
+#[tokio::test]
+async fn a_young_adopted_token_is_replaced_by_its_fetcher_first() {
+    let fleet = Fleet::new(Some(Duration::from_secs(600)));
+    fleet.source.set_session_exclusive(true);
+    let process = || fleet.process_refreshing_at_most_every(Duration::from_secs(5));
+    let (a, b, c) = (process(), process(), process());
+    let first = a.token().await.expect("a fetches");
+    assert_eq!(secret(&b.token().await.expect("b adopts")), secret(&first));
+    // b's 401 comes first: it waits for a's.
+    assert!(b.invalidate(&first));
+    let waiting = tokio::spawn({
+        let b = b.clone();
+        async move { b.token().await }
+    });
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+        fleet.clock.advance(Duration::from_millis(100));
+    }
+    assert!(!waiting.is_finished(), "b waits for the fetcher");
+    assert_eq!(fleet.source.calls(), 1);
+    assert!(a.invalidate(&first));
+    let second = a.token().await.expect("a's forced refresh");
+    until(&fleet.clock, "b's token", || waiting.is_finished()).await;
+    let adopted = waiting.await.expect("task").expect("b's token");
+    assert_eq!(secret(&adopted), secret(&second));
+    assert_eq!(fleet.source.calls(), 2, "one request for the two");
+    // The fetcher stays silent this time (gone, say): c, which adopted the token too, fetches
+    // itself after about a second.
+    assert_eq!(secret(&c.token().await.expect("c adopts")), secret(&second));
+    fleet.clock.advance(Duration::from_secs(1));
+    assert!(c.invalidate(&second));
+    let waiting = tokio::spawn({
+        let c = c.clone();
+        async move { c.token().await }
+    });
+    until(&fleet.clock, "c's own fetch", || waiting.is_finished()).await;
+    let own = waiting.await.expect("task").expect("c's token");
+    assert_ne!(secret(&own), secret(&second));
+    assert_eq!(fleet.source.calls(), 3);
+}

@@ -512,4 +512,9 @@ impl<P: SharedStore + 'static, L: TokenStore + 'static> TokenStore for Fallback<
     async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
         self.inner.primary.verifier(key, secret).await
     }
+
+    /// While the local store serves (the primary not used): it reaches this host only.
+    fn partial(&self) -> bool {
+        self.inner.lock().down.is_some()
+    }
 }

@@ -310,6 +310,10 @@ impl<S: TokenStore> TokenStore for SealedStore<S> {
             None => self.inner.verifier(key, secret).await,
         }
     }
+
+    fn partial(&self) -> bool {
+        self.inner.partial()
+    }
 }
 
 fn aad(key: &str, fence: u64) -> Vec<u8> {

@@ -88,10 +88,12 @@ async fn while_the_shared_store_is_down_the_local_one_serves_and_keeps_its_lease
         "nothing written to the shared one"
     );
     assert!(store.local().load(&key()).await.expect("load").is_some());
+    assert!(store.partial(), "the local store reaches this host only");
     // Once the shared store has answered for a while, the first load hands the newer local
     // record over.
     settle(&store).await;
     let record = store.load(&key()).await.expect("load").expect("record");
+    assert!(!store.partial(), "the shared store is used again");
     assert_eq!(record.value, b"kept locally");
     let handed = shared
         .load(&key())

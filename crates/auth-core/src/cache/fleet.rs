@@ -47,6 +47,11 @@ impl Fleet {
     pub(super) fn is_degraded(&self) -> bool {
         self.degraded.load(Ordering::Relaxed)
     }
+
+    /// Degraded, or the store reaches only part of the fleet.
+    pub(super) fn is_partial(&self) -> bool {
+        self.is_degraded() || self.store.partial()
+    }
 }
 
 /// Where waiting on the store ended: an outcome to take, or the lease (nobody else fetches)
@@ -112,17 +117,17 @@ impl Shared {
     /// the one another process is fetching now (its publication waited for); else, if it may,
     /// one fetched under the lease; else the rejected token back.
     async fn adopt_or_keep(&self, fleet: &Fleet, kept: super::Kept) -> Result<Token, Error> {
-        let (rejected, fence, may_fetch) = kept;
+        let (rejected, fence, fetch_from) = kept;
         if let Some(fence) = fence {
             // It was rejected: no process adopts it from now on.
             let remove = fleet.store.remove_if(&fleet.key, fence);
             let _ = self.call(fleet, remove).await;
         }
         // Nobody fetching yet: another process may be about to (its 401 came a moment later).
-        for _ in 0..10 {
+        for poll in 0..=super::ADOPTED_WAIT {
             match self.look_or_lease(fleet, fence).await {
                 Ok(Turn::Outcome(Ok(token))) => return Ok(token),
-                Ok(Turn::Leased(lease, stored)) if may_fetch => {
+                Ok(Turn::Leased(lease, stored)) if fetch_from.is_some_and(|f| poll >= f) => {
                     let previous = stored.or(Some(rejected));
                     return self.fetch_under(fleet, &lease, previous).await;
                 }
@@ -264,7 +269,9 @@ impl Shared {
                     .hard_at
                     .is_none_or(|h| now < h);
                 if fresh && self.usable(token.clone()).is_ok() {
-                    self.lock_state().stored_fence = Some(record.fence);
+                    let mut state = self.lock_state();
+                    (state.stored_fence, state.adopted) = (Some(record.fence), Some(token.clone()));
+                    drop(state);
                     bump(&self.stats.store_adopted);
                     report(crate::metrics::STORE_ADOPTED, self.vendor);
                     tracing::debug!(vendor = self.vendor, "token adopted from the store");

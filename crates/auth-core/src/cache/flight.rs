@@ -156,18 +156,24 @@ impl Shared {
             state.damped_age = doubled.saturating_add(doubled.mul_f64(0.2 * fastrand::f64()));
         }
         let damped = young && state.young_rejections > 1;
-        let too_soon = damped
-            || state
-                .last_forced_refresh
-                .is_some_and(|last| now.saturating_duration_since(last) < interval);
-        if too_soon {
+        let limited = (state.last_forced_refresh).is_some_and(|last| since(last) < interval);
+        // A young token adopted from the store is replaced by the process that fetched it (its
+        // 401 comes a moment later); this one waits for that first, then may fetch itself.
+        let adopted = young && state.adopted.as_ref().is_some_and(|t| t.same_as(rejected));
+        if damped || limited || adopted {
             if self.fleet.is_some() {
                 // Another process may have fetched since: looking costs the vendor nothing (and,
                 // degraded, shows whether the store answers again; a failing look keeps this one).
                 if let Some(entry) = self.current.swap(None) {
                     // The token's own age says whether the fleet replaced it lately.
-                    let old = now.saturating_duration_since(issued) >= interval && !damped;
-                    state.adopt_only = Some((entry.token.clone(), state.stored_fence.take(), old));
+                    let old = since(issued) >= interval && !damped;
+                    let wait = (adopted && !damped && !limited).then_some(super::ADOPTED_WAIT);
+                    if wait.is_some() {
+                        state.last_forced_refresh = Some(now);
+                    }
+                    let fence = state.stored_fence.take();
+                    let fetch_from = if old { Some(0) } else { wait };
+                    state.adopt_only = Some((entry.token.clone(), fence, fetch_from));
                 }
                 bump(&self.stats.invalidations);
                 report(crate::metrics::INVALIDATIONS, self.vendor);

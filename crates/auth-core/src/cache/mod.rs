@@ -99,9 +99,14 @@ impl Entry {
     }
 }
 
-/// A rejected token, its store fence, and whether the fleet has not replaced it lately: the next
-/// flight takes a newer stored token (free), else fetches under the lease if it may, else keeps it.
-type Kept = (Token, Option<u64>, bool);
+/// A rejected token, its store fence, and from which look at the store the flight may fetch (at
+/// once if the fleet has not replaced the token lately; never if too soon): the next flight takes
+/// a newer stored token (free), else fetches under the lease if it may by then, else keeps it.
+type Kept = (Token, Option<u64>, Option<u32>);
+
+/// The looks at the store (one per `store_poll`) after an invalidation too soon for a fetch: the
+/// last one may fetch for a young token adopted from the store if its fetcher did not replace it.
+const ADOPTED_WAIT: u32 = 9;
 
 #[derive(Default)]
 struct State {
@@ -130,6 +135,8 @@ struct State {
     rejected_fence: Option<u64>,
     /// A token invalidated sooner than this cache may force a refresh (see `Kept`).
     adopt_only: Option<Kept>,
+    /// The last token adopted from the store.
+    adopted: Option<Token>,
 }
 
 struct HandleGuard {
@@ -427,9 +434,10 @@ impl Shared {
             if in_hard {
                 // Soft window: one background refresh, the cached token meanwhile.
                 // A session-exclusive vendor is not refreshed early while the store is down or
-                // young tokens are being rejected: nobody takes turns ending others' sessions.
+                // partial or young tokens are being rejected: nobody takes turns ending others'
+                // sessions.
                 let hold_back = self.source.session_exclusive()
-                    && (self.fleet.as_ref().is_some_and(fleet::Fleet::is_degraded)
+                    && (self.fleet.as_ref().is_some_and(fleet::Fleet::is_partial)
                         || state.young_rejections > 0);
                 if state.flight.is_none() && !backing_off && negative.is_none() && !hold_back {
                     tracing::debug!(vendor = self.vendor, "soft window: background refresh");

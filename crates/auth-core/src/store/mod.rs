@@ -166,4 +166,11 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     /// a stored rejection obeyed, only by a cache whose secret has the record's verifier. The
     /// cache asks once, bounded by its fetch deadline.
     async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError>;
+
+    /// Whether the store reaches only part of the fleet right now (a host-local fallback serving
+    /// while the shared store is out of reach). A session-exclusive source is then not refreshed
+    /// early: each early sign-in would close the sessions of the hosts it cannot reach.
+    fn partial(&self) -> bool {
+        false
+    }
 }
