@@ -1,11 +1,11 @@
 //! The fleet while Redis is out of reach, with real processes (see `fleet/mod.rs`): 8 P21
 //! processes on one user and one Redis store with a host-local fallback, Redis stopped for 20 s
-//! under load (or restarted every 300 ms for 5 s), P21's sessions closed once meanwhile (just
-//! after a rotation, when Redis is down). On one host the processes make the token requests of
-//! one process and no call fails. Two hosts (two fallback directories) cannot both hold P21's
-//! one session while they cannot coordinate: they take no turns (at most 6 token requests
-//! each), and share one token again within 2 s of Redis's return. `FLEET_LOG=<dir>` keeps each
-//! worker's log (the cache's own account, at debug level) in that directory.
+//! under load (or restarted every 300 ms for 5 s), P21's sessions closed once meanwhile (on one
+//! host just after a rotation, the hardest moment). On one host the processes make the token
+//! requests of one process and no call fails. Two hosts (two fallback directories) cannot both
+//! hold P21's one session while they cannot coordinate: they take no turns (at most 6 token
+//! requests each), and share one token again within 2 s of Redis's return. `FLEET_LOG=<dir>`
+//! keeps each worker's log (the cache's own account, at debug level) in that directory.
 
 mod fleet;
 
@@ -80,8 +80,13 @@ async fn outage(hosts: &[usize], lifetime: Duration, failure: Failure, close: bo
         Failure::Down => {
             redis.stop();
             tokio::time::sleep(Duration::from_secs(10)).await;
-            if close {
+            // One host: the hardest moment for its 0 failed calls. Two hosts: at 10 s, as the
+            // issue measured them (just after a rotation they made 5-6 token requests each in 5
+            // runs, against 4-6 here: the bound of 6 is met either way, with less room).
+            if close && hosts.len() == 1 {
                 close_after_a_rotation(&sandbox).await;
+            } else if close {
+                sandbox.p21().close_sessions();
             }
             let back = stopped + 20_000;
             tokio::time::sleep(Duration::from_millis(back.saturating_sub(unix_ms()))).await;
