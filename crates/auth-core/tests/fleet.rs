@@ -500,11 +500,13 @@ async fn a_degraded_process_rejected_too_soon_adopts_what_the_store_holds_again(
 }
 
 /// A store shared with other processes that, once, lets another process fetch and publish a
-/// token (then release its lease) just before this process's next lease is granted.
+/// token (then release its lease) just before this process's next lease is granted; and that
+/// says, if `partial`, that it reaches only part of the fleet (see `TokenStore::partial`).
 #[derive(Debug, Clone)]
 struct PublishedJustBeforeTheLease {
     store: MemoryStore,
     other: Arc<std::sync::Mutex<Option<TokenCache>>>,
+    partial: bool,
 }
 
 #[auth_core::async_trait]
@@ -547,6 +549,10 @@ impl TokenStore for PublishedJustBeforeTheLease {
     async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
         self.store.remove_if(key, fence).await
     }
+
+    fn partial(&self) -> bool {
+        self.partial
+    }
 }
 
 #[tokio::test]
@@ -555,6 +561,7 @@ async fn an_invalidation_too_soon_adopts_a_token_published_just_before_the_lease
     let racing = PublishedJustBeforeTheLease {
         store: fleet.store.clone(),
         other: Arc::default(),
+        partial: false,
     };
     let a = TokenCache::builder(fleet.source.clone())
         .clock(Arc::new(fleet.clock.clone()))
@@ -691,51 +698,6 @@ async fn processes_sharing_a_token_refresh_it_at_the_same_moment() {
     assert_eq!(fleet.source.calls(), 2, "one request for the fleet");
 }
 
-/// A store that reaches only part of the fleet (a host-local fallback while the shared store
-/// is out of reach): see `TokenStore::partial`.
-#[derive(Debug, Clone)]
-struct Partial(MemoryStore);
-
-#[auth_core::async_trait]
-impl TokenStore for Partial {
-    async fn load(&self, key: &StoreKey) -> Result<Option<Record>, StoreError> {
-        self.0.load(key).await
-    }
-
-    async fn try_lease(
-        &self,
-        key: &StoreKey,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, StoreError> {
-        self.0.try_lease(key, owner, ttl).await
-    }
-
-    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
-        self.0.renew(lease, ttl).await
-    }
-
-    async fn publish(&self, lease: &Lease, value: &[u8]) -> Result<bool, StoreError> {
-        self.0.publish(lease, value).await
-    }
-
-    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.0.release(lease).await
-    }
-
-    async fn remove_if(&self, key: &StoreKey, fence: u64) -> Result<bool, StoreError> {
-        self.0.remove_if(key, fence).await
-    }
-
-    async fn verifier(&self, key: &StoreKey, secret: &Secret) -> Result<String, StoreError> {
-        self.0.verifier(key, secret).await
-    }
-
-    fn partial(&self) -> bool {
-        true
-    }
-}
-
 /// While the store reaches only this host, a session-exclusive source is refreshed at the hard
 /// window, not early: each early sign-in would close the sessions of the hosts it cannot reach.
 #[tokio::test]
@@ -744,7 +706,11 @@ async fn a_session_exclusive_source_is_not_refreshed_early_while_the_store_is_pa
     fleet.source.set_session_exclusive(true);
     let a = TokenCache::builder(fleet.source.clone())
         .clock(Arc::new(fleet.clock.clone()))
-        .options(CacheOptions::default().store(Partial(fleet.store.clone())))
+        .options(CacheOptions::default().store(PublishedJustBeforeTheLease {
+            store: fleet.store.clone(),
+            other: Arc::default(),
+            partial: true,
+        }))
         .build();
     a.token().await.expect("first token");
     // Well into the soft window, short of the hard window: no refresh.

@@ -59,48 +59,36 @@ async fn setup(older: Vec<usize>, good: &'static str) -> (TokenCache, Arc<TestSe
     (cache, Arc::new(server))
 }
 
-fn api() -> reqwest::Client {
+/// One API call through the cache: its final status, and how many attempts the API saw.
+async fn call(cache: &TokenCache, server: &TestServer) -> (u16, usize) {
     auth_http::install_crypto_provider();
-    reqwest::Client::new()
+    let api = reqwest::Client::new();
+    let response = cache
+        .send(api.get(server.url("/things")))
+        .await
+        .expect("sent");
+    (response.status().as_u16(), server.count("GET", "/things"))
 }
 
 #[tokio::test]
 async fn a_retry_token_obtained_before_the_401_is_replaced_once_more() {
     // token-1 is refused; token-2 (obtained before that 401) too; token-3 is fresh and good.
     let (cache, server) = setup(vec![1, 2], "token-3").await;
-    let api = api();
-    let response = cache
-        .send(api.get(server.url("/things")))
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 200);
-    assert_eq!(server.count("GET", "/things"), 3);
+    assert_eq!(call(&cache, &server).await, (200, 3));
 }
 
 #[tokio::test]
 async fn a_retry_token_obtained_after_the_401_is_not_replaced_again() {
     // token-2 is fresh (obtained after the first 401): its 401 is the answer.
     let (cache, server) = setup(vec![1], "token-3").await;
-    let api = api();
-    let response = cache
-        .send(api.get(server.url("/things")))
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 401);
-    assert_eq!(server.count("GET", "/things"), 2);
+    assert_eq!(call(&cache, &server).await, (401, 2));
 }
 
 #[tokio::test]
 async fn a_vendor_refusing_every_token_costs_at_most_two_retries() {
     // Every token is old, none accepted: three attempts, never a fourth.
     let (cache, server) = setup((1..=10).collect(), "none").await;
-    let api = api();
-    let response = cache
-        .send(api.get(server.url("/things")))
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 401);
-    assert_eq!(server.count("GET", "/things"), 3);
+    assert_eq!(call(&cache, &server).await, (401, 3));
     // The rejected token is not kept: the next call starts with a new one.
     cache.token().await.expect("token");
     assert!(cache.stats().invalidations >= 3);
