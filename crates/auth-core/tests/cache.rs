@@ -48,6 +48,19 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
     panic!("never happened: {what}");
 }
 
+/// Waits until `cond` holds when it depends on real loopback I/O (a request reaching a test
+/// server), which yielding alone does not wait for on a loaded machine: polled every
+/// millisecond, for at most 10 s.
+async fn until_io(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..10_000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("never happened within 10 s: {what}");
+}
+
 fn secret(t: &Token) -> &str {
     t.access_token().expose_secret()
 }
@@ -99,11 +112,11 @@ async fn a_thousand_concurrent_callers_share_one_loopback_request() {
             tokio::spawn(async move { cache.token().await })
         })
         .collect();
-    until("the request reached the server", || {
+    until_io("the request reached the server", || {
         server.count("POST", "/token") == 1
     })
     .await;
-    until("every caller is waiting", || cache.stats().waits == 1000).await;
+    until_io("every caller is waiting", || cache.stats().waits == 1000).await;
     gate.release(1);
     for task in tasks {
         let token = task.await.expect("task").expect("token");
@@ -133,7 +146,7 @@ async fn all_waiters_share_the_error_of_the_one_fetch() {
             tokio::spawn(async move { cache.token().await })
         })
         .collect();
-    until("every caller is waiting", || cache.stats().waits == 1000).await;
+    until_io("every caller is waiting", || cache.stats().waits == 1000).await;
     gate.release(1);
     for task in tasks {
         let err = task.await.expect("task").expect_err("shared error");
